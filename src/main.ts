@@ -1,0 +1,19 @@
+import 'reflect-metadata';
+import { runCli } from './cli/index.ts';
+
+/**
+ * Process entry. The only place that handles signals: SIGTERM/SIGINT abort the shared signal,
+ * which every daemon and loop watches; a second signal forces exit.
+ */
+const controller = new AbortController();
+let signals = 0;
+for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(sig, () => {
+    signals++;
+    if (signals > 1) process.exit(130);
+    controller.abort();
+  });
+}
+
+const code = await runCli(process.argv.slice(2), process.env, controller.signal);
+process.exitCode = code;
