@@ -1,4 +1,19 @@
 import type { Command } from '../command.ts';
+import { createClientAuthCaCommand } from './create/client-auth-ca.ts';
+import { createClientAuthKeyfileCommand } from './create/client-auth-keyfile.ts';
+import { createJwtSecretCommand } from './create/jwt-secret.ts';
+import { createTlsCaCommand } from './create/tls-ca.ts';
+import { createTlsKeyfileCommand } from './create/tls-keyfile.ts';
+import { runTaskDestination } from './run/task-destination.ts';
+import { runTaskSource } from './run/task-source.ts';
 
 /** Every CLI command; the tree mirrors the folders below. */
-export const commands: readonly Command[] = [];
+export const commands: readonly Command[] = [
+  createTlsCaCommand,
+  createTlsKeyfileCommand,
+  createClientAuthCaCommand,
+  createClientAuthKeyfileCommand,
+  createJwtSecretCommand,
+  runTaskSource,
+  runTaskDestination,
+];

@@ -1,0 +1,122 @@
+/**
+ * Statement text for the apply engine. Pure: identifiers are always quoted, types come from the target
+ * catalog (`format_type`, already valid SQL), values are never in the text.
+ *
+ * Set-based statements take one `text[]` parameter per column (column-major) and read them through
+ * `unnest($1::text[], $2::text[], …) AS u(c0, c1, …)`; each value is converted with the target type's input
+ * function by `u.cN::<type>`, which works for enums, domains, arrays, composites and ranges alike.
+ */
+import { qualifiedName, quoteIdent, type TableId } from '../../../model/change.ts';
+
+/** A column as the statements need it: its name and the type its text values are cast to. */
+export interface SqlColumn {
+  readonly name: string;
+  readonly castType: string;
+}
+
+/** `unnest($1::text[], …, $n::text[]) AS u(c0, …, c{n-1})`. */
+export function unnestSource(n: number): string {
+  if (n < 1) throw new RangeError('unnest needs at least one column');
+  const params: string[] = [];
+  const names: string[] = [];
+  for (let i = 0; i < n; i++) {
+    params.push(`$${i + 1}::text[]`);
+    names.push(`c${i}`);
+  }
+  return `unnest(${params.join(', ')}) AS u(${names.join(', ')})`;
+}
+
+function cast(i: number, c: SqlColumn): string {
+  return `u.c${i}::${c.castType}`;
+}
+
+function keyMatch(key: readonly SqlColumn[]): string {
+  return key.map((k, i) => `t.${quoteIdent(k.name)} = ${cast(i, k)}`).join(' AND ');
+}
+
+/**
+ * Insert rows, or update the existing row with the same key. Parameters: the key columns' arrays, then the
+ * other columns'. Other target columns are not touched (kept on update, defaulted on insert).
+ */
+export function upsertSql(table: TableId, key: readonly SqlColumn[], others: readonly SqlColumn[]): string {
+  if (key.length === 0) throw new RangeError('upsert needs key columns');
+  const all = [...key, ...others];
+  const names = all.map((c) => quoteIdent(c.name)).join(', ');
+  const select = all.map((c, i) => cast(i, c)).join(', ');
+  const conflict = key.map((k) => quoteIdent(k.name)).join(', ');
+  const action =
+    others.length === 0
+      ? 'DO NOTHING'
+      : `DO UPDATE SET ${others.map((c) => `${quoteIdent(c.name)} = EXCLUDED.${quoteIdent(c.name)}`).join(', ')}`;
+  return `INSERT INTO ${qualifiedName(table)} (${names}) SELECT ${select} FROM ${unnestSource(all.length)} ON CONFLICT (${conflict}) ${action}`;
+}
+
+/** Plain insert of rows (tables without a key). Parameters: one array per column. */
+export function insertSql(table: TableId, columns: readonly SqlColumn[]): string {
+  const names = columns.map((c) => quoteIdent(c.name)).join(', ');
+  const select = columns.map((c, i) => cast(i, c)).join(', ');
+  return `INSERT INTO ${qualifiedName(table)} (${names}) SELECT ${select} FROM ${unnestSource(columns.length)}`;
+}
+
+/** Delete the rows with these keys (absent ones are no-ops). Parameters: the key columns' arrays. */
+export function deleteKeysSql(table: TableId, key: readonly SqlColumn[]): string {
+  return `DELETE FROM ${qualifiedName(table)} AS t USING ${unnestSource(key.length)} WHERE ${keyMatch(key)}`;
+}
+
+/**
+ * Update the rows with these keys, setting only `set` (which may include key columns: a key change).
+ * Parameters: the key columns' arrays (values identifying the rows), then the `set` columns' arrays.
+ * The row count tells how many keys were found.
+ */
+export function updateKeysSql(table: TableId, key: readonly SqlColumn[], set: readonly SqlColumn[]): string {
+  if (set.length === 0) throw new RangeError('update needs columns to set');
+  const assign = set.map((c, i) => `${quoteIdent(c.name)} = ${cast(key.length + i, c)}`).join(', ');
+  return `UPDATE ${qualifiedName(table)} AS t SET ${assign} FROM ${unnestSource(key.length + set.length)} WHERE ${keyMatch(key)}`;
+}
+
+/** The first of these keys (as text) that has no row. Parameters: the key columns' arrays. */
+export function missingKeysSql(table: TableId, key: readonly SqlColumn[]): string {
+  const cols = key.map((_, i) => `u.c${i}`).join(', ');
+  return `SELECT ${cols} FROM ${unnestSource(key.length)} WHERE NOT EXISTS (SELECT 1 FROM ${qualifiedName(table)} AS t WHERE ${keyMatch(key)}) LIMIT 1`;
+}
+
+/**
+ * Predicate matching a row whose columns have exactly these text forms, NULL matching NULL. Compares the
+ * output function's text (`format('%L', col)`, NULL as the word NULL) rather than `col::text`: the cast to
+ * text differs from the output for boolean (`true` vs `t`), character(n) (trailing spaces cut) and inet.
+ * Works for types without an equality operator (json, xml, point).
+ */
+function textMatch(alias: string, columns: readonly string[], firstParam: number): string {
+  if (columns.length === 0) throw new RangeError('matching needs columns');
+  return columns
+    .map((c, i) => `format('%L', ${alias}.${quoteIdent(c)}) = format('%L', $${firstParam + i}::text)`)
+    .join(' AND ');
+}
+
+function oneRow(table: TableId, match: readonly string[], firstParam: number, partitioned: boolean): string {
+  const q = qualifiedName(table);
+  const where = textMatch('s', match, firstParam);
+  return partitioned
+    ? `(tableoid, ctid) = (SELECT s.tableoid, s.ctid FROM ${q} AS s WHERE ${where} LIMIT 1)`
+    : `ctid = (SELECT s.ctid FROM ${q} AS s WHERE ${where} LIMIT 1)`;
+}
+
+/** A row (`SELECT 1`) if some row's columns `match` have the given text forms. Parameters: the match values. */
+export function existsOneSql(table: TableId, match: readonly string[]): string {
+  return `SELECT 1 FROM ${qualifiedName(table)} AS s WHERE ${textMatch('s', match, 1)} LIMIT 1`;
+}
+
+/** Delete exactly one row whose columns `match` have the given text forms. Parameters: the match values. */
+export function deleteOneSql(table: TableId, match: readonly string[], partitioned: boolean): string {
+  return `DELETE FROM ${qualifiedName(table)} WHERE ${oneRow(table, match, 1, partitioned)}`;
+}
+
+/**
+ * Update exactly one row whose columns `match` have the given text forms.
+ * Parameters: the `set` values ($1…), then the match values.
+ */
+export function updateOneSql(table: TableId, match: readonly string[], set: readonly SqlColumn[], partitioned: boolean): string {
+  if (set.length === 0) throw new RangeError('update needs columns to set');
+  const assign = set.map((c, i) => `${quoteIdent(c.name)} = $${i + 1}::text::${c.castType}`).join(', ');
+  return `UPDATE ${qualifiedName(table)} SET ${assign} WHERE ${oneRow(table, match, set.length + 1, partitioned)}`;
+}

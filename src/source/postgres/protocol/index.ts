@@ -1,0 +1,22 @@
+/**
+ * PostgreSQL logical replication on the wire: bytes ↔ typed messages, no sockets, no clocks (except the
+ * pgNowMicros default). Imports only src/core/.
+ */
+export type {
+  PgOutputMessage,
+  RelationColumn,
+  ReplicaIdentity,
+  StandbyStatus,
+  Tuple,
+  TupleValue,
+  WalSenderFrame,
+} from './messages.ts';
+export { PgOutputDecoder, PgOutputTag } from './pgoutput.ts';
+export {
+  decodeStandbyStatus,
+  decodeWalSenderFrame,
+  encodeStandbyStatus,
+  pgNowMicros,
+  pgTimeToDate,
+  WalSenderTag,
+} from './walsender.ts';

@@ -1,0 +1,155 @@
+import type { Kafka, Producer, TopicMessages } from 'kafkajs';
+import { IllegalStateError } from '../../core/errors.ts';
+import type { Logger } from '../../core/logger.ts';
+import { AbortedError } from '../../core/time.ts';
+import type { ChangeSink } from '../sink.ts';
+import type { KafkaRecord } from '../records.ts';
+import { wrapKafkaError } from './errors.ts';
+
+export interface KafkaSinkOptions {
+  /** Stop accepting records (waitForRoom blocks) above this many bytes waiting. */
+  maxPendingBytes?: number;
+  /** At most this many bytes in one produce request. */
+  maxRequestBytes?: number;
+  compression?: 'none' | 'gzip';
+}
+
+interface Pending {
+  seq: number;
+  topic: string;
+  partition: number;
+  record: KafkaRecord;
+  bytes: number;
+}
+
+/**
+ * An ordered outbox in front of one idempotent kafkajs producer (acks=all). One produce request is in flight
+ * at a time: what arrives meanwhile forms the next, larger request (natural batching), and the order of
+ * records per partition is the order of enqueue. A send that fails after kafkajs's own retries fails the sink:
+ * the owner restarts from its last durable position.
+ */
+export class KafkaSink implements ChangeSink {
+  #queue: Pending[] = [];
+  #pendingBytes = 0;
+  #seq = 0;
+  #acked = 0;
+  #sending = false;
+  #failure: Error | undefined;
+  #closed = false;
+  #listeners: ((acked: number) => void)[] = [];
+  #roomWaiters: (() => void)[] = [];
+  #ackWaiters: (() => void)[] = [];
+  readonly #maxPendingBytes: number;
+  readonly #maxRequestBytes: number;
+
+  private constructor(
+    private readonly producer: Producer,
+    private readonly log: Logger,
+    private readonly opts: KafkaSinkOptions,
+  ) {
+    this.#maxPendingBytes = opts.maxPendingBytes ?? 64 * 1024 * 1024;
+    this.#maxRequestBytes = opts.maxRequestBytes ?? 4 * 1024 * 1024;
+  }
+
+  static async connect(kafka: Kafka, log: Logger, opts: KafkaSinkOptions = {}): Promise<KafkaSink> {
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: { retries: 8 } });
+    try {
+      await producer.connect();
+    } catch (err) {
+      throw wrapKafkaError(err, 'connecting the producer');
+    }
+    return new KafkaSink(producer, log, opts);
+  }
+
+  get acked(): number {
+    return this.#acked;
+  }
+
+  get pendingBytes(): number {
+    return this.#pendingBytes;
+  }
+
+  get lastEnqueued(): number {
+    return this.#seq;
+  }
+
+  onAcked(listener: (acked: number) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  enqueue(topic: string, partition: number, record: KafkaRecord): number {
+    if (this.#closed) throw new IllegalStateError('sink is closed');
+    if (this.#failure) throw this.#failure;
+    const bytes = record.value.length + (record.key?.length ?? 0) + 64;
+    const seq = ++this.#seq;
+    this.#queue.push({ seq, topic, partition, record, bytes });
+    this.#pendingBytes += bytes;
+    if (!this.#sending) void this.#pump();
+    return seq;
+  }
+
+  async waitForRoom(signal?: AbortSignal): Promise<void> {
+    while (this.#pendingBytes > this.#maxPendingBytes) {
+      if (this.#failure) throw this.#failure;
+      if (signal?.aborted) throw new AbortedError();
+      await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
+    }
+    if (this.#failure) throw this.#failure;
+  }
+
+  async flush(signal?: AbortSignal): Promise<void> {
+    const target = this.#seq;
+    while (this.#acked < target) {
+      if (this.#failure) throw this.#failure;
+      if (signal?.aborted) throw new AbortedError();
+      await new Promise<void>((resolve) => this.#ackWaiters.push(resolve));
+    }
+  }
+
+  async #pump(): Promise<void> {
+    this.#sending = true;
+    try {
+      while (this.#queue.length > 0 && !this.#failure) {
+        let bytes = 0;
+        let n = 0;
+        while (n < this.#queue.length && (n === 0 || bytes + this.#queue[n]!.bytes <= this.#maxRequestBytes)) bytes += this.#queue[n++]!.bytes;
+        const batch = this.#queue.slice(0, n);
+        const byTopic = new Map<string, TopicMessages>();
+        for (const p of batch) {
+          let tm = byTopic.get(p.topic);
+          if (!tm) byTopic.set(p.topic, (tm = { topic: p.topic, messages: [] }));
+          tm.messages.push({ partition: p.partition, key: p.record.key, value: p.record.value, headers: p.record.headers });
+        }
+        try {
+          await this.producer.sendBatch({ topicMessages: [...byTopic.values()], acks: -1, compression: this.opts.compression === 'gzip' ? 1 : 0 });
+        } catch (err) {
+          this.#failure = wrapKafkaError(err, 'producing to Kafka');
+          this.log.error('produce failed', { error: this.#failure });
+          break;
+        }
+        this.#queue.splice(0, n);
+        this.#pendingBytes -= bytes;
+        this.#acked = batch[batch.length - 1]!.seq;
+        for (const l of this.#listeners) l(this.#acked);
+        for (const w of this.#roomWaiters.splice(0)) w();
+        for (const w of this.#ackWaiters.splice(0)) w();
+      }
+    } finally {
+      this.#sending = false;
+      if (this.#failure) {
+        for (const w of this.#roomWaiters.splice(0)) w();
+        for (const w of this.#ackWaiters.splice(0)) w();
+      }
+    }
+  }
+
+  get failure(): Error | undefined {
+    return this.#failure;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.producer.disconnect().catch((err: unknown) => this.log.warn('producer disconnect failed', { error: err as Error }));
+  }
+}

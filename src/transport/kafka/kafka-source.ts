@@ -1,0 +1,101 @@
+import type { Consumer, Kafka } from 'kafkajs';
+import type { Logger } from '../../core/logger.ts';
+import { AbortedError } from '../../core/time.ts';
+import type { RawHeaders } from '../records.ts';
+import { wrapKafkaError } from './errors.ts';
+
+export interface ConsumedRecord {
+  partition: number;
+  offset: string;
+  headers: RawHeaders | undefined;
+  value: Buffer | null;
+}
+
+export interface ConsumerOptions {
+  kafka: Kafka;
+  topic: string;
+  groupId: string;
+  log: Logger;
+}
+
+/**
+ * A kafkajs consumer tuned for dcsync: no topic auto-creation, large fetches, no automatic offset commits
+ * (offsets are only a hint for where to resume; the applied position in the target is the truth).
+ */
+export function createConsumer(o: ConsumerOptions): Consumer {
+  return o.kafka.consumer({
+    groupId: o.groupId,
+    allowAutoTopicCreation: false,
+    sessionTimeout: 30_000,
+    heartbeatInterval: 3_000,
+    maxBytesPerPartition: 32 * 1024 * 1024,
+    maxBytes: 128 * 1024 * 1024,
+    maxWaitTimeInMs: 200,
+    retry: { retries: 10 },
+  });
+}
+
+export function nextOffset(offset: string): string {
+  return (BigInt(offset) + 1n).toString();
+}
+
+/**
+ * Consumes a topic in order, one batch at a time, until the handler says 'stop', the signal aborts, or the
+ * handler fails (then it rejects with that error). Offsets are committed after each handled batch.
+ */
+export async function consumeInOrder(
+  o: ConsumerOptions,
+  handle: (records: ConsumedRecord[]) => Promise<'continue' | 'stop'>,
+  signal: AbortSignal,
+): Promise<void> {
+  const consumer = createConsumer(o);
+  let finished = false;
+  let settle!: (err?: unknown) => void;
+  const done = new Promise<void>((resolve, reject) => {
+    settle = (err?: unknown) => {
+      if (finished) return;
+      finished = true;
+      if (err) reject(err);
+      else resolve();
+    };
+  });
+  const onAbort = (): void => settle(new AbortedError());
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topic: o.topic, fromBeginning: true });
+    consumer.on(consumer.events.CRASH, (e) => settle(wrapKafkaError(e.payload.error, `consuming '${o.topic}'`)));
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, resolveOffset, pause }) => {
+        if (finished) {
+          pause();
+          return;
+        }
+        const records: ConsumedRecord[] = batch.messages.map((m) => ({ partition: batch.partition, offset: m.offset, headers: m.headers as RawHeaders | undefined, value: m.value }));
+        if (records.length === 0) return;
+        try {
+          const verdict = await handle(records);
+          const last = records[records.length - 1]!.offset;
+          resolveOffset(last);
+          await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: nextOffset(last) }]);
+          if (verdict === 'stop') {
+            pause();
+            settle();
+          }
+        } catch (err) {
+          pause();
+          settle(err);
+        }
+      },
+    });
+    await done;
+  } catch (err) {
+    if (!finished) settle(err);
+    throw err;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    await consumer.disconnect().catch((err: unknown) => o.log.warn('consumer disconnect failed', { error: err as Error }));
+  }
+}

@@ -1,0 +1,279 @@
+import type { Kafka } from 'kafkajs';
+import type pg from 'pg';
+import { formatLsn } from '../../core/lsn.ts';
+import type { Logger } from '../../core/logger.ts';
+import { AbortedError, delay } from '../../core/time.ts';
+import { applyChanges, TargetCatalog } from '../../destination/postgres/apply/index.ts';
+import { comparePositions, qualifiedName, tableKey, type Position, type RowChange, type TableId } from '../../model/change.ts';
+import { connect } from '../../source/postgres/connection.ts';
+import { decodeChangeRecord, type Barrier, type ChangeStreamRecord } from '../../transport/records.ts';
+import { createConsumer, nextOffset } from '../../transport/kafka/kafka-source.ts';
+import { wrapKafkaError } from '../../transport/kafka/errors.ts';
+import { BARRIER_PARTITION, TargetState, type TargetTableState } from './target-state.ts';
+
+export type ApplyMode = 'parallel' | 'transactional';
+
+export interface ApplyLoopOptions {
+  kafka: Kafka;
+  topic: string;
+  groupId: string;
+  partitions: number;
+  targetUrl: string;
+  database: string;
+  state: TargetState;
+  mode: ApplyMode;
+  log: Logger;
+  /** Called after each applied batch (for status and metrics). */
+  onApplied?: (p: { partition: number; position: Position; commitTimeUs: bigint; changes: number }) => void;
+}
+
+interface PartitionState {
+  client: pg.Client;
+  /** Everything at or below this is in the target (committed). */
+  applied: Position | undefined;
+  /** Transactional mode: applied in the open target transaction, not yet committed. */
+  inflight: Position | undefined;
+  open: boolean;
+}
+
+/**
+ * The destination's apply loop: consumes the changes topic (all partitions, in parallel) and applies each
+ * partition's records in target transactions that also store the partition's position, skipping whatever is at
+ * or below it. Barriers (truncates, key moves, a table's failure) are applied once every partition reached them.
+ * In transactional mode (one partition) a target transaction ends only at a source transaction's end.
+ */
+export async function runApplyLoop(o: ApplyLoopOptions, signal: AbortSignal): Promise<void> {
+  const log = o.log.child({ component: 'apply', database: o.database, topic: o.topic });
+  const catalog = new TargetCatalog();
+  const meta = await connect({ url: o.targetUrl, database: o.database, applicationName: 'dcsync-apply' });
+  const parts = new Map<number, PartitionState>();
+  const consumer = createConsumer({ kafka: o.kafka, topic: o.topic, groupId: o.groupId, log });
+  let tables: Map<string, TargetTableState>;
+  let positions: Map<number, Position>;
+  try {
+    tables = await o.state.tables(meta);
+    positions = await o.state.positions(meta);
+  } catch (err) {
+    await meta.end().catch(() => {});
+    throw err;
+  }
+  let appliedBarrier = positions.get(BARRIER_PARTITION);
+  const arrived = new Map<string, Set<number>>();
+  const paused = new Set<number>();
+
+  let finished = false;
+  let settle!: (err?: unknown) => void;
+  const done = new Promise<void>((resolve, reject) => {
+    settle = (err?: unknown) => {
+      if (finished) return;
+      finished = true;
+      if (err) reject(err);
+      else resolve();
+    };
+  });
+  const onAbort = (): void => settle(new AbortedError());
+  signal.addEventListener('abort', onAbort, { once: true });
+
+  const partition = async (p: number): Promise<PartitionState> => {
+    let s = parts.get(p);
+    if (!s) {
+      const client = await connect({ url: o.targetUrl, database: o.database, applicationName: `dcsync-apply-${p}` });
+      await client.query('SET session_replication_role = replica');
+      s = { client, applied: positions.get(p), inflight: undefined, open: false };
+      parts.set(p, s);
+    }
+    return s;
+  };
+
+  const wanted = (c: RowChange, pos: Position): boolean => {
+    const t = tables.get(tableKey(c.table));
+    if (t?.status === 'failed') return false;
+    // The table was copied from a snapshot taken after this change: the copy contains it already.
+    return !t || pos.lsn >= t.snapshotLsn;
+  };
+
+  const begin = async (s: PartitionState): Promise<void> => {
+    if (!s.open) {
+      await s.client.query('BEGIN');
+      s.open = true;
+    }
+  };
+
+  const commit = async (s: PartitionState, p: number, pos: Position, commitTimeUs: bigint, changes: number): Promise<void> => {
+    await begin(s);
+    await o.state.savePosition(s.client, p, pos, commitTimeUs);
+    await s.client.query('COMMIT');
+    s.open = false;
+    s.applied = pos;
+    s.inflight = undefined;
+    o.onApplied?.({ partition: p, position: pos, commitTimeUs, changes });
+  };
+
+  const applyBarrier = async (s: PartitionState, b: Barrier, pos: Position): Promise<void> => {
+    switch (b.type) {
+      case 'changes': {
+        const changes = b.changes.filter((c) => wanted(c, pos));
+        if (changes.length > 0) await applyChanges(s.client, catalog, changes);
+        return;
+      }
+      case 'truncate': {
+        const list = b.tables.filter((t) => {
+          const st = tables.get(tableKey(t));
+          return st?.status !== 'failed' && (!st || pos.lsn >= st.snapshotLsn);
+        });
+        if (list.length > 0) await s.client.query(`TRUNCATE ONLY ${list.map(qualifiedName).join(', ')}${b.restartIdentity ? ' RESTART IDENTITY' : ''}`);
+        return;
+      }
+      case 'table-failed': {
+        await o.state.failTable(s.client, b.table, b.reason);
+        const st = tables.get(tableKey(b.table));
+        if (st) st.status = 'failed';
+        else tables.set(tableKey(b.table), failedTable(b.table, b.reason));
+        log.error('table replication stopped', { table: tableKey(b.table), reason: b.reason });
+        return;
+      }
+    }
+  };
+
+  const eachBatch = async (p: number, records: { offset: string; rec: ChangeStreamRecord }[], ctl: { resolveOffset(o: string): void; pause(): void }): Promise<void> => {
+    const s = await partition(p);
+    let batch: RowChange[] = [];
+    let last: { offset: string; rec: ChangeStreamRecord } | undefined;
+    let lastEnd: { offset: string; rec: ChangeStreamRecord } | undefined;
+    let count = 0;
+    // Records that were all at or below the applied position: move the offset on, or they come again forever.
+    const skipTo = (offset: string): void => {
+      ctl.resolveOffset(offset);
+      void consumer.commitOffsets([{ topic: o.topic, partition: p, offset: nextOffset(offset) }]).catch(() => {});
+    };
+    const flush = async (upTo: { offset: string; rec: ChangeStreamRecord }): Promise<void> => {
+      await begin(s);
+      if (batch.length > 0) await applyChanges(s.client, catalog, batch);
+      count += batch.length;
+      batch = [];
+      await commit(s, p, upTo.rec.pos, upTo.rec.commitTimeUs, count);
+      ctl.resolveOffset(upTo.offset);
+      await consumer.commitOffsets([{ topic: o.topic, partition: p, offset: nextOffset(upTo.offset) }]);
+      count = 0;
+    };
+    for (const item of records) {
+      const { rec } = item;
+      const floor = s.inflight ?? s.applied;
+      if (rec.kind === 'barrier') {
+        if (appliedBarrier && comparePositions(rec.pos, appliedBarrier) <= 0) {
+          last = item;
+          continue;
+        }
+        if (o.partitions === 1) {
+          // One partition: the barrier is just the next step of the open transaction.
+          last = item;
+          if (floor && comparePositions(rec.pos, floor) <= 0) continue;
+          await begin(s);
+          if (batch.length > 0) {
+            await applyChanges(s.client, catalog, batch);
+            count += batch.length;
+            batch = [];
+          }
+          await applyBarrier(s, rec.barrier, rec.pos);
+          await o.state.savePosition(s.client, BARRIER_PARTITION, rec.pos, rec.commitTimeUs);
+          appliedBarrier = rec.pos;
+          s.inflight = rec.pos;
+          lastEnd = rec.endOfTx ? item : undefined;
+          continue;
+        }
+        if (last && (batch.length > 0 || !s.applied || comparePositions(last.rec.pos, s.applied) > 0)) await flush(last);
+        const key = `${formatLsn(rec.pos.lsn)}:${rec.pos.index}`;
+        let set = arrived.get(key);
+        if (!set) arrived.set(key, (set = new Set()));
+        set.add(p);
+        if (set.size < o.partitions) {
+          ctl.pause();
+          paused.add(p);
+          return;
+        }
+        arrived.delete(key);
+        await begin(s);
+        await applyBarrier(s, rec.barrier, rec.pos);
+        await o.state.savePosition(s.client, BARRIER_PARTITION, rec.pos, rec.commitTimeUs);
+        await commit(s, p, rec.pos, rec.commitTimeUs, 0);
+        appliedBarrier = rec.pos;
+        ctl.resolveOffset(item.offset);
+        await consumer.commitOffsets([{ topic: o.topic, partition: p, offset: nextOffset(item.offset) }]);
+        const others = [...paused];
+        paused.clear();
+        if (others.length > 0) consumer.resume([{ topic: o.topic, partitions: others }]);
+        last = undefined;
+        lastEnd = undefined;
+        continue;
+      }
+      last = item;
+      if (floor && comparePositions(rec.pos, floor) <= 0) continue;
+      if (rec.kind === 'change' && wanted(rec.change, rec.pos)) batch.push(rec.change);
+      const ends = rec.kind === 'commit' || rec.kind === 'heartbeat' || (rec.kind === 'change' && rec.endOfTx);
+      if (o.mode === 'transactional' && o.partitions === 1) {
+        if (batch.length >= 5000) {
+          await begin(s);
+          await applyChanges(s.client, catalog, batch);
+          count += batch.length;
+          batch = [];
+        }
+        s.inflight = rec.pos;
+        lastEnd = ends ? item : undefined;
+      } else if (batch.length >= 20_000 && ends) await flush(item);
+    }
+    if (!last) return;
+    if (o.mode === 'transactional' && o.partitions === 1) {
+      if (batch.length > 0) {
+        await begin(s);
+        await applyChanges(s.client, catalog, batch);
+        count += batch.length;
+        batch = [];
+      }
+      // A target transaction ends only where a source transaction ends; the rest stays open for the next batch.
+      if (lastEnd === last) await flush(last);
+      else if (!s.open) skipTo(last.offset);
+      else if (count === 0) await delay(100); // the rest of an open transaction is still on its way
+      return;
+    }
+    if (batch.length > 0 || !s.applied || comparePositions(last.rec.pos, s.applied) > 0) await flush(last);
+    else skipTo(last.offset);
+  };
+
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topic: o.topic, fromBeginning: true });
+    consumer.on(consumer.events.CRASH, (e) => settle(wrapKafkaError(e.payload.error, `consuming '${o.topic}'`)));
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: o.partitions,
+      eachBatch: async ({ batch, resolveOffset, pause }) => {
+        if (finished) {
+          pause();
+          return;
+        }
+        try {
+          const records = batch.messages.map((m) => ({ offset: m.offset, rec: decodeChangeRecord(m.headers as never, m.value) }));
+          if (records.length > 0) await eachBatch(batch.partition, records, { resolveOffset, pause });
+        } catch (err) {
+          pause();
+          settle(err);
+        }
+      },
+    });
+    log.info('applying changes', { mode: o.mode, partitions: o.partitions });
+    await done;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    await consumer.disconnect().catch(() => {});
+    for (const s of parts.values()) {
+      if (s.open) await s.client.query('ROLLBACK').catch(() => {});
+      await s.client.end().catch(() => {});
+    }
+    await meta.end().catch(() => {});
+  }
+}
+
+function failedTable(table: TableId, reason: string): TargetTableState {
+  return { table, snapshotLsn: 0n as TargetTableState['snapshotLsn'], columns: [], status: 'failed', rowsCopied: 0, error: reason };
+}

@@ -1,0 +1,276 @@
+import type { Kafka } from 'kafkajs';
+import type pg from 'pg';
+import { ReplicationError } from '../../core/errors.ts';
+import { formatLsn, ZERO_LSN, type Lsn } from '../../core/lsn.ts';
+import type { Logger } from '../../core/logger.ts';
+import { AbortedError } from '../../core/time.ts';
+import { tableKey, type TableId } from '../../model/change.ts';
+import { checkSourceServer, createSlotWithSnapshot, ensurePublications, listSourceTables, slotExists, updateDeleteCounters, type SourceTable } from '../../source/postgres/catalog.ts';
+import { connect, userOf } from '../../source/postgres/connection.ts';
+import { ReplicationStream } from '../../source/postgres/replication-stream.ts';
+import { dumpSchema } from '../../source/postgres/schema-dump.ts';
+import { ensureTopic } from '../../transport/kafka/admin.ts';
+import { KafkaSink } from '../../transport/kafka/kafka-sink.ts';
+import { encodeChangeRecord, encodeSnapshotRecord } from '../../transport/records.ts';
+import { topicName } from '../../transport/topics.ts';
+import { ChangeBuilder } from './change-builder.ts';
+import { ChangeCapture } from './change-capture.ts';
+import { Checkpoint } from './checkpoint.ts';
+import { copyTables } from './snapshot-copier.ts';
+import { SourceProgressStore, type SourceProgress } from './source-progress.ts';
+
+export interface SourceTaskOptions {
+  syncId: string;
+  database: string;
+  /** The source cluster (any database; the task swaps in its own). */
+  sourceUrl: string;
+  kafka: Kafka;
+  /** Partitions of the changes topic; 1 gives transactional mode (total commit order). */
+  partitions: number;
+  copySessions: number;
+  chunkPages: number;
+  partBytes: number;
+  heartbeatMs: number;
+  statusIntervalMs: number;
+  /** How often to check tables without a replica identity for updates and deletes. */
+  identityCheckMs: number;
+  log: Logger;
+}
+
+export function slotName(syncId: string, databaseOid: number): string {
+  return `dcsync_${syncId}_${databaseOid}`;
+}
+
+export function publicationBase(syncId: string): string {
+  return `dcsync_${syncId}`;
+}
+
+/**
+ * One source database → A's Kafka. First run: publications, slot with exported snapshot, schema dump, the
+ * initial copy of every table (in parallel with streaming), then streaming forever. A restart resumes: the slot
+ * keeps the stream's position (only what Kafka acknowledged was confirmed), finished tables are not copied again,
+ * unfinished ones are copied again from a new snapshot that the destination can tell apart by its LSN.
+ */
+export async function runSourceTask(o: SourceTaskOptions, signal: AbortSignal): Promise<void> {
+  const log = o.log.child({ component: 'source', database: o.database, syncId: o.syncId });
+  const dbUrl = o.sourceUrl;
+  const conn = { url: dbUrl, database: o.database, applicationName: `dcsync-source-${o.syncId}` };
+  const meta = await connect(conn);
+  const closers: (() => Promise<unknown>)[] = [() => meta.end()];
+  const sinks: KafkaSink[] = [];
+  let stream: ReplicationStream | undefined;
+  try {
+    await checkSourceServer(meta, userOf(dbUrl));
+    const oid = (await meta.query<{ oid: number }>(`SELECT oid::int AS oid FROM pg_database WHERE datname = current_database()`)).rows[0]!.oid;
+    // Its own connection: progress is written by the copy while the stream loop uses `meta`.
+    const progressConn = await connect(conn);
+    closers.push(() => progressConn.end());
+    const progressStore = new SourceProgressStore(progressConn, o.syncId, o.database);
+    await progressStore.init();
+    let progress = await progressStore.load();
+    const slot = slotName(o.syncId, oid);
+    if (progress && !(await slotExists(meta, slot)))
+      throw new ReplicationError(
+        `replication slot '${slot}' of database '${o.database}' is gone (dropped, or invalidated by max_slot_wal_keep_size): changes since ${formatLsn(progress.consistentLsn)} cannot be recovered. Stop the sync and configure it again for a new initial copy.`,
+      );
+
+    const tables = await listSourceTables(meta);
+    const noIdentity = tables.filter((t) => t.noIdentity);
+    if (noIdentity.length > 0)
+      log.warn('tables without replica identity: inserts replicate, an update or delete stops their replication', {
+        tables: noIdentity.map((t) => tableKey(t.table)),
+        fix: 'ALTER TABLE … REPLICA IDENTITY FULL, or add a primary key',
+      });
+    const publications = await ensurePublications(meta, publicationBase(o.syncId), tables);
+
+    const snapshotTopic = topicName(o.syncId, o.database, 'snapshot');
+    const changesTopic = topicName(o.syncId, o.database, 'changes');
+    await ensureTopic(o.kafka, snapshotTopic, 1, { 'retention.ms': '-1' });
+    await ensureTopic(o.kafka, changesTopic, o.partitions, {});
+    const snapshotSink = await KafkaSink.connect(o.kafka, log.child({ topic: snapshotTopic }), { maxPendingBytes: 32 * 1024 * 1024 });
+    sinks.push(snapshotSink);
+    const changeSink = await KafkaSink.connect(o.kafka, log.child({ topic: changesTopic }));
+    sinks.push(changeSink);
+
+    // The slot's exported snapshot (first run) or a temporary slot's (resuming an unfinished copy).
+    const repl = await connect({ ...conn, replication: true });
+    closers.push(() => repl.end());
+    let pending: SourceTable[] = [];
+    let snapshotLsn: Lsn = ZERO_LSN;
+    let snapshotName: string | undefined;
+    let snapshotRepl: pg.Client | undefined;
+    if (!progress) {
+      const created = await createSlotWithSnapshot(repl, slot, false);
+      log.info('slot created', { slot, lsn: formatLsn(created.consistentPoint) });
+      const schema = await dumpSchema(withDb(dbUrl, o.database), created.snapshotName);
+      await progressStore.create(slot, created.consistentPoint, schema.postData);
+      progress = (await progressStore.load())!;
+      const seq = snapshotSink.enqueue(snapshotTopic, 0, encodeSnapshotRecord(o.database, { kind: 'schema', snapshotLsn: created.consistentPoint, preData: schema.preData }));
+      pending = tables;
+      snapshotLsn = created.consistentPoint;
+      snapshotName = created.snapshotName;
+      snapshotRepl = repl;
+      await waitAcked(snapshotSink, seq, signal);
+      await progressStore.markSchemaSent();
+    } else if (!progress.snapshotComplete) {
+      pending = tables.filter((t) => !progress!.doneTables.has(tableKey(t.table)));
+      if (pending.length > 0) {
+        const tmp = await connect({ ...conn, replication: true });
+        closers.push(() => tmp.end());
+        const created = await createSlotWithSnapshot(tmp, `${slot}_resume`, true);
+        snapshotLsn = created.consistentPoint;
+        snapshotName = created.snapshotName;
+        snapshotRepl = tmp;
+        log.info('resuming initial copy from a new snapshot', { tables: pending.length, lsn: formatLsn(snapshotLsn) });
+      }
+    }
+
+    // Copy sessions import the snapshot before the exporting connection runs anything else.
+    const sessions: pg.Client[] = [];
+    if (snapshotName && pending.length > 0) {
+      for (let i = 0; i < Math.max(1, o.copySessions); i++) {
+        const s = await connect(conn);
+        closers.push(() => s.end());
+        await s.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        await s.query(`SET TRANSACTION SNAPSHOT '${snapshotName}'`);
+        sessions.push(s);
+      }
+    }
+    if (snapshotRepl && snapshotRepl !== repl) await snapshotRepl.end();
+
+    const checkpoint = new Checkpoint(ZERO_LSN);
+    const builder = new ChangeBuilder(tables);
+    const capture = new ChangeCapture({ database: o.database, topic: changesTopic, partitions: o.partitions, sink: changeSink, checkpoint, builder });
+    changeSink.onAcked((seq) => checkpoint.acked(seq));
+    stream = new ReplicationStream(repl, () => ({ written: checkpoint.received, flushed: checkpoint.flushed }), log);
+    stream.start({ slot, startLsn: ZERO_LSN, publications, protoVersion: 1, messages: true, statusIntervalMs: o.statusIntervalMs });
+
+    const copying =
+      pending.length > 0
+        ? copyTables(pending, {
+            database: o.database,
+            topic: snapshotTopic,
+            snapshotLsn,
+            sessions,
+            sink: snapshotSink,
+            partBytes: o.partBytes,
+            chunkPages: o.chunkPages,
+            log,
+            signal,
+            onTableDone: (t, rows) => progressStore.markTableDone(t.table, snapshotLsn, rows),
+          }).then(async () => {
+            for (const s of sessions) await s.query('COMMIT');
+            await finishSnapshot();
+          })
+        : progress.snapshotComplete
+          ? Promise.resolve()
+          : finishSnapshot();
+
+    async function finishSnapshot(): Promise<void> {
+      const seq = snapshotSink.enqueue(
+        snapshotTopic,
+        0,
+        encodeSnapshotRecord(o.database, { kind: 'snapshot-end', snapshotLsn: progress!.consistentLsn, postData: progress!.postData, tables: tables.map((t) => t.table) }),
+      );
+      await waitAcked(snapshotSink, seq, signal);
+      await progressStore.markSnapshotComplete();
+      log.info('initial copy complete', { tables: tables.length });
+    }
+
+    const copyFailure = copying.then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    await streamLoop(o, stream, capture, checkpoint, changeSink, meta, noIdentity, changesTopic, signal, log, copyFailure);
+    await copying;
+  } finally {
+    await stream?.close();
+    for (const s of sinks) await s.close();
+    for (const c of closers.reverse()) await c().catch(() => {});
+  }
+}
+
+function withDb(url: string, db: string): string {
+  const u = new URL(url);
+  u.pathname = '/' + encodeURIComponent(db);
+  return u.toString();
+}
+
+async function waitAcked(sink: KafkaSink, seq: number, signal: AbortSignal): Promise<void> {
+  while (sink.acked < seq) await sink.flush(signal);
+}
+
+async function streamLoop(
+  o: SourceTaskOptions,
+  stream: ReplicationStream,
+  capture: ChangeCapture,
+  checkpoint: Checkpoint,
+  sink: KafkaSink,
+  meta: pg.Client,
+  noIdentity: SourceTable[],
+  topic: string,
+  signal: AbortSignal,
+  log: Logger,
+  copyFailure: Promise<unknown>,
+): Promise<void> {
+  let failure: unknown;
+  void copyFailure.then((e) => {
+    if (e && !(e instanceof AbortedError)) failure = e;
+  });
+  let lastActivity = Date.now();
+  let lastHeartbeat = 0;
+  let lastIdentityCheck = Date.now();
+  const baseline = await updateDeleteCounters(meta, noIdentity.map((t) => t.oid));
+  const failedTables = new Set<string>();
+  while (!signal.aborted) {
+    if (failure) throw failure;
+    if (sink.failure) throw sink.failure;
+    const item = await stream.next(250);
+    const now = Date.now();
+    if (item) {
+      if ('keepalive' in item) {
+        checkpoint.idle(item.walEnd, capture.inTransaction, sink.acked === sink.lastEnqueued);
+      } else {
+        capture.handle(item.message, item.walEnd);
+        if (item.message.tag === 'commit') lastActivity = now;
+      }
+      if (sink.pendingBytes > 16 * 1024 * 1024) await sink.waitForRoom(signal);
+    }
+    if (now - lastActivity > o.heartbeatMs && now - lastHeartbeat > o.heartbeatMs) {
+      lastHeartbeat = now;
+      await meta.query(`SELECT pg_logical_emit_message(false, 'dcsync.heartbeat', '')`).catch((err: unknown) => log.warn('heartbeat failed', { error: err as Error }));
+    }
+    if (noIdentity.length > 0 && !capture.inTransaction && now - lastIdentityCheck > o.identityCheckMs) {
+      lastIdentityCheck = now;
+      const counters = await updateDeleteCounters(meta, noIdentity.map((t) => t.oid));
+      for (const t of noIdentity) {
+        const k = tableKey(t.table);
+        if (failedTables.has(k)) continue;
+        if ((counters.get(t.oid) ?? 0) > (baseline.get(t.oid) ?? 0)) {
+          failedTables.add(k);
+          failTable(t.table, o, sink, topic, checkpoint, log);
+        }
+      }
+    }
+  }
+}
+
+/** Announces in the stream that a table stopped replicating, so the destination marks it failed at that point. */
+function failTable(table: TableId, o: SourceTaskOptions, sink: KafkaSink, topic: string, checkpoint: Checkpoint, log: Logger): void {
+  const reason = `an UPDATE or DELETE was made on table ${tableKey(table)}, which has no primary key and no replica identity, so it cannot be replicated; the table's replication is stopped. Fix: ALTER TABLE ${tableKey(table)} REPLICA IDENTITY FULL (or add a primary key), then stop and configure the sync again.`;
+  log.error('table replication stopped', { table: tableKey(table), reason });
+  const lsn = checkpoint.received;
+  for (let p = 0; p < o.partitions; p++)
+    sink.enqueue(
+      topic,
+      p,
+      encodeChangeRecord(o.database, {
+        kind: 'barrier',
+        pos: { lsn, index: 2_000_000_000 },
+        xid: 0,
+        commitTimeUs: BigInt(Date.now()) * 1000n,
+        barrier: { type: 'table-failed', table, reason },
+        endOfTx: true,
+      }),
+    );
+}
