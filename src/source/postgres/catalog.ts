@@ -118,6 +118,15 @@ export async function slotExists(client: pg.ClientBase, slot: string): Promise<b
   return (res.rowCount ?? 0) > 0;
 }
 
+/** Drops a slot; a slot still held by a dying walsender is a retriable error (55006). */
+export async function dropSlot(client: pg.ClientBase, slot: string): Promise<void> {
+  try {
+    await client.query(`SELECT pg_drop_replication_slot($1)`, [slot]);
+  } catch (err) {
+    throw classifyPgError(err);
+  }
+}
+
 function quoteList(tables: readonly TableId[]): string {
   return tables.map((t) => `"${t.schema.replace(/"/g, '""')}"."${t.name.replace(/"/g, '""')}"`).join(', ');
 }

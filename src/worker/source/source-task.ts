@@ -5,7 +5,7 @@ import { formatLsn, ZERO_LSN, type Lsn } from '../../core/lsn.ts';
 import type { Logger } from '../../core/logger.ts';
 import { AbortedError } from '../../core/time.ts';
 import { tableKey, type TableId } from '../../model/change.ts';
-import { checkSourceServer, createSlotWithSnapshot, ensurePublications, listSourceTables, slotExists, updateDeleteCounters, type SourceTable } from '../../source/postgres/catalog.ts';
+import { checkSourceServer, createSlotWithSnapshot, dropSlot, ensurePublications, listSourceTables, slotExists, updateDeleteCounters, type SourceTable } from '../../source/postgres/catalog.ts';
 import { connect, userOf } from '../../source/postgres/connection.ts';
 import { ReplicationStream } from '../../source/postgres/replication-stream.ts';
 import { dumpSchema } from '../../source/postgres/schema-dump.ts';
@@ -100,6 +100,8 @@ export async function runSourceTask(o: SourceTaskOptions, signal: AbortSignal): 
     let snapshotName: string | undefined;
     let snapshotRepl: pg.Client | undefined;
     if (!progress) {
+      // A slot without progress is from a first run that died before recording anything: nothing was confirmed.
+      if (await slotExists(meta, slot)) await dropSlot(meta, slot);
       const created = await createSlotWithSnapshot(repl, slot, false);
       log.info('slot created', { slot, lsn: formatLsn(created.consistentPoint) });
       const schema = await dumpSchema(withDb(dbUrl, o.database), created.snapshotName);
@@ -117,7 +119,7 @@ export async function runSourceTask(o: SourceTaskOptions, signal: AbortSignal): 
       if (pending.length > 0) {
         const tmp = await connect({ ...conn, replication: true });
         closers.push(() => tmp.end());
-        const created = await createSlotWithSnapshot(tmp, `${slot}_resume`, true);
+        const created = await createSlotWithSnapshot(tmp, `${slot}_r${process.pid}_${Date.now() % 1_000_000}`, true);
         snapshotLsn = created.consistentPoint;
         snapshotName = created.snapshotName;
         snapshotRepl = tmp;

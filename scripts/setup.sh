@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Everything dcsync's tests, benchmarks and demo need on a fresh Debian 12 machine; idempotent and quiet when done before.
+#   npm packages (npm ci), PostgreSQL 15 (Debian's packages), Java 17 + the Kafka/MirrorMaker 2 jars (Maven Central).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+bash scripts/setup-postgres.sh
+bash scripts/setup-kafka.sh
