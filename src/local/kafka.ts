@@ -66,6 +66,7 @@ function javaBin(): string {
 function jvmArgs(heapMb: number, log4jConfig: string, cds: ClassDataArchive): string[] {
   return [
     ...cds.args,
+    '-Xlog:cds*=off', // the archive dump's long list of skipped classes
     `-Xms${Math.min(64, heapMb)}m`,
     `-Xmx${heapMb}m`,
     '-XX:+UseSerialGC',

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Consumer, Kafka } from 'kafkajs';
 import type { Logger } from '../../core/logger.ts';
 import { AbortedError } from '../../core/time.ts';
@@ -16,15 +17,17 @@ export interface ConsumerOptions {
   topic: string;
   groupId: string;
   log: Logger;
+  /** Where to start reading, per partition (next offset); others start at the beginning. */
+  startOffsets?: ReadonlyMap<number, string>;
 }
 
 /**
- * A kafkajs consumer tuned for dcsync: no topic auto-creation, large fetches, no automatic offset commits
- * (offsets are only a hint for where to resume; the applied position in the target is the truth).
+ * A kafkajs consumer tuned for dcsync: no topic auto-creation, large fetches, no offset commits: where to resume
+ * is stored in the target with the data, and each start uses a fresh group (no wait for a crashed member's session).
  */
 export function createConsumer(o: ConsumerOptions): Consumer {
   return o.kafka.consumer({
-    groupId: o.groupId,
+    groupId: `${o.groupId}.${randomUUID().slice(0, 8)}`,
     allowAutoTopicCreation: false,
     sessionTimeout: 30_000,
     heartbeatInterval: 3_000,
@@ -41,7 +44,7 @@ export function nextOffset(offset: string): string {
 
 /**
  * Consumes a topic in order, one batch at a time, until the handler says 'stop', the signal aborts, or the
- * handler fails (then it rejects with that error). Offsets are committed after each handled batch.
+ * handler fails (then it rejects with that error).
  */
 export async function consumeInOrder(
   o: ConsumerOptions,
@@ -79,7 +82,6 @@ export async function consumeInOrder(
           const verdict = await handle(records);
           const last = records[records.length - 1]!.offset;
           resolveOffset(last);
-          await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: nextOffset(last) }]);
           if (verdict === 'stop') {
             pause();
             settle();
@@ -90,6 +92,7 @@ export async function consumeInOrder(
         }
       },
     });
+    for (const [partition, offset] of o.startOffsets ?? []) consumer.seek({ topic: o.topic, partition, offset });
     await done;
   } catch (err) {
     if (!finished) settle(err);

@@ -49,7 +49,7 @@ export async function runApplyLoop(o: ApplyLoopOptions, signal: AbortSignal): Pr
   const parts = new Map<number, PartitionState>();
   const consumer = createConsumer({ kafka: o.kafka, topic: o.topic, groupId: o.groupId, log });
   let tables: Map<string, TargetTableState>;
-  let positions: Map<number, Position>;
+  let positions: Map<number, Position & { nextOffset: string | null }>;
   try {
     tables = await o.state.tables(meta);
     positions = await o.state.positions(meta);
@@ -57,7 +57,7 @@ export async function runApplyLoop(o: ApplyLoopOptions, signal: AbortSignal): Pr
     await meta.end().catch(() => {});
     throw err;
   }
-  let appliedBarrier = positions.get(BARRIER_PARTITION);
+  let appliedBarrier: Position | undefined = positions.get(BARRIER_PARTITION);
   const arrived = new Map<string, Set<number>>();
   const paused = new Set<number>();
 
@@ -99,9 +99,9 @@ export async function runApplyLoop(o: ApplyLoopOptions, signal: AbortSignal): Pr
     }
   };
 
-  const commit = async (s: PartitionState, p: number, pos: Position, commitTimeUs: bigint, changes: number): Promise<void> => {
+  const commit = async (s: PartitionState, p: number, pos: Position, commitTimeUs: bigint, changes: number, next: string): Promise<void> => {
     await begin(s);
-    await o.state.savePosition(s.client, p, pos, commitTimeUs);
+    await o.state.savePosition(s.client, p, pos, commitTimeUs, next);
     await s.client.query('COMMIT');
     s.open = false;
     s.applied = pos;
@@ -142,18 +142,14 @@ export async function runApplyLoop(o: ApplyLoopOptions, signal: AbortSignal): Pr
     let lastEnd: { offset: string; rec: ChangeStreamRecord } | undefined;
     let count = 0;
     // Records that were all at or below the applied position: move the offset on, or they come again forever.
-    const skipTo = (offset: string): void => {
-      ctl.resolveOffset(offset);
-      void consumer.commitOffsets([{ topic: o.topic, partition: p, offset: nextOffset(offset) }]).catch(() => {});
-    };
+    const skipTo = (offset: string): void => ctl.resolveOffset(offset);
     const flush = async (upTo: { offset: string; rec: ChangeStreamRecord }): Promise<void> => {
       await begin(s);
       if (batch.length > 0) await applyChanges(s.client, catalog, batch);
       count += batch.length;
       batch = [];
-      await commit(s, p, upTo.rec.pos, upTo.rec.commitTimeUs, count);
+      await commit(s, p, upTo.rec.pos, upTo.rec.commitTimeUs, count, nextOffset(upTo.offset));
       ctl.resolveOffset(upTo.offset);
-      await consumer.commitOffsets([{ topic: o.topic, partition: p, offset: nextOffset(upTo.offset) }]);
       count = 0;
     };
     for (const item of records) {
@@ -175,7 +171,7 @@ export async function runApplyLoop(o: ApplyLoopOptions, signal: AbortSignal): Pr
             batch = [];
           }
           await applyBarrier(s, rec.barrier, rec.pos);
-          await o.state.savePosition(s.client, BARRIER_PARTITION, rec.pos, rec.commitTimeUs);
+          await o.state.savePosition(s.client, BARRIER_PARTITION, rec.pos, rec.commitTimeUs, null);
           appliedBarrier = rec.pos;
           s.inflight = rec.pos;
           lastEnd = rec.endOfTx ? item : undefined;
@@ -194,11 +190,10 @@ export async function runApplyLoop(o: ApplyLoopOptions, signal: AbortSignal): Pr
         arrived.delete(key);
         await begin(s);
         await applyBarrier(s, rec.barrier, rec.pos);
-        await o.state.savePosition(s.client, BARRIER_PARTITION, rec.pos, rec.commitTimeUs);
-        await commit(s, p, rec.pos, rec.commitTimeUs, 0);
+        await o.state.savePosition(s.client, BARRIER_PARTITION, rec.pos, rec.commitTimeUs, null);
+        await commit(s, p, rec.pos, rec.commitTimeUs, 0, nextOffset(item.offset));
         appliedBarrier = rec.pos;
         ctl.resolveOffset(item.offset);
-        await consumer.commitOffsets([{ topic: o.topic, partition: p, offset: nextOffset(item.offset) }]);
         const others = [...paused];
         paused.clear();
         if (others.length > 0) consumer.resume([{ topic: o.topic, partitions: others }]);
@@ -261,6 +256,7 @@ export async function runApplyLoop(o: ApplyLoopOptions, signal: AbortSignal): Pr
         }
       },
     });
+    for (const [p, pos] of positions) if (p >= 0 && pos.nextOffset !== null) consumer.seek({ topic: o.topic, partition: p, offset: pos.nextOffset });
     log.info('applying changes', { mode: o.mode, partitions: o.partitions });
     await done;
   } finally {

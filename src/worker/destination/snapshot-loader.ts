@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import type { Logger } from '../../core/logger.ts';
 import { qualifiedName, quoteIdent, tableKey } from '../../model/change.ts';
 import { decodeSnapshotRecord, type SnapshotStreamRecord } from '../../transport/records.ts';
-import { consumeInOrder } from '../../transport/kafka/kafka-source.ts';
+import { consumeInOrder, nextOffset } from '../../transport/kafka/kafka-source.ts';
 import type { TargetState } from './target-state.ts';
 
 export interface SnapshotLoaderOptions {
@@ -29,11 +29,11 @@ export async function loadSnapshot(o: SnapshotLoaderOptions, signal: AbortSignal
   if (sync.snapshotComplete) return;
   const tables = await o.state.tables(o.target);
   await consumeInOrder(
-    { kafka: o.kafka, topic: o.topic, groupId: o.groupId, log: o.log },
+    { kafka: o.kafka, topic: o.topic, groupId: o.groupId, log: o.log, ...(sync.snapshotOffset ? { startOffsets: new Map([[0, sync.snapshotOffset]]) } : {}) },
     async (records) => {
-      for (const { headers, value } of records) {
+      for (const { headers, value, offset } of records) {
         const r = decodeSnapshotRecord(headers, value);
-        const done = await applyRecord(o, r, tables);
+        const done = await applyRecord(o, r, tables, nextOffset(offset));
         if (done) return 'stop';
       }
       return 'continue';
@@ -42,11 +42,12 @@ export async function loadSnapshot(o: SnapshotLoaderOptions, signal: AbortSignal
   );
 }
 
-async function tx<T>(c: pg.Client, fn: () => Promise<T>): Promise<T> {
+async function tx<T>(c: pg.Client, state: TargetState, next: string, fn: () => Promise<T>): Promise<T> {
   await c.query('BEGIN');
   try {
     await c.query('SET LOCAL session_replication_role = replica');
     const out = await fn();
+    await state.setSnapshotOffset(c, next);
     await c.query('COMMIT');
     return out;
   } catch (err) {
@@ -55,13 +56,13 @@ async function tx<T>(c: pg.Client, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-async function applyRecord(o: SnapshotLoaderOptions, r: SnapshotStreamRecord, tables: Awaited<ReturnType<TargetState['tables']>>): Promise<boolean> {
+async function applyRecord(o: SnapshotLoaderOptions, r: SnapshotStreamRecord, tables: Awaited<ReturnType<TargetState['tables']>>, next: string): Promise<boolean> {
   const c = o.target;
   switch (r.kind) {
     case 'schema': {
       const sync = await o.state.sync(c);
       if (sync.schemaApplied) return false;
-      await tx(c, async () => {
+      await tx(c, o.state, next, async () => {
         await c.query(r.preData);
         await c.query(`SELECT pg_catalog.set_config('search_path', 'public', true)`);
         await o.state.setSchemaApplied(c);
@@ -72,7 +73,7 @@ async function applyRecord(o: SnapshotLoaderOptions, r: SnapshotStreamRecord, ta
     case 'table-begin': {
       const known = tables.get(tableKey(r.table));
       if (known && known.snapshotLsn === r.snapshotLsn) return false;
-      await tx(c, async () => {
+      await tx(c, o.state, next, async () => {
         await c.query(`TRUNCATE ONLY ${qualifiedName(r.table)}`);
         await o.state.beginTable(c, r.table, r.snapshotLsn, r.columns, r.estimatedRows);
       });
@@ -83,7 +84,7 @@ async function applyRecord(o: SnapshotLoaderOptions, r: SnapshotStreamRecord, ta
       const known = tables.get(tableKey(r.table));
       // A part of an older copy of this table, superseded by a newer snapshot: skip.
       if (!known || known.snapshotLsn !== r.snapshotLsn) return false;
-      await tx(c, async () => {
+      await tx(c, o.state, next, async () => {
         if (!(await o.state.claimPart(c, r.table, r.snapshotLsn, r.chunk, r.part, r.rows))) return;
         const sql = `COPY ${qualifiedName(r.table)} (${known.columns.map(quoteIdent).join(', ')}) FROM STDIN`;
         await pipeline(Readable.from([r.data]), c.query(copyFrom(sql)));
@@ -93,12 +94,12 @@ async function applyRecord(o: SnapshotLoaderOptions, r: SnapshotStreamRecord, ta
     case 'table-end': {
       const known = tables.get(tableKey(r.table));
       if (!known || known.snapshotLsn !== r.snapshotLsn) return false;
-      await tx(c, () => o.state.endTable(c, r.table, r.rows));
+      await tx(c, o.state, next, () => o.state.endTable(c, r.table, r.rows));
       o.log.info('table loaded', { table: tableKey(r.table), rows: r.rows });
       return false;
     }
     case 'snapshot-end': {
-      await tx(c, async () => {
+      await tx(c, o.state, next, async () => {
         await c.query(r.postData);
         await c.query(`SELECT pg_catalog.set_config('search_path', 'public', true)`);
         await o.state.setSnapshotComplete(c);

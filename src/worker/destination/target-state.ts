@@ -10,7 +10,7 @@ export const TARGET_STATE_DDL = `
 CREATE SCHEMA IF NOT EXISTS dcsync;
 CREATE TABLE IF NOT EXISTS dcsync.target_sync (
   sync_id text PRIMARY KEY, schema_applied boolean NOT NULL DEFAULT false, snapshot_complete boolean NOT NULL DEFAULT false,
-  updated_at timestamptz NOT NULL DEFAULT now());
+  snapshot_offset bigint, updated_at timestamptz NOT NULL DEFAULT now());
 CREATE TABLE IF NOT EXISTS dcsync.target_tables (
   sync_id text NOT NULL, schema_name text NOT NULL, table_name text NOT NULL, snapshot_lsn pg_lsn NOT NULL,
   columns text[] NOT NULL, status text NOT NULL, rows_copied bigint NOT NULL DEFAULT 0, rows_total bigint NOT NULL DEFAULT 0,
@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS dcsync.snapshot_parts (
   sync_id text NOT NULL, schema_name text NOT NULL, table_name text NOT NULL, snapshot_lsn pg_lsn NOT NULL,
   chunk int NOT NULL, part int NOT NULL, PRIMARY KEY (sync_id, schema_name, table_name, snapshot_lsn, chunk, part));
 CREATE TABLE IF NOT EXISTS dcsync.applied_position (
-  sync_id text NOT NULL, partition int NOT NULL, lsn pg_lsn NOT NULL, idx int NOT NULL,
+  sync_id text NOT NULL, partition int NOT NULL, lsn pg_lsn NOT NULL, idx int NOT NULL, kafka_offset bigint,
   commit_time timestamptz, applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (sync_id, partition));`;
 
 /** The position row used for barriers, which every partition passes together. */
@@ -42,10 +42,18 @@ export class TargetState {
     await c.query(`INSERT INTO dcsync.target_sync (sync_id) VALUES ($1) ON CONFLICT DO NOTHING`, [this.syncId]);
   }
 
-  async sync(c: pg.ClientBase): Promise<{ schemaApplied: boolean; snapshotComplete: boolean }> {
-    const r = await c.query<{ schema_applied: boolean; snapshot_complete: boolean }>(`SELECT schema_applied, snapshot_complete FROM dcsync.target_sync WHERE sync_id = $1`, [this.syncId]);
+  async sync(c: pg.ClientBase): Promise<{ schemaApplied: boolean; snapshotComplete: boolean; snapshotOffset: string | null }> {
+    const r = await c.query<{ schema_applied: boolean; snapshot_complete: boolean; snapshot_offset: string | null }>(
+      `SELECT schema_applied, snapshot_complete, snapshot_offset::text FROM dcsync.target_sync WHERE sync_id = $1`,
+      [this.syncId],
+    );
     const row = r.rows[0];
-    return { schemaApplied: row?.schema_applied ?? false, snapshotComplete: row?.snapshot_complete ?? false };
+    return { schemaApplied: row?.schema_applied ?? false, snapshotComplete: row?.snapshot_complete ?? false, snapshotOffset: row?.snapshot_offset ?? null };
+  }
+
+  /** Where to resume reading the snapshot topic (a hint: replays are skipped anyway). */
+  async setSnapshotOffset(c: pg.ClientBase, nextOffset: string): Promise<void> {
+    await c.query(`UPDATE dcsync.target_sync SET snapshot_offset = $2, updated_at = now() WHERE sync_id = $1`, [this.syncId, nextOffset]);
   }
 
   async setSchemaApplied(c: pg.ClientBase): Promise<void> {
@@ -115,16 +123,22 @@ export class TargetState {
     ]);
   }
 
-  async positions(c: pg.ClientBase): Promise<Map<number, Position>> {
-    const r = await c.query<{ partition: number; lsn: string; idx: number }>(`SELECT partition, lsn::text, idx FROM dcsync.applied_position WHERE sync_id = $1`, [this.syncId]);
-    return new Map(r.rows.map((x) => [x.partition, { lsn: parseLsn(x.lsn), index: x.idx }]));
+  async positions(c: pg.ClientBase): Promise<Map<number, Position & { nextOffset: string | null }>> {
+    const r = await c.query<{ partition: number; lsn: string; idx: number; kafka_offset: string | null }>(
+      `SELECT partition, lsn::text, idx, kafka_offset::text FROM dcsync.applied_position WHERE sync_id = $1`,
+      [this.syncId],
+    );
+    return new Map(r.rows.map((x) => [x.partition, { lsn: parseLsn(x.lsn), index: x.idx, nextOffset: x.kafka_offset }]));
   }
 
-  async savePosition(c: pg.ClientBase, partition: number, pos: Position, commitTimeUs: bigint): Promise<void> {
+  /** The partition's applied position; `nextOffset` is where to resume reading (a hint, positions decide). */
+  async savePosition(c: pg.ClientBase, partition: number, pos: Position, commitTimeUs: bigint, nextOffset: string | null): Promise<void> {
     await c.query(
-      `INSERT INTO dcsync.applied_position (sync_id, partition, lsn, idx, commit_time, applied_at) VALUES ($1, $2, $3, $4, to_timestamp($5::float8 / 1e6), now())
-       ON CONFLICT (sync_id, partition) DO UPDATE SET lsn = excluded.lsn, idx = excluded.idx, commit_time = excluded.commit_time, applied_at = now()`,
-      [this.syncId, partition, formatLsn(pos.lsn), pos.index, commitTimeUs.toString()],
+      `INSERT INTO dcsync.applied_position (sync_id, partition, lsn, idx, kafka_offset, commit_time, applied_at)
+       VALUES ($1, $2, $3, $4, $5, to_timestamp($6::float8 / 1e6), now())
+       ON CONFLICT (sync_id, partition) DO UPDATE SET lsn = excluded.lsn, idx = excluded.idx,
+         kafka_offset = coalesce(excluded.kafka_offset, dcsync.applied_position.kafka_offset), commit_time = excluded.commit_time, applied_at = now()`,
+      [this.syncId, partition, formatLsn(pos.lsn), pos.index, nextOffset, commitTimeUs.toString()],
     );
   }
 }

@@ -1,0 +1,111 @@
+/**
+ * Goal 2: draining a backlog. Both consumers stop at the same source position (the dcsync source task is
+ * stopped; the native subscription's slot is created right then and the subscription stays disabled), one
+ * pgbench run writes the backlog that both slots keep, then each consumer drains it alone, one after the other.
+ */
+import { delay } from '../src/core/time.ts';
+import { pollUntil } from './lib/db.ts';
+import { SOURCE_DB, type Bench, type Verification } from './lib/context.ts';
+import { pgbench, type PgbenchResult } from './lib/pgbench.ts';
+import { bytes, rate, secs } from './lib/report.ts';
+
+export interface DrainResult {
+  ms: number;
+  /** From the start until the first change of the backlog was applied at the target. */
+  firstMs: number;
+  verification: Verification;
+}
+
+export interface BacklogResult {
+  pgbench: PgbenchResult;
+  walBytes: number;
+  rowChanges: number;
+  slots: { name: string; behindBytes: number }[];
+  dcsync: DrainResult;
+  native: DrainResult;
+  load: string;
+}
+
+export async function runBacklog(ctx: Bench): Promise<BacklogResult> {
+  const { signal, dcsync, native, opts } = ctx;
+  const load = ctx.load();
+  ctx.say(`backlog: ${load}`);
+
+  // Replication running and caught up: a heartbeat after this point has reached every partition.
+  await dcsync.startSource();
+  await dcsync.startDestination();
+  await dcsync.waitCaughtUp(await ctx.currentLsn(), signal, 300_000, 200);
+  await dcsync.stopSource();
+  await native.subscribe();
+  await ctx.checkpoint();
+
+  const startLsn = await ctx.currentLsn();
+  const changesBefore = await ctx.rowChanges();
+  const args = ['-n', '-T', String(opts.backlogSeconds), '-c', String(opts.clients), '-j', '2'];
+  ctx.say(`  pgbench ${args.join(' ')} with both consumers stopped`);
+  const run = await pgbench(ctx.children, ctx.env.pgA.pgEnv(), SOURCE_DB, args, signal);
+  ctx.sourceChanged();
+  const endLsn = await ctx.currentLsn();
+  // Its commit comes after endLsn and reaches every partition: a consumer that applied it applied everything.
+  await ctx.markers.catchUp('backlog');
+  await delay(1_000, signal); // pgbench's backends flush their statistics as they exit
+  const rowChanges = (await ctx.rowChanges()) - changesBefore;
+  const walBytes = await ctx.walBytes(startLsn, endLsn);
+  const slots = (
+    await ctx.src.query<{ name: string; behind: number }>(
+      `SELECT slot_name AS name, pg_wal_lsn_diff($1::pg_lsn, confirmed_flush_lsn)::float8 AS behind FROM pg_replication_slots WHERE database = $2 ORDER BY slot_name`,
+      [endLsn, SOURCE_DB],
+    )
+  ).map((r) => ({ name: r.name, behindBytes: r.behind }));
+  ctx.say(
+    `  backlog: ${run.transactions} transactions (${run.tps.toFixed(0)} tps), ${rowChanges} row changes, ${bytes(walBytes)} of WAL (${startLsn} → ${endLsn}); slots behind: ${slots.map((s) => `${s.name} ${bytes(s.behindBytes)}`).join(', ')}`,
+  );
+
+  // dcsync: from starting the source task until every partition applied a position at or after endLsn.
+  await ctx.checkpoint();
+  let started = performance.now();
+  let first = NaN;
+  await dcsync.startSource();
+  const dcsyncDone = await pollUntil(
+    async () => {
+      const p = await dcsync.partitions(endLsn, startLsn);
+      if (Number.isNaN(first) && p.moved > 0) first = performance.now();
+      return p.reached >= opts.partitions;
+    },
+    { what: `dcsync to apply the backlog up to ${endLsn}`, intervalMs: 50, timeoutMs: 3_600_000, signal, check: () => dcsync.check() },
+  );
+  const dcsyncMs = dcsyncDone - started;
+  const dcsyncFirst = first - started;
+  ctx.say(`  dcsync drained it in ${secs(dcsyncMs)} (${rate(run.transactions, dcsyncMs)} tx/s, ${rate(rowChanges, dcsyncMs)} row changes/s; first change applied after ${secs(dcsyncFirst)})`);
+  const dcsyncVerification = await ctx.verify(dcsync.targetUrl, 'dcsync after the backlog');
+  await dcsync.stopSource();
+
+  // Native: from ALTER SUBSCRIPTION … ENABLE until its origin's remote_lsn is at or after endLsn.
+  await ctx.checkpoint();
+  started = performance.now();
+  first = NaN;
+  await native.enable();
+  const nativeDone = await pollUntil(
+    async () => {
+      const p = await native.progress(endLsn, startLsn);
+      if (Number.isNaN(first) && p.moved) first = performance.now();
+      return p.reached;
+    },
+    { what: `the native subscription to apply the backlog up to ${endLsn}`, intervalMs: 50, timeoutMs: 3_600_000, signal },
+  );
+  const nativeMs = nativeDone - started;
+  const nativeFirst = first - started;
+  ctx.say(`  native subscription drained it in ${secs(nativeMs)} (${rate(run.transactions, nativeMs)} tx/s, ${rate(rowChanges, nativeMs)} row changes/s; first change applied after ${secs(nativeFirst)})`);
+  const nativeVerification = await ctx.verify(native.targetUrl, 'native subscription after the backlog');
+  await native.disable(signal);
+
+  return {
+    pgbench: run,
+    walBytes,
+    rowChanges,
+    slots,
+    dcsync: { ms: dcsyncMs, firstMs: dcsyncFirst, verification: dcsyncVerification },
+    native: { ms: nativeMs, firstMs: nativeFirst, verification: nativeVerification },
+    load,
+  };
+}

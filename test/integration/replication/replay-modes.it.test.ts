@@ -1,0 +1,158 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import pg from 'pg';
+import { kafkaClient } from '../../../src/transport/kafka/client.ts';
+import { remoteTopicName, topicName } from '../../../src/transport/topics.ts';
+import { assertDatabasesEqual, databaseFingerprint, waitFor } from '../../helpers/compare.ts';
+import { psql } from '../../helpers/psql.ts';
+import { startTwoDc, type TwoDc } from '../../helpers/two-dc.ts';
+
+let env: TwoDc;
+before(async () => {
+  env = await startTwoDc();
+});
+after(async () => {
+  await env?.stop();
+});
+
+async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+async function equalSoon(db: string, timeoutMs = 90_000): Promise<void> {
+  await waitFor(
+    async () => {
+      await assertDatabasesEqual(env.pgA.url(db), env.pgB.url(db));
+      return true;
+    },
+    { timeoutMs, intervalMs: 500, what: `database '${db}' equal at both ends` },
+  );
+}
+
+function startSync(syncId: string, db: string, mode: 'parallel' | 'transactional'): Promise<unknown> {
+  return Promise.all([
+    env.dcsync(`source-${syncId}`, ['run', 'task', 'source', '--cluster.endpoint', env.pgA.url('postgres'), '--mq.kafka-addr', env.kafkaA.bootstrap, '--sync.id', syncId, '--databases', db, '--apply.mode', mode, '--mq.partitions', '4', '--heartbeat', '1s']),
+    env.dcsync(`destination-${syncId}`, ['run', 'task', 'destination', '--cluster.endpoint', env.pgB.url('postgres'), '--mq.kafka-addr', env.kafkaB.bootstrap, '--sync.id', syncId, '--apply.mode', mode]),
+  ]);
+}
+
+/** Rows written to the target's user tables, from PostgreSQL's own counters. */
+async function targetWrites(db: string): Promise<number> {
+  await new Promise((r) => setTimeout(r, 1_500)); // statistics are flushed about once a second
+  return withClient(env.pgB.url(db), async (c) => {
+    await c.query('SELECT pg_stat_clear_snapshot()');
+    const r = await c.query(`SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint AS n FROM pg_stat_user_tables WHERE schemaname <> 'dcsync'`);
+    return Number(r.rows[0].n);
+  });
+}
+
+test('a replayed Kafka range and re-read topics at B change nothing; a MirrorMaker 2 restart loses and duplicates nothing', async (t) => {
+  await psql(env.pgA, 'postgres', { command: 'CREATE DATABASE rp' });
+  await psql(env.pgA, 'rp', {
+    command: `CREATE TABLE acct (id int PRIMARY KEY, v bigint NOT NULL, note text);
+              CREATE TABLE events (at timestamptz NOT NULL, what text); ALTER TABLE events REPLICA IDENTITY FULL;
+              INSERT INTO acct SELECT g, 0, 'n' || g FROM generate_series(1, 2000) g;`,
+  });
+  await startSync('rp', 'rp', 'parallel');
+  await equalSoon('rp');
+  for (let i = 0; i < 20; i++)
+    await psql(env.pgA, 'rp', { command: `UPDATE acct SET v = v + 1 WHERE id % 20 = ${i}; INSERT INTO events VALUES (now(), 'round ${i}'); DELETE FROM acct WHERE id = ${1000 + i};` });
+  await equalSoon('rp');
+  const before = await databaseFingerprint(env.pgB.url('rp'));
+
+  // 1. duplicate a range of every partition at the end of B's topic, and make the destination re-read everything
+  const topic = remoteTopicName('default', 'A', topicName('rp', 'rp', 'changes'));
+  const kafka = kafkaClient(env.kafkaB.bootstrap, 'replay-test');
+  const consumer = kafka.consumer({ groupId: `replay-${Date.now()}` });
+  const copied: { partition: number; key: Buffer | null; value: Buffer | null; headers: Record<string, Buffer | string | undefined> }[] = [];
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ partition, message }) => {
+      copied.push({ partition, key: message.key, value: message.value, headers: message.headers as Record<string, Buffer | string | undefined> });
+    },
+  });
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = await admin.fetchTopicOffsets(topic);
+  const total = ends.reduce((n, p) => n + Number(p.high), 0);
+  await waitFor(async () => copied.length >= total, { timeoutMs: 30_000, what: 'reading the topic at B' });
+  await consumer.disconnect();
+  const writesBefore = await targetWrites('rp');
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const range = copied.filter((_, i) => i % 3 === 0);
+  await producer.send({
+    topic,
+    acks: -1,
+    messages: range.map((m) => ({ partition: m.partition, key: m.key, value: m.value, headers: Object.fromEntries(Object.entries(m.headers).filter(([, v]) => v !== undefined)) as Record<string, Buffer | string> })),
+  });
+  await producer.disconnect();
+  t.diagnostic(`re-appended ${range.length} of ${copied.length} records to ${topic}`);
+  await withClient(env.pgB.url('rp'), (c) => c.query(`UPDATE dcsync.applied_position SET kafka_offset = 0`));
+  // restart the destination so it re-reads the whole topic from offset 0
+  const dest = await env.dcsync('destination-rp-2', ['run', 'task', 'destination', '--cluster.endpoint', env.pgB.url('postgres'), '--mq.kafka-addr', env.kafkaB.bootstrap, '--sync.id', 'rp']);
+  const newEnds = await admin.fetchTopicOffsets(topic);
+  await waitFor(
+    async () =>
+      withClient(env.pgB.url('rp'), async (c) => {
+        const r = await c.query<{ partition: number; kafka_offset: string | null }>(`SELECT partition, kafka_offset::text FROM dcsync.applied_position WHERE partition >= 0`);
+        return newEnds.every((e) => Number(e.high) === 0 || Number(r.rows.find((x) => x.partition === e.partition)?.kafka_offset ?? -1) >= 0);
+      }),
+    { timeoutMs: 30_000, what: 'the restarted destination reading' },
+  );
+  await new Promise((r) => setTimeout(r, 5_000));
+  assert.equal(await targetWrites('rp'), writesBefore, 'the replay wrote no row at the target');
+  assert.deepEqual(await databaseFingerprint(env.pgB.url('rp')), before);
+  await dest.stop();
+  await admin.disconnect();
+
+  // 2. MirrorMaker 2 killed and restarted in the middle of a stream of writes
+  let stop = false;
+  const writer = (async () => {
+    for (let i = 0; !stop; i++)
+      await psql(env.pgA, 'rp', { command: `UPDATE acct SET v = v + 1, note = 'w${i}' WHERE id % 7 = ${i % 7}; INSERT INTO events VALUES (now(), 'w${i}');` });
+  })();
+  await new Promise((r) => setTimeout(r, 3_000));
+  await env.restartMirror();
+  await new Promise((r) => setTimeout(r, 3_000));
+  stop = true;
+  await writer;
+  await equalSoon('rp', 120_000);
+});
+
+test('transactional mode: the target never shows a torn transaction', async (t) => {
+  await psql(env.pgA, 'postgres', { command: 'CREATE DATABASE bank' });
+  await psql(env.pgA, 'bank', { command: `CREATE TABLE acct (id int PRIMARY KEY, balance bigint NOT NULL); INSERT INTO acct SELECT g, 1000 FROM generate_series(1, 100) g;` });
+  await startSync('bank', 'bank', 'transactional');
+  await equalSoon('bank');
+  let stop = false;
+  let transfers = 0;
+  const writer = (async () => {
+    while (!stop) {
+      const a = 1 + Math.floor(Math.random() * 100);
+      const b = 1 + Math.floor(Math.random() * 100);
+      await psql(env.pgA, 'bank', { command: `BEGIN; UPDATE acct SET balance = balance - 7 WHERE id = ${a}; UPDATE acct SET balance = balance + 7 WHERE id = ${b}; COMMIT;` });
+      transfers++;
+    }
+  })();
+  const sums = new Set<number>();
+  await withClient(env.pgB.url('bank'), async (c) => {
+    const until = Date.now() + 8_000;
+    while (Date.now() < until) {
+      const r = await c.query(`SELECT sum(balance)::bigint AS s FROM acct`);
+      sums.add(Number(r.rows[0].s));
+    }
+  });
+  stop = true;
+  await writer;
+  await equalSoon('bank');
+  t.diagnostic(`${transfers} transfers; sums seen at the target: ${[...sums].join(', ')}`);
+  assert.deepEqual([...sums], [100_000]);
+});
