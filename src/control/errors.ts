@@ -47,6 +47,13 @@ export class HttpError extends DcsyncError {
   }
 }
 
+/** The server cannot listen (address in use, no permission). */
+export class ListenError extends DcsyncError {
+  constructor(readonly host: string, readonly port: number, cause: unknown) {
+    super(`cannot listen on ${host}:${port}: ${errorMessage(cause)}`, { cause });
+  }
+}
+
 export const badRequest = (message: string): HttpError => new HttpError(400, 'bad-request', message);
 
 /** The server answered with an error status. `code` and `message` are the server's. */

@@ -38,9 +38,11 @@ function harness(t: TestContext, prefix: string): { root: string; logger: Logger
   const cleanups: Array<() => Promise<unknown>> = [];
   let ok = false;
   t.after(async () => {
+    const start = Date.now();
     for (const fn of cleanups.reverse()) {
       await fn().catch((err: unknown) => t.diagnostic(`cleanup failed: ${String(err)}`));
     }
+    t.diagnostic(`cleanup (stopping clients, MM2, brokers) took ${Date.now() - start} ms`);
     if (ok && !process.env.DCSYNC_KEEP_TEST_DIRS) fs.rmSync(root, { recursive: true, force: true });
     else t.diagnostic(`kept ${root} (broker, MM2 and test logs)`);
   });
