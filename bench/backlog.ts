@@ -7,6 +7,7 @@ import { delay } from '../src/core/time.ts';
 import { pollUntil } from './lib/db.ts';
 import { SOURCE_DB, type Bench, type Verification } from './lib/context.ts';
 import { pgbench, type PgbenchResult } from './lib/pgbench.ts';
+import { StageTracker } from './lib/stages.ts';
 import { bytes, rate, secs } from './lib/report.ts';
 
 export interface DrainResult {
@@ -14,6 +15,8 @@ export interface DrainResult {
   /** From the start until the first change of the backlog was applied at the target. */
   firstMs: number;
   verification: Verification;
+  /** dcsync only: when the backlog was in Kafka A, in Kafka B, applied (approximate). */
+  stages?: string;
 }
 
 export interface BacklogResult {
@@ -29,7 +32,7 @@ export interface BacklogResult {
 export async function runBacklog(ctx: Bench): Promise<BacklogResult> {
   const { signal, dcsync, native, opts } = ctx;
   const load = ctx.load();
-  ctx.say(`backlog: ${load}`);
+  ctx.say(`backlog: load average ${load}`);
 
   // Replication running and caught up: a heartbeat after this point has reached every partition.
   await dcsync.startSource();
@@ -63,6 +66,8 @@ export async function runBacklog(ctx: Bench): Promise<BacklogResult> {
 
   // dcsync: from starting the source task until every partition applied a position at or after endLsn.
   await ctx.checkpoint();
+  const stages = new StageTracker(ctx.env, dcsync.o.syncId, dcsync.o.database, opts.partitions);
+  await stages.start(signal);
   let started = performance.now();
   let first = NaN;
   await dcsync.startSource();
@@ -76,7 +81,11 @@ export async function runBacklog(ctx: Bench): Promise<BacklogResult> {
   );
   const dcsyncMs = dcsyncDone - started;
   const dcsyncFirst = first - started;
-  ctx.say(`  dcsync drained it in ${secs(dcsyncMs)} (${rate(run.transactions, dcsyncMs)} tx/s, ${rate(rowChanges, dcsyncMs)} row changes/s; first change applied after ${secs(dcsyncFirst)})`);
+  const stageTimes = await stages.stop(started);
+  const stageText = stageTimes
+    ? `; ${stageTimes.records} records in Kafka A after ${secs(stageTimes.sourceMs)}, in Kafka B after ${secs(stageTimes.mirrorMs)}, applied after ${secs(dcsyncMs)}`
+    : '';
+  ctx.say(`  dcsync drained it in ${secs(dcsyncMs)} (${rate(run.transactions, dcsyncMs)} tx/s, ${rate(rowChanges, dcsyncMs)} row changes/s; first change applied after ${secs(dcsyncFirst)}${stageText})`);
   const dcsyncVerification = await ctx.verify(dcsync.targetUrl, 'dcsync after the backlog');
   await dcsync.stopSource();
 
@@ -104,7 +113,7 @@ export async function runBacklog(ctx: Bench): Promise<BacklogResult> {
     walBytes,
     rowChanges,
     slots,
-    dcsync: { ms: dcsyncMs, firstMs: dcsyncFirst, verification: dcsyncVerification },
+    dcsync: { ms: dcsyncMs, firstMs: dcsyncFirst, verification: dcsyncVerification, stages: stageText.slice(2) },
     native: { ms: nativeMs, firstMs: nativeFirst, verification: nativeVerification },
     load,
   };

@@ -50,7 +50,7 @@ export async function runInitial(ctx: Bench): Promise<InitialResult> {
   const { env, signal } = ctx;
   const load = ctx.load();
   const rows = totalRows(await ctx.sourceFingerprint());
-  ctx.say(`initial sync: ${rows} rows in the source database; ${load}`);
+  ctx.say(`initial sync: ${rows} rows in the source database; load average ${load}`);
 
   // The peers first, while the source database has nothing of dcsync's.
   const peers: TimedCopy[] = [];

@@ -33,7 +33,7 @@ export interface LagResult {
 export async function runLag(ctx: Bench): Promise<LagResult> {
   const { signal, dcsync, native } = ctx;
   const load = ctx.load();
-  ctx.say(`lag: ${load}`);
+  ctx.say(`lag: load average ${load}`);
   await dcsync.startSource();
   await dcsync.startDestination();
   await dcsync.waitCaughtUp(await ctx.currentLsn(), signal, 300_000, 200);

@@ -57,12 +57,17 @@ export class Bench {
     process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
   }
 
+  /** The 1, 5 and 15 minute load averages. */
   load(): string {
-    return `load average ${loadAverage()}`;
+    return loadAverage();
   }
 
+  /**
+   * The source's WAL insert position: every transaction committed so far ends at or before it. (Not
+   * pg_current_wal_lsn(), the write position, which lags behind with synchronous_commit = off.)
+   */
   async currentLsn(): Promise<string> {
-    return (await this.src.one<{ lsn: string }>(`SELECT pg_current_wal_lsn()::text AS lsn`)).lsn;
+    return (await this.src.one<{ lsn: string }>(`SELECT pg_current_wal_insert_lsn()::text AS lsn`)).lsn;
   }
 
   async walBytes(from: string, to: string): Promise<number> {
@@ -91,6 +96,16 @@ export class Bench {
     const diff = differences(s, t);
     const v: Verification = diff.length === 0 ? { equal: true, detail: `equal (${s.size} tables)` } : { equal: false, detail: `DIFFERENT: ${diff.join('; ')}` };
     this.say(`verify ${label}: ${v.detail} [fingerprints took ${secs(performance.now() - started)}]`);
+    if (diff.some((d) => d.startsWith('public.bench_marker:'))) {
+      const perPhase = async (c: Conn): Promise<string> =>
+        (await c.query<{ phase: string; n: string }>(`SELECT phase, count(*) AS n FROM public.bench_marker GROUP BY phase ORDER BY min(id)`)).map((r) => `${r.phase} ${r.n}`).join(', ');
+      const t = new Conn(targetUrl);
+      try {
+        this.say(`  marker rows per phase: source ${await perPhase(this.src)}; target ${await perPhase(t)}`);
+      } finally {
+        await t.close();
+      }
+    }
     return v;
   }
 

@@ -144,9 +144,9 @@ export class DcsyncTasks {
     return out;
   }
 
-  /** Warnings and errors the tasks logged (for the report), at most `max`. */
-  problems(max = 10): string[] {
-    const out: string[] = [];
+  /** Warnings and errors the tasks logged (for the report): each distinct one once, with its count. */
+  problems(max = 12): string[] {
+    const seen = new Map<string, number>();
     for (const name of ['source', 'destination'] as const) {
       let text = '';
       try {
@@ -155,10 +155,13 @@ export class DcsyncTasks {
         continue;
       }
       for (const line of text.split('\n')) {
-        if (/"level":"(warn|error)"/.test(line) && out.length < max) out.push(`${name}: ${line.slice(0, 400)}`);
+        if (!/"level":"(warn|error)"/.test(line)) continue;
+        // Same message and details, whatever the time.
+        const key = `${name}: ${line.replace(/"time":"[^"]*",?/, '').slice(0, 400)}`;
+        seen.set(key, (seen.get(key) ?? 0) + 1);
       }
     }
-    return out;
+    return [...seen].slice(0, max).map(([k, n]) => (n > 1 ? `${k} (×${n})` : k));
   }
 
   urlOf(database: string): string {

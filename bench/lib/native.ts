@@ -94,11 +94,13 @@ export class NativePeer {
 
   /**
    * The subscription's replication origin holds the end LSN of the last source commit applied (written in the
-   * same target transaction as its data): `reached` when it is at or after `lsn`, `moved` when after `from`.
+   * same target transaction as its data). `lsn` is a source insert position taken before a transaction: that
+   * transaction is applied when remote_lsn is strictly after it (the commit before ends exactly at it), and so is
+   * `moved` after `from`.
    */
   async progress(lsn: string, from: string): Promise<{ reached: boolean; moved: boolean }> {
     const r = await this.b.query<{ reached: boolean; moved: boolean }>(
-      `SELECT s.remote_lsn >= $2::pg_lsn AS reached, s.remote_lsn > $3::pg_lsn AS moved
+      `SELECT s.remote_lsn > $2::pg_lsn AS reached, s.remote_lsn > $3::pg_lsn AS moved
          FROM pg_replication_origin_status s JOIN pg_subscription sub ON s.external_id = 'pg_' || sub.oid
         WHERE sub.subname = $1`,
       [NATIVE_SUB, lsn, from],
@@ -107,7 +109,7 @@ export class NativePeer {
   }
 
   async waitCaughtUp(lsn: string, signal: AbortSignal, timeoutMs = 600_000, intervalMs = 50): Promise<number> {
-    return pollUntil(async () => (await this.progress(lsn, lsn)).reached, { what: `the native subscription at ${lsn}`, intervalMs, timeoutMs, signal });
+    return pollUntil(async () => (await this.progress(lsn, lsn)).reached, { what: `the native subscription past ${lsn}`, intervalMs, timeoutMs, signal });
   }
 
   async close(): Promise<void> {

@@ -324,6 +324,10 @@ export async function startKafkaBroker(opts: KafkaBrokerOptions): Promise<KafkaB
       'num.io.threads': 2,
       'num.recovery.threads.per.data.dir': 1,
       'background.threads': 2,
+      // After a crash (kill -9) the restarted broker cannot register while its old incarnation's session lives
+      // (DUPLICATE_BROKER_REGISTRATION): 4 s instead of 9 s
+      'broker.session.timeout.ms': 4_000,
+      'broker.heartbeat.interval.ms': 1_000,
       'auto.create.topics.enable': opts.autoCreateTopics ?? true,
       // large records
       'message.max.bytes': opts.messageMaxBytes ?? 16 * MIB,

@@ -46,7 +46,7 @@ export async function spawnDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   fs.mkdirSync(path.dirname(opts.logFile), { recursive: true });
   fs.appendFileSync(
     opts.logFile,
-    `\n--- ${new Date().toISOString()} starting ${opts.name}: ${opts.command} ${opts.args.join(' ')}\n`,
+    `\n--- ${new Date().toISOString()} starting ${opts.name}: ${opts.command} ${opts.args.map(redactArg).join(' ')}\n`,
   );
   const fd = fs.openSync(opts.logFile, 'a');
   let child;
@@ -100,7 +100,15 @@ export async function spawnDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       if (exitedFlag) return;
       child.ref(); // we wait for its exit now, even if it was unref'd
       kill('SIGTERM');
-      const outcome = await Promise.race([exited.then(() => 'exited' as const), delay(graceMs).then(() => 'timeout' as const)]);
+      const timer = new AbortController(); // cancels the grace timer, which would otherwise keep the event loop busy
+      const outcome = await Promise.race([
+        exited.then(() => 'exited' as const),
+        delay(graceMs, timer.signal).then(
+          () => 'timeout' as const,
+          () => 'exited' as const,
+        ),
+      ]);
+      timer.abort();
       if (outcome === 'timeout') {
         kill('SIGKILL');
         await exited;
@@ -178,4 +186,9 @@ function procStat(pid: number): { state: string; pgid: number } | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A URL's password never reaches a log file, even when a caller put it on a command line. */
+export function redactArg(arg: string): string {
+  return arg.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^@\s]*@/gi, '$1***@');
 }

@@ -20,7 +20,8 @@ export function kafkaClient(bootstrap: string | readonly string[], clientId: str
     brokers: typeof bootstrap === 'string' ? bootstrap.split(',').map((b) => b.trim()) : [...bootstrap],
     connectionTimeout: opts.connectionTimeout ?? 5_000,
     requestTimeout: opts.requestTimeout ?? 30_000,
-    ...(opts.retry ? { retry: opts.retry } : {}),
+    // Fail fast (≈15 s) and let the task's own backoff retry, which logs each attempt.
+    retry: opts.retry ?? { initialRetryTime: 300, retries: 5, maxRetryTime: 5_000 },
     logLevel: logLevel.WARN,
     logCreator: kafkajsLogCreator(logger.child({ component: 'kafkajs', clientId })),
   });

@@ -1,10 +1,47 @@
 import { DcsyncError } from '../../core/errors.ts';
 
-/** A Kafka failure; keeps kafkajs's own `retriable` verdict. */
+/** A Kafka failure. */
 export class KafkaError extends DcsyncError {}
 
+/** Broker answers that no retry can fix: credentials, authorization, configuration. */
+const FATAL_TYPES = new Set([
+  'SASL_AUTHENTICATION_FAILED',
+  'TOPIC_AUTHORIZATION_FAILED',
+  'GROUP_AUTHORIZATION_FAILED',
+  'CLUSTER_AUTHORIZATION_FAILED',
+  'TRANSACTIONAL_ID_AUTHORIZATION_FAILED',
+  'INVALID_CONFIG',
+  'POLICY_VIOLATION',
+  'UNSUPPORTED_VERSION',
+  'MESSAGE_TOO_LARGE',
+  'RECORD_LIST_TOO_LARGE',
+  'INVALID_REPLICATION_FACTOR',
+]);
+
+interface KafkaJsErrorLike {
+  message?: string;
+  name?: string;
+  type?: string;
+  cause?: unknown;
+  originalError?: unknown;
+}
+
+function fatalType(err: unknown, depth = 0): string | undefined {
+  if (!err || typeof err !== 'object' || depth > 5) return undefined;
+  const e = err as KafkaJsErrorLike;
+  if (e.type && FATAL_TYPES.has(e.type)) return e.type;
+  if (e.name === 'KafkaJSSASLAuthenticationError') return 'SASL_AUTHENTICATION_FAILED';
+  return fatalType(e.cause, depth + 1) ?? fatalType(e.originalError, depth + 1);
+}
+
+/**
+ * Classifies at the edge (G4): a broker that is down, restarting or slow is retriable, however many times kafkajs
+ * already retried it itself; authentication, authorization and configuration errors are not.
+ */
 export function wrapKafkaError(err: unknown, doing: string): DcsyncError {
   if (err instanceof DcsyncError) return err;
-  const e = err as { message?: string; retriable?: boolean; name?: string };
-  return new KafkaError(`Kafka error while ${doing}: ${e.message ?? String(err)}`, { retriable: e.retriable ?? true, cause: err });
+  const e = err as KafkaJsErrorLike;
+  const fatal = fatalType(err);
+  const hint = fatal === 'MESSAGE_TOO_LARGE' || fatal === 'RECORD_LIST_TOO_LARGE' ? ' (raise message.max.bytes on the brokers and max.request.size in MirrorMaker 2)' : '';
+  return new KafkaError(`Kafka error while ${doing}: ${e.message ?? String(err)}${hint}`, { retriable: !fatal, cause: err });
 }

@@ -52,7 +52,7 @@ export class KafkaSink implements ChangeSink {
   }
 
   static async connect(kafka: Kafka, log: Logger, opts: KafkaSinkOptions = {}): Promise<KafkaSink> {
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: { retries: 8 } });
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     try {
       await producer.connect();
     } catch (err) {

@@ -145,7 +145,7 @@ async function startClusters(root: string, logger: Logger, cleanup: (fn: () => P
   return { a, b: rb.value, ms: Date.now() - t0 };
 }
 
-test('MM2 replicates A → B (default policy): exactly once, in order, 6 MiB records, broker A restart, MM2 kill -9', { timeout: 170_000 }, async (t) => {
+test('MM2 replicates A → B (default policy): exactly once, in order, 6 MiB records, broker A restart and crash, MM2 kill -9', { timeout: 170_000 }, async (t) => {
   const { root, logger, cleanup, passed } = harness(t, 'dcsync-it-mm2-');
   const { a, b, ms: brokersMs } = await startClusters(root, logger, cleanup);
   t.diagnostic(`brokers A and B started (in parallel) in ${brokersMs} ms`);
@@ -202,50 +202,56 @@ test('MM2 replicates A → B (default policy): exactly once, in order, 6 MiB rec
   assert.equal(received.big.length, 1);
   assert.equal(createHash('sha256').update(received.big[0]!).digest('hex'), createHash('sha256').update(big).digest('hex'));
 
-  // --- phase 2: restart broker A while the idempotent producer keeps sending (with retries)
-  const acked = new Set<number>();
-  const failed = new Map<number, string>();
-  let stopSending = false;
-  const sender = (async () => {
-    for (let seq = 10_000; !stopSending; seq++) {
-      try {
-        await producer.send({ topic, acks: -1, messages: [record(seq)] });
-        acked.add(seq);
-      } catch (err) {
-        failed.set(seq, err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+  // --- phase 2: restart broker A while the idempotent producer keeps sending (with retries): first a clean stop,
+  // then a crash (kill -9). Every acknowledged send must arrive on B exactly once, in per-partition order.
+  for (const [how, firstSeq] of [['stop', 10_000], ['kill -9', 15_000]] as const) {
+    const acked = new Set<number>();
+    const failed = new Map<number, string>();
+    let stopSending = false;
+    const sender = (async () => {
+      for (let seq = firstSeq; !stopSending; seq++) {
+        try {
+          await producer.send({ topic, acks: -1, messages: [record(seq)] });
+          acked.add(seq);
+        } catch (err) {
+          failed.set(seq, err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+        }
+        await delay(5);
       }
-      await delay(5);
+    })();
+    await waitUntil('sends before the restart', () => acked.size >= 100, 20_000);
+    const restartAt = Date.now();
+    const ackedBefore = acked.size;
+    if (how === 'stop') await a.current.stop();
+    else {
+      a.current.kill('SIGKILL');
+      await a.current.exited;
     }
-  })();
-  await waitUntil('sends before the restart', () => acked.size >= 100, 20_000);
-  const restartAt = Date.now();
-  const ackedBefore = acked.size;
-  await a.current.stop();
-  const stoppedMs = Date.now() - restartAt;
-  a.current = await startKafkaBroker({ dir: path.join(root, 'a'), name: 'A', logger });
-  const restartMs = Date.now() - restartAt;
-  const ackedAtRestart = acked.size;
-  await waitUntil('sends after the restart', () => acked.size >= ackedAtRestart + 200, 60_000);
-  stopSending = true;
-  await sender;
-  const gapMs = Date.now() - restartAt;
-  t.diagnostic(
-    `phase 2: broker A stopped in ${stoppedMs} ms, back in ${restartMs} ms; ${acked.size} sends acked ` +
-      `(${ackedBefore} before the stop), ${failed.size} failed after retries (${gapMs} ms of sending across the restart)`,
-  );
-  if (failed.size > 0) t.diagnostic(`phase 2: first failures: ${[...failed].slice(0, 3).map(([s, e]) => `${s}: ${e}`).join(' | ')}`);
-  const p2 = Date.now();
-  await waitUntil('every acked send on B', () => received.has(acked), 60_000).catch((err: unknown) => {
-    const missing = [...acked].filter((s) => !received.counts.has(s));
-    throw new Error(`${String(err)}; ${missing.length} acked sends missing on B, e.g. ${missing.slice(0, 10).join(', ')}`);
-  });
-  t.diagnostic(`phase 2: all acked sends on B ${Date.now() - p2} ms after the producer stopped`);
-  await delay(1_000); // a late duplicate would show up now
-  const dups2 = received.duplicates();
-  assert.deepEqual(dups2, [], `acked sends arrived more than once: ${dups2.slice(0, 10).join(', ')}`);
-  assert.deepEqual(received.outOfOrder(), [], 'per-partition order is kept across the broker restart');
-  const lateFailures = [...failed.keys()].filter((s) => received.counts.has(s));
-  if (lateFailures.length > 0) t.diagnostic(`phase 2: ${lateFailures.length} sends reported as failed arrived anyway (once each)`);
+    const stoppedMs = Date.now() - restartAt;
+    a.current = await startKafkaBroker({ dir: path.join(root, 'a'), name: 'A', logger });
+    const restartMs = Date.now() - restartAt;
+    const ackedAtRestart = acked.size;
+    await waitUntil('sends after the restart', () => acked.size >= ackedAtRestart + 200, 60_000);
+    stopSending = true;
+    await sender;
+    t.diagnostic(
+      `phase 2 (${how}): broker A down in ${stoppedMs} ms, back in ${restartMs} ms; ${acked.size} sends acked ` +
+        `(${ackedBefore} before, ${acked.size - ackedAtRestart} after the restart), ${failed.size} failed after retries`,
+    );
+    if (failed.size > 0) t.diagnostic(`phase 2 (${how}): first failures: ${[...failed].slice(0, 3).map(([s, e]) => `${s}: ${e}`).join(' | ')}`);
+    const p2 = Date.now();
+    await waitUntil('every acked send on B', () => received.has(acked), 60_000).catch((err: unknown) => {
+      const missing = [...acked].filter((s) => !received.counts.has(s));
+      throw new Error(`${String(err)}; ${missing.length} acked sends missing on B, e.g. ${missing.slice(0, 10).join(', ')}`);
+    });
+    t.diagnostic(`phase 2 (${how}): all acked sends on B ${Date.now() - p2} ms after the producer stopped`);
+    await delay(1_000); // a late duplicate would show up now
+    const dups = received.duplicates();
+    assert.deepEqual(dups, [], `(${how}) sends arrived more than once: ${dups.slice(0, 10).join(', ')}`);
+    assert.deepEqual(received.outOfOrder(), [], `(${how}) per-partition order is kept across the broker restart`);
+    const lateFailures = [...failed.keys()].filter((s) => received.counts.has(s));
+    if (lateFailures.length > 0) t.diagnostic(`phase 2 (${how}): ${lateFailures.length} sends reported as failed arrived anyway (once each)`);
+  }
 
   // --- phase 3: kill -9 MM2, start it again on the same dir; records produced afterwards arrive
   await delay(2_000); // let MM2 commit its source offsets (offset.flush.interval.ms = 1 s)
