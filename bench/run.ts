@@ -215,7 +215,7 @@ function printSummary(opts: BenchOptions, r: Results, problems: string[]): void 
       `3 lag p50 / p99 at ${opts.lagRate} tps`,
       `${ms(l.dcsync.markers.p50)} / ${ms(l.dcsync.markers.p99)}`,
       `native subscription: ${ms(l.native.markers.p50)} / ${ms(l.native.markers.p99)}`,
-      `${ratio(l.dcsync.markers.p50 / l.native.markers.p50)} (p50)`,
+      `p50 ${ratio(l.dcsync.markers.p50 / l.native.markers.p50)} native's`,
       '-',
       '-',
     ]);
@@ -237,7 +237,7 @@ function printSummary(opts: BenchOptions, r: Results, problems: string[]): void 
     out.push(`    dcsync: ${secs(b.dcsync.ms)} from starting the source task until every partition's applied position ≥ the LSN at pgbench's end (first change applied after ${secs(b.dcsync.firstMs)}); ${b.dcsync.verification.detail}`);
     if (b.dcsync.stages) out.push(`      dcsync stages (sampled every 250 ms, approximate): ${b.dcsync.stages}`);
     out.push(`    native: ${secs(b.native.ms)} from ALTER SUBSCRIPTION ENABLE until its origin's remote_lsn > that LSN, i.e. the marker transaction after it applied (first change applied after ${secs(b.native.firstMs)}); ${b.native.verification.detail}`);
-    out.push(`    ratio = native time / dcsync time`);
+    out.push(`    ratio = native time / dcsync time (how many times faster dcsync drains)`);
   }
   if (l) {
     out.push(`3 lag, load average ${l.load}: pgbench -R ${opts.lagRate} -T ${opts.lagSeconds} -c ${opts.clients}; a marker row inserted at the source every ${opts.markerIntervalMs} ms (source clock_timestamp()), stamped at the target by an ENABLE ALWAYS trigger as it is applied; lag = difference`);

@@ -91,9 +91,9 @@ interface ClassDataArchive {
  * ones map it (-XX:SharedArchiveFile). That takes about 1 s off each broker start on 2 cores. The archive's name
  * hashes the jar list, so new jars get a new archive; a JVM that cannot use an archive just starts without it.
  * Each writer gets its own temporary file, renamed into place afterwards, so concurrent test runs do not collide.
- * DCSYNC_KAFKA_CDS=0 turns it off.
+ * DCSYNC_KAFKA_CDS=0 turns it off. A JVM whose exit we will not see (`unref`) only uses an existing archive.
  */
-function classDataArchive(kind: 'broker' | 'mm2' | 'storage'): ClassDataArchive {
+function classDataArchive(kind: 'broker' | 'mm2' | 'storage', canWrite = true): ClassDataArchive {
   if (process.env.DCSYNC_KAFKA_CDS === '0') return { args: [], settle: () => {} };
   const libs = kafkaLibsDir();
   const hash = createHash('sha256');
@@ -101,6 +101,7 @@ function classDataArchive(kind: 'broker' | 'mm2' | 'storage'): ClassDataArchive 
   const dir = path.join(cacheDir(), 'kafka', 'cds');
   const file = path.join(dir, `${kind}-${hash.digest('hex').slice(0, 16)}.jsa`);
   if (fs.existsSync(file)) return { args: [`-XX:SharedArchiveFile=${file}`], settle: () => {} };
+  if (!canWrite) return { args: [], settle: () => {} };
   fs.mkdirSync(dir, { recursive: true });
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   return {
@@ -242,6 +243,8 @@ export interface KafkaBrokerOptions {
   extraProperties?: Record<string, string | number | boolean>;
   /** Default 90 s. */
   startTimeoutMs?: number;
+  /** Let this Node process exit while the broker runs on (`dcsync local up`); see DaemonOptions.unref. */
+  unref?: boolean;
   logger?: Logger;
 }
 
@@ -355,8 +358,15 @@ export async function startKafkaBroker(opts: KafkaBrokerOptions): Promise<KafkaB
   }
 
   const logOffset = fileSize(logFile);
-  const cds = classDataArchive('broker');
-  const daemon = await spawnDaemon({ name: `kafka-${opts.name}`, command: javaBin(), args: [...jvmArgs(heapMb, log4j, cds), 'kafka.Kafka', propsFile], cwd: dir, logFile });
+  const cds = classDataArchive('broker', !opts.unref);
+  const daemon = await spawnDaemon({
+    name: `kafka-${opts.name}`,
+    command: javaBin(),
+    args: [...jvmArgs(heapMb, log4j, cds), 'kafka.Kafka', propsFile],
+    cwd: dir,
+    logFile,
+    unref: opts.unref ?? false,
+  });
   void daemon.exited.then(() => cds.settle());
   fs.writeFileSync(pidFile, `${daemon.pid}\n`);
   const bootstrap = `127.0.0.1:${state.port}`;
@@ -367,10 +377,11 @@ export async function startKafkaBroker(opts: KafkaBrokerOptions): Promise<KafkaB
     if (daemon.hasExited) throw new KafkaStartError(`broker ${opts.name} exited during start; log ${logFile}:\n${logTail(logFile)}`);
   } catch (err) {
     await daemon.stop(2_000);
+    fs.rmSync(pidFile, { force: true });
     if (err instanceof KafkaStartError) throw err;
     throw new KafkaStartError(`broker ${opts.name} not ready: ${errorMessage(err)}; log ${logFile}:\n${logTail(logFile)}`, { cause: err });
   }
-  log.info('kafka broker started', { bootstrap, pid: daemon.pid, formatted: !formatted, ms: Date.now() - started });
+  log.info('kafka broker started', { bootstrap, pid: daemon.pid, newStorage: !formatted, ms: Date.now() - started });
 
   return {
     name: opts.name,
@@ -464,6 +475,8 @@ export interface MirrorMakerOptions {
   extraProperties?: Record<string, string | number | boolean>;
   /** Default 60 s, until 'Kafka MirrorMaker started' (not until data flows: see waitMirrorFlow). */
   startTimeoutMs?: number;
+  /** Let this Node process exit while MM2 runs on (`dcsync local up`); see DaemonOptions.unref. */
+  unref?: boolean;
   logger?: Logger;
 }
 
@@ -486,7 +499,7 @@ export function remoteTopicName(policy: ReplicationPolicyName, sourceAlias: stri
 }
 
 /** The mm2.properties for one source → target flow (exported for `dcsync local` and for review). */
-export function mirrorMakerProperties(opts: Omit<MirrorMakerOptions, 'dir' | 'logger' | 'heapMb' | 'startTimeoutMs'>): string {
+export function mirrorMakerProperties(opts: Omit<MirrorMakerOptions, 'dir' | 'logger' | 'heapMb' | 'startTimeoutMs' | 'unref'>): string {
   const { source: s, target: t } = opts;
   if (!ALIAS.test(s.alias)) throw new InvalidOptionError('source.alias', `must match ${ALIAS.source}`);
   if (!ALIAS.test(t.alias)) throw new InvalidOptionError('target.alias', `must match ${ALIAS.source}`);
@@ -529,10 +542,14 @@ export function mirrorMakerProperties(opts: Omit<MirrorMakerOptions, 'dir' | 'lo
     // whole classpath by reflection, 3.5 s on 2 cores, once for MM2's config and once per herder.
     'plugin.discovery': 'service_load',
     [`${t.alias}.plugin.discovery`]: 'service_load',
-    // The Connect worker of the herder that targets t: a restarted MM2 gets its tasks back at once and commits its
-    // source offsets every second (fewer re-sent records after a crash), and dead members leave the group sooner.
-    [`${t.alias}.scheduled.rebalance.max.delay.ms`]: 0,
+    // The Connect worker of the herder that targets t (keys prefixed with the target alias go to it).
+    // Commit the source offsets every second, not every 60 s: after a kill -9, MM2 re-sends everything since the
+    // last commit (measured: all of the last minute's records arrived twice on t with the default).
     [`${t.alias}.offset.flush.interval.ms`]: 1_000,
+    // Hand a departed worker's tasks to the others at once instead of holding them for up to 5 min. With a single
+    // MM2 process this is not what delays a restart (the restarted worker is a new leader and assigns everything
+    // at once, measured with the default too); it matters when several MM2 processes share the work.
+    [`${t.alias}.scheduled.rebalance.max.delay.ms`]: 0,
     // A killed MM2 stays a member of the Connect group until its session times out, and the restarted one cannot
     // join before that: 6 s (the brokers' default group.min.session.timeout.ms) instead of Connect's 10 s.
     [`${t.alias}.session.timeout.ms`]: 6_000,
@@ -568,13 +585,14 @@ export async function startMirrorMaker(opts: MirrorMakerOptions): Promise<Mirror
   const log4j = writeLog4j(dir);
 
   const logOffset = fileSize(logFile);
-  const cds = classDataArchive('mm2');
+  const cds = classDataArchive('mm2', !opts.unref);
   const daemon = await spawnDaemon({
     name,
     command: javaBin(),
     args: [...jvmArgs(opts.heapMb ?? 512, log4j, cds), 'org.apache.kafka.connect.mirror.MirrorMaker', propsFile, '--clusters', opts.target.alias],
     cwd: dir,
     logFile,
+    unref: opts.unref ?? false,
   });
   void daemon.exited.then(() => cds.settle());
   fs.writeFileSync(pidFile, `${daemon.pid}\n`);
@@ -582,6 +600,7 @@ export async function startMirrorMaker(opts: MirrorMakerOptions): Promise<Mirror
     await waitForLogLine(daemon, logFile, logOffset, /Kafka MirrorMaker started/, deadline, 'MirrorMaker');
   } catch (err) {
     await daemon.stop(2_000);
+    fs.rmSync(pidFile, { force: true });
     throw err;
   }
   log.info('mirror maker started', { pid: daemon.pid, policy: opts.policy, ms: Date.now() - started });
@@ -617,11 +636,11 @@ export interface WaitForTopicOptions {
 /** Polls the cluster's metadata until the topic exists (without auto-creating it). */
 export async function waitForTopic(opts: WaitForTopicOptions): Promise<void> {
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
-  const admin = kafkaClient(opts.bootstrap, 'dcsync-local-wait-topic', opts.logger).admin();
-  await admin.connect();
+  const admin = kafkaClient(opts.bootstrap, 'dcsync-local-wait-topic', opts.logger, { retry: { retries: 1 } }).admin();
   try {
     for (;;) {
       try {
+        await admin.connect(); // a no-op once connected; retried here while the broker is unreachable
         const topics = await admin.listTopics();
         if (topics.includes(opts.topic)) {
           if (opts.partitions === undefined) return;

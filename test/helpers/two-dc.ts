@@ -19,7 +19,7 @@ export interface TwoDc {
   /** Restart MirrorMaker 2 (kill -9, then start on the same configuration). */
   restartMirror(): Promise<void>;
   /** Starts a dcsync command in the background, output to DIR/<name>.log. */
-  dcsync(name: string, args: string[], env?: Record<string, string>): Promise<DaemonHandle>;
+  dcsync(name: string, args: string[], env?: Record<string, string>, nodeArgs?: string[]): Promise<DaemonHandle>;
   stop(): Promise<void>;
 }
 
@@ -61,11 +61,11 @@ export async function startTwoDc(opts: { policy?: 'default' | 'identity'; keepDi
         await mm.current.exited;
         mm.current = await startMirrorMaker(mmOpts);
       },
-      async dcsync(name, args, env = {}) {
+      async dcsync(name, args, env = {}, nodeArgs = []) {
         const d = await spawnDaemon({
           name,
           command: process.execPath,
-          args: [path.join(REPO, 'bin/dcsync.js'), ...args],
+          args: [...nodeArgs, path.join(REPO, 'bin/dcsync.js'), ...args],
           cwd: REPO,
           env: { DCSYNC_DEBUG: '1', ...env },
           logFile: path.join(dir, `${name}.log`),

@@ -1,3 +1,5 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { pgBin } from '../../../src/local/postgres.ts';
@@ -84,5 +86,20 @@ test('pgbench: initial copy and streaming survive kill -9 of the workers; both e
     { timeoutMs: 180_000, intervalMs: 1_000, what: 'bench equal at both ends after pgbench' },
   );
   t.diagnostic(`equal ${Date.now() - caughtUp} ms after pgbench ended`);
+
+  // one transaction of 1M row changes, larger than any Kafka message: flows through with bounded memory
+  const big = Date.now();
+  await psql(env.pgA, 'bench', { command: 'UPDATE pgbench_accounts SET abalance = abalance + 1' });
+  await waitFor(
+    async () => {
+      await assertDatabasesEqual(env.pgA.url('bench'), env.pgB.url('bench'));
+      return true;
+    },
+    { timeoutMs: 300_000, intervalMs: 2_000, what: 'the 1M-row transaction applied' },
+  );
+  const peak = (pid: number): number => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+  const [srcMb, dstMb] = [peak(src.pid), peak(dst.pid)];
+  t.diagnostic(`1M-row UPDATE equal after ${Date.now() - big} ms; peak RSS source ${srcMb.toFixed(0)} MiB, destination ${dstMb.toFixed(0)} MiB`);
+  assert.ok(srcMb < 768 && dstMb < 768, 'memory stays bounded during a 1M-row transaction');
 });
 
