@@ -19,6 +19,7 @@ export const H = {
   table: 'dcsync-table',
   chunk: 'dcsync-chunk',
   enc: 'dcsync-enc',
+  last: 'dcsync-last',
 } as const;
 
 /** What happens at one position of the change stream that every partition must reach before it is applied. */
@@ -125,34 +126,69 @@ function keyValues(c: Exclude<RowChange, { op: 'delete' }>): Value[] {
   return c.keyColumns.map((k) => c.values[c.columns.indexOf(k)] ?? null);
 }
 
-function originHeaders(db: string, kind: string, o: Origin, end: boolean): Record<string, string> {
-  const h: Record<string, string> = {
-    [H.db]: db,
-    [H.kind]: kind,
-    [H.lsn]: formatLsn(o.pos.lsn),
-    [H.idx]: String(o.pos.index),
-    [H.xid]: String(o.xid),
-    [H.ts]: o.commitTimeUs.toString(),
-  };
-  if (end) h[H.end] = '1';
-  return h;
-}
+/** Compact form of one stream entry inside a change batch: [kind, lsn, index, xid, commit time µs, end of tx, payload]. */
+type EntryJson = [string, string, number, number, string, 0 | 1, unknown?];
 
-export function encodeChangeRecord(db: string, r: ChangeStreamRecord): KafkaRecord {
+const KIND_CODE = { change: 'c', commit: 'm', barrier: 'b', heartbeat: 'h' } as const;
+
+function entryToJson(r: ChangeStreamRecord): EntryJson {
+  const head: EntryJson = [KIND_CODE[r.kind], formatLsn(r.pos.lsn), r.pos.index, r.xid, r.commitTimeUs.toString(), 0];
   switch (r.kind) {
     case 'change':
-      return {
-        key: Buffer.from(changeKey(r.change)),
-        value: Buffer.from(JSON.stringify(changeToJson(r.change))),
-        headers: originHeaders(db, 'change', r, r.endOfTx),
-      };
+      head[5] = r.endOfTx ? 1 : 0;
+      head.push(changeToJson(r.change));
+      return head;
     case 'barrier':
-      return { key: null, value: Buffer.from(JSON.stringify(barrierToJson(r.barrier))), headers: originHeaders(db, 'barrier', r, r.endOfTx) };
-    case 'commit':
-      return { key: null, value: Buffer.alloc(0), headers: originHeaders(db, 'commit', r, true) };
-    case 'heartbeat':
-      return { key: null, value: Buffer.alloc(0), headers: originHeaders(db, 'heartbeat', r, true) };
+      head[5] = r.endOfTx ? 1 : 0;
+      head.push(barrierToJson(r.barrier));
+      return head;
+    default:
+      head[5] = 1;
+      return head;
   }
+}
+
+function entryFromJson(e: EntryJson): ChangeStreamRecord {
+  const origin: Origin = { pos: { lsn: parseLsn(e[1]), index: e[2] }, xid: e[3], commitTimeUs: BigInt(e[4]) };
+  switch (e[0]) {
+    case 'c':
+      return { ...origin, kind: 'change', endOfTx: e[5] === 1, change: changeFromJson(e[6] as ChangeJson) };
+    case 'b':
+      return { ...origin, kind: 'barrier', endOfTx: e[5] === 1, barrier: barrierFromJson(e[6] as { type: string }) };
+    case 'm':
+      return { ...origin, kind: 'commit' };
+    case 'h':
+      return { ...origin, kind: 'heartbeat' };
+    default:
+      throw new ProtocolError(`unknown change entry kind '${e[0]}'`);
+  }
+}
+
+/**
+ * One Kafka record holds a run of consecutive entries of one partition (many rows per record keeps the per-record
+ * cost of Kafka clients and MirrorMaker low). Headers carry the origin of the first entry and the position of the
+ * last; every entry in the body carries its own origin.
+ */
+export function encodeChangeBatch(db: string, entries: readonly ChangeStreamRecord[]): KafkaRecord {
+  if (entries.length === 0) throw new RangeError('empty change batch');
+  const first = entries[0]!;
+  const last = entries[entries.length - 1]!;
+  let body = '[';
+  for (let i = 0; i < entries.length; i++) body += (i ? ',' : '') + JSON.stringify(entryToJson(entries[i]!));
+  body += ']';
+  return {
+    key: null,
+    value: Buffer.from(body),
+    headers: {
+      [H.db]: db,
+      [H.kind]: 'batch',
+      [H.lsn]: formatLsn(first.pos.lsn),
+      [H.idx]: String(first.pos.index),
+      [H.xid]: String(first.xid),
+      [H.ts]: first.commitTimeUs.toString(),
+      [H.last]: `${formatLsn(last.pos.lsn)}:${last.pos.index}:${entries.length}`,
+    },
+  };
 }
 
 export function headerText(headers: RawHeaders | undefined, name: string): string | undefined {
@@ -167,29 +203,12 @@ function requireHeader(headers: RawHeaders | undefined, name: string): string {
   return v;
 }
 
-export function decodeOrigin(headers: RawHeaders | undefined): Origin {
-  return {
-    pos: { lsn: parseLsn(requireHeader(headers, H.lsn)), index: Number(requireHeader(headers, H.idx)) },
-    xid: Number(requireHeader(headers, H.xid)),
-    commitTimeUs: BigInt(requireHeader(headers, H.ts)),
-  };
-}
-
-export function decodeChangeRecord(headers: RawHeaders | undefined, value: Buffer | null): ChangeStreamRecord {
+export function decodeChangeBatch(headers: RawHeaders | undefined, value: Buffer | null): ChangeStreamRecord[] {
   const kind = requireHeader(headers, H.kind);
-  const origin = decodeOrigin(headers);
-  const endOfTx = headerText(headers, H.end) === '1';
-  switch (kind) {
-    case 'change':
-      return { ...origin, kind, endOfTx, change: changeFromJson(JSON.parse(value?.toString() ?? 'null') as ChangeJson) };
-    case 'barrier':
-      return { ...origin, kind, endOfTx, barrier: barrierFromJson(JSON.parse(value?.toString() ?? 'null') as { type: string }) };
-    case 'commit':
-    case 'heartbeat':
-      return { ...origin, kind };
-    default:
-      throw new ProtocolError(`unknown change record kind '${kind}'`);
-  }
+  if (kind !== 'batch') throw new ProtocolError(`unknown change record kind '${kind}'`);
+  const entries = JSON.parse(value?.toString() ?? '[]') as EntryJson[];
+  if (!Array.isArray(entries)) throw new ProtocolError('change batch is not a list');
+  return entries.map(entryFromJson);
 }
 
 function tableHeader(t: TableId): string {

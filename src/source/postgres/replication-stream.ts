@@ -41,9 +41,11 @@ interface Waiter {
  * streaming → closed. A server close after close() is expected; before it, iteration fails with a retriable
  * ConnectionLostError.
  */
-export class ReplicationStream implements AsyncIterable<StreamItem> {
+export class ReplicationStream {
   #state: 'idle' | 'streaming' | 'closed' = 'idle';
   #queue: StreamItem[] = [];
+  /** Index of the next item to hand out: shift() on a long array is O(n). */
+  #head = 0;
   #waiters: Waiter[] = [];
   #failure: Error | undefined;
   #ended = false;
@@ -122,7 +124,7 @@ export class ReplicationStream implements AsyncIterable<StreamItem> {
     const w = this.#waiters.shift();
     if (w) return w.resolve(item);
     this.#queue.push(item);
-    if (!this.#paused && this.#queue.length >= this.#highWater) {
+    if (!this.#paused && this.#queue.length - this.#head >= this.#highWater) {
       this.#paused = true;
       this.#socket()?.pause();
     }
@@ -152,19 +154,15 @@ export class ReplicationStream implements AsyncIterable<StreamItem> {
     }
   }
 
-  /** Next item, or undefined when `timeoutMs` passed without one. */
-  async next(timeoutMs: number): Promise<StreamItem | undefined> {
-    const item = this.#queue.shift();
-    if (item) {
-      if (this.#paused && this.#queue.length < this.#highWater / 2) {
-        this.#paused = false;
-        this.#socket()?.resume();
-      }
-      return item;
-    }
+  /**
+   * Up to `max` items that are already there, or, when none are, the first to arrive within `timeoutMs`
+   * (an empty list when none did). Draining in batches lets the caller flush once per batch.
+   */
+  async nextBatch(timeoutMs: number, max = 10_000): Promise<StreamItem[]> {
+    if (this.#queue.length - this.#head > 0) return this.#take(max);
     if (this.#failure && this.#state !== 'closed') throw this.#failure;
-    if (this.#state === 'closed') return undefined;
-    return new Promise<StreamItem | undefined>((resolve, reject) => {
+    if (this.#state === 'closed') return [];
+    const first = await new Promise<StreamItem | undefined>((resolve, reject) => {
       const timer = setTimeout(() => {
         const i = this.#waiters.indexOf(waiter);
         if (i >= 0) this.#waiters.splice(i, 1);
@@ -182,17 +180,29 @@ export class ReplicationStream implements AsyncIterable<StreamItem> {
       };
       this.#waiters.push(waiter);
     });
+    return first ? [first, ...this.#take(max - 1)] : [];
+  }
+
+  #take(max: number): StreamItem[] {
+    const end = Math.min(this.#queue.length, this.#head + max);
+    const out = this.#queue.slice(this.#head, end);
+    this.#head = end;
+    if (this.#head >= this.#queue.length) {
+      this.#queue = [];
+      this.#head = 0;
+    } else if (this.#head > 50_000) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+    if (this.#paused && this.#queue.length - this.#head < this.#highWater / 2) {
+      this.#paused = false;
+      this.#socket()?.resume();
+    }
+    return out;
   }
 
   get pending(): number {
-    return this.#queue.length;
-  }
-
-  async *[Symbol.asyncIterator](): AsyncIterator<StreamItem> {
-    while (this.#state === 'streaming') {
-      const item = await this.next(1000);
-      if (item) yield item;
-    }
+    return this.#queue.length - this.#head;
   }
 
   async close(): Promise<void> {

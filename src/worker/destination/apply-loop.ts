@@ -6,7 +6,7 @@ import { AbortedError, delay } from '../../core/time.ts';
 import { applyChanges, TargetCatalog } from '../../destination/postgres/apply/index.ts';
 import { comparePositions, qualifiedName, tableKey, type Position, type RowChange, type TableId } from '../../model/change.ts';
 import { connect } from '../../source/postgres/connection.ts';
-import { decodeChangeRecord, type Barrier, type ChangeStreamRecord } from '../../transport/records.ts';
+import { decodeChangeBatch, type Barrier, type ChangeStreamRecord, type RawHeaders } from '../../transport/records.ts';
 import { createConsumer, nextOffset } from '../../transport/kafka/kafka-source.ts';
 import { wrapKafkaError } from '../../transport/kafka/errors.ts';
 import { BARRIER_PARTITION, TargetState, type TargetTableState } from './target-state.ts';
@@ -25,6 +25,14 @@ export interface ApplyLoopOptions {
   log: Logger;
   /** Called after each applied batch (for status and metrics). */
   onApplied?: (p: { partition: number; position: Position; commitTimeUs: bigint; changes: number }) => void;
+}
+
+/** One entry of a change batch, with the Kafka record it came in. */
+interface Item {
+  offset: string;
+  rec: ChangeStreamRecord;
+  /** The last entry of its Kafka record. */
+  whole: boolean;
 }
 
 interface PartitionState {
@@ -135,21 +143,27 @@ export async function runApplyLoop(o: ApplyLoopOptions, signal: AbortSignal): Pr
     }
   };
 
-  const eachBatch = async (p: number, records: { offset: string; rec: ChangeStreamRecord }[], ctl: { resolveOffset(o: string): void; pause(): void }): Promise<void> => {
+  const eachBatch = async (p: number, records: Item[], ctl: { resolveOffset(o: string): void; pause(): void }): Promise<void> => {
     const s = await partition(p);
     let batch: RowChange[] = [];
-    let last: { offset: string; rec: ChangeStreamRecord } | undefined;
-    let lastEnd: { offset: string; rec: ChangeStreamRecord } | undefined;
+    let last: Item | undefined;
+    let lastEnd: Item | undefined;
     let count = 0;
-    // Records that were all at or below the applied position: move the offset on, or they come again forever.
-    const skipTo = (offset: string): void => ctl.resolveOffset(offset);
-    const flush = async (upTo: { offset: string; rec: ChangeStreamRecord }): Promise<void> => {
+    // A Kafka record holds many entries: it is done (its offset resolved, the next one stored) only with its last.
+    const resolveTo = (item: Item): void => {
+      if (item.whole) ctl.resolveOffset(item.offset);
+      else if (BigInt(item.offset) > 0n) ctl.resolveOffset((BigInt(item.offset) - 1n).toString());
+    };
+    const resumeAt = (item: Item): string => (item.whole ? nextOffset(item.offset) : item.offset);
+    // Entries that were all at or below the applied position: move the offset on, or they come again forever.
+    const skipTo = resolveTo;
+    const flush = async (upTo: Item): Promise<void> => {
       await begin(s);
       if (batch.length > 0) await applyChanges(s.client, catalog, batch);
       count += batch.length;
       batch = [];
-      await commit(s, p, upTo.rec.pos, upTo.rec.commitTimeUs, count, nextOffset(upTo.offset));
-      ctl.resolveOffset(upTo.offset);
+      await commit(s, p, upTo.rec.pos, upTo.rec.commitTimeUs, count, resumeAt(upTo));
+      resolveTo(upTo);
       count = 0;
     };
     for (const item of records) {
@@ -191,9 +205,9 @@ export async function runApplyLoop(o: ApplyLoopOptions, signal: AbortSignal): Pr
         await begin(s);
         await applyBarrier(s, rec.barrier, rec.pos);
         await o.state.savePosition(s.client, BARRIER_PARTITION, rec.pos, rec.commitTimeUs, null);
-        await commit(s, p, rec.pos, rec.commitTimeUs, 0, nextOffset(item.offset));
+        await commit(s, p, rec.pos, rec.commitTimeUs, 0, resumeAt(item));
         appliedBarrier = rec.pos;
-        ctl.resolveOffset(item.offset);
+        resolveTo(item);
         const others = [...paused];
         paused.clear();
         if (others.length > 0) consumer.resume([{ topic: o.topic, partitions: others }]);
@@ -226,12 +240,12 @@ export async function runApplyLoop(o: ApplyLoopOptions, signal: AbortSignal): Pr
       }
       // A target transaction ends only where a source transaction ends; the rest stays open for the next batch.
       if (lastEnd === last) await flush(last);
-      else if (!s.open) skipTo(last.offset);
+      else if (!s.open) skipTo(last);
       else if (count === 0) await delay(100); // the rest of an open transaction is still on its way
       return;
     }
     if (batch.length > 0 || !s.applied || comparePositions(last.rec.pos, s.applied) > 0) await flush(last);
-    else skipTo(last.offset);
+    else skipTo(last);
   };
 
   try {
@@ -248,8 +262,12 @@ export async function runApplyLoop(o: ApplyLoopOptions, signal: AbortSignal): Pr
           return;
         }
         try {
-          const records = batch.messages.map((m) => ({ offset: m.offset, rec: decodeChangeRecord(m.headers as never, m.value) }));
-          if (records.length > 0) await eachBatch(batch.partition, records, { resolveOffset, pause });
+          const items: Item[] = [];
+          for (const m of batch.messages) {
+            const entries = decodeChangeBatch(m.headers as RawHeaders | undefined, m.value);
+            entries.forEach((rec, i) => items.push({ offset: m.offset, rec, whole: i === entries.length - 1 }));
+          }
+          if (items.length > 0) await eachBatch(batch.partition, items, { resolveOffset, pause });
         } catch (err) {
           pause();
           settle(err);

@@ -3,7 +3,7 @@ import type { Lsn } from '../../core/lsn.ts';
 import type { RowChange, TableId } from '../../model/change.ts';
 import type { PgOutputMessage } from '../../source/postgres/protocol/index.ts';
 import { fnv1a } from '../../transport/topics.ts';
-import { changeKey, encodeChangeRecord, type Barrier, type ChangeStreamRecord } from '../../transport/records.ts';
+import { changeKey, encodeChangeBatch, type Barrier, type ChangeStreamRecord } from '../../transport/records.ts';
 import type { ChangeSink } from '../../transport/sink.ts';
 import { ChangeBuilder, isKeyChange } from './change-builder.ts';
 import type { Checkpoint } from './checkpoint.ts';
@@ -16,9 +16,8 @@ interface OpenTx {
   xid: number;
   commitTimeUs: bigint;
   index: number;
-  /** Records held back until COMMIT so the last one per partition can carry the end-of-transaction flag; null once spilled. */
-  held: { partition: number; record: ChangeStreamRecord }[] | null;
-  touched: Set<number>;
+  /** Per partition, the transaction's newest entry while it still waits in the outbox (so it can be flagged as the end). */
+  last: Map<number, ChangeStreamRecord | null>;
   /** Consecutive key-changing updates, sent together as one barrier. */
   keyChanges: { first: number; changes: RowChange[] } | null;
 }
@@ -30,24 +29,30 @@ export interface CaptureOptions {
   sink: ChangeSink;
   checkpoint: Checkpoint;
   builder: ChangeBuilder;
-  /** Transactions up to this many records are held until COMMIT; larger ones stream with bounded memory. */
-  holdRecords?: number;
+  /** A partition's entries go out as one Kafka record once this many wait (and at every flush). */
+  maxBatchEntries?: number;
   /** Largest barrier group of key-changing updates. */
   maxBarrierChanges?: number;
 }
 
 /**
- * Maps one database's pgoutput stream onto the changes topic: rows to partitions by (table, key), per-row
- * order kept; changes every partition must see at the same point (truncate, key moves) as barriers; heartbeats
- * to every partition. Confirms to the checkpoint which sequence number ends which transaction.
+ * Maps one database's pgoutput stream onto the changes topic: rows to partitions by (table, key), per-row order
+ * kept; changes every partition must see at the same point (truncates, key moves) as barriers; heartbeats to every
+ * partition. Entries wait per partition and leave as one Kafka record per partition and flush (the stream loop
+ * flushes whenever it has drained what the server sent), so a busy stream makes few, large records. A transaction
+ * is confirmed to the checkpoint only with the sequence number of the last record holding its entries.
  */
 export class ChangeCapture {
   #tx: OpenTx | undefined;
-  readonly #hold: number;
+  readonly #out: ChangeStreamRecord[][];
+  /** Transaction ends (and heartbeats) whose entries are all in the outbox, to confirm at the next flush. */
+  #ends: Lsn[] = [];
+  readonly #maxBatch: number;
   readonly #maxBarrier: number;
 
   constructor(private readonly o: CaptureOptions) {
-    this.#hold = o.holdRecords ?? 2000;
+    this.#out = Array.from({ length: o.partitions }, () => []);
+    this.#maxBatch = o.maxBatchEntries ?? 2000;
     this.#maxBarrier = o.maxBarrierChanges ?? 1000;
   }
 
@@ -58,7 +63,7 @@ export class ChangeCapture {
   handle(m: PgOutputMessage, walEnd: Lsn): void {
     switch (m.tag) {
       case 'begin':
-        this.#tx = { finalLsn: m.finalLsn, xid: m.xid, commitTimeUs: m.commitTime + PG_EPOCH_OFFSET_US, index: 0, held: [], touched: new Set(), keyChanges: null };
+        this.#tx = { finalLsn: m.finalLsn, xid: m.xid, commitTimeUs: m.commitTime + PG_EPOCH_OFFSET_US, index: 0, last: new Map(), keyChanges: null };
         return;
       case 'relation':
         this.o.builder.onRelation(m, this.#tx?.finalLsn ?? walEnd);
@@ -77,7 +82,7 @@ export class ChangeCapture {
           return;
         }
         this.#closeKeyChanges(tx);
-        const partition = fnv1a(changeKey(change)) % this.o.partitions;
+        const partition = this.o.partitions === 1 ? 0 : fnv1a(changeKey(change)) % this.o.partitions;
         this.#emit(tx, partition, { kind: 'change', pos: { lsn: tx.finalLsn, index: tx.index++ }, xid: tx.xid, commitTimeUs: tx.commitTimeUs, change, endOfTx: false });
         return;
       }
@@ -96,20 +101,12 @@ export class ChangeCapture {
       case 'commit': {
         const tx = this.#requireTx(m.tag);
         this.#closeKeyChanges(tx);
-        if (tx.held) {
-          const lastIn = new Map<number, number>();
-          tx.held.forEach((h, i) => lastIn.set(h.partition, i));
-          for (const [, i] of lastIn) {
-            const h = tx.held[i]!;
-            if (h.record.kind === 'change' || h.record.kind === 'barrier') h.record = { ...h.record, endOfTx: true };
-          }
-          for (const h of tx.held) this.o.sink.enqueue(this.o.topic, h.partition, encodeChangeRecord(this.o.database, h.record));
-        } else {
-          for (const p of tx.touched)
-            this.o.sink.enqueue(this.o.topic, p, encodeChangeRecord(this.o.database, { kind: 'commit', pos: { lsn: tx.finalLsn, index: tx.index }, xid: tx.xid, commitTimeUs: tx.commitTimeUs }));
+        for (const [p, last] of tx.last) {
+          if (last && (last.kind === 'change' || last.kind === 'barrier')) last.endOfTx = true;
+          else this.#out[p]!.push({ kind: 'commit', pos: { lsn: tx.finalLsn, index: tx.index }, xid: tx.xid, commitTimeUs: tx.commitTimeUs });
         }
         this.#tx = undefined;
-        this.o.checkpoint.commit(this.#lastSeq(), m.endLsn);
+        this.#ends.push(m.endLsn);
         return;
       }
       case 'message': {
@@ -117,9 +114,8 @@ export class ChangeCapture {
           throw new ReplicationError(`a structure change (DDL) was made at the source: ${m.content.toString()}; replicating DDL is not supported yet`);
         if (m.prefix === 'dcsync.heartbeat' && !m.transactional) {
           const nowUs = BigInt(Date.now()) * 1000n;
-          for (let p = 0; p < this.o.partitions; p++)
-            this.o.sink.enqueue(this.o.topic, p, encodeChangeRecord(this.o.database, { kind: 'heartbeat', pos: { lsn: m.lsn, index: 0 }, xid: 0, commitTimeUs: nowUs }));
-          this.o.checkpoint.commit(this.#lastSeq(), m.lsn);
+          for (let p = 0; p < this.o.partitions; p++) this.#out[p]!.push({ kind: 'heartbeat', pos: { lsn: m.lsn, index: 0 }, xid: 0, commitTimeUs: nowUs });
+          this.#ends.push(m.lsn);
         }
         return;
       }
@@ -131,8 +127,32 @@ export class ChangeCapture {
     }
   }
 
-  #lastSeq(): number {
-    return this.o.sink.lastEnqueued;
+  /** Announces, between transactions, that a table stopped replicating: the destination marks it failed at this point. */
+  failTable(table: TableId, reason: string, at: Lsn): void {
+    if (this.#tx) throw new ReplicationError('failTable inside a transaction');
+    const pos = { lsn: at, index: 2_000_000_000 };
+    for (let p = 0; p < this.o.partitions; p++)
+      this.#out[p]!.push({ kind: 'barrier', pos, xid: 0, commitTimeUs: BigInt(Date.now()) * 1000n, barrier: { type: 'table-failed', table, reason }, endOfTx: true });
+    this.flush();
+  }
+
+  /** Sends every waiting entry, one record per partition, and confirms the transactions they complete. */
+  flush(): void {
+    for (let p = 0; p < this.o.partitions; p++) this.#flushPartition(p);
+    if (this.#ends.length > 0) {
+      const seq = this.o.sink.lastEnqueued;
+      for (const lsn of this.#ends) this.o.checkpoint.commit(seq, lsn);
+      this.#ends = [];
+    }
+  }
+
+  #flushPartition(p: number): void {
+    const entries = this.#out[p]!;
+    if (entries.length === 0) return;
+    this.o.sink.enqueue(this.o.topic, p, encodeChangeBatch(this.o.database, entries));
+    this.#out[p] = [];
+    // Entries that left can no longer be flagged: the transaction's end in this partition becomes a commit entry.
+    if (this.#tx?.last.has(p)) this.#tx.last.set(p, null);
   }
 
   #requireTx(tag: string): OpenTx {
@@ -152,16 +172,10 @@ export class ChangeCapture {
       this.#emit(tx, p, { kind: 'barrier', pos: { lsn: tx.finalLsn, index }, xid: tx.xid, commitTimeUs: tx.commitTimeUs, barrier, endOfTx: false });
   }
 
-  #emit(tx: OpenTx, partition: number, record: ChangeStreamRecord): void {
-    tx.touched.add(partition);
-    if (tx.held) {
-      tx.held.push({ partition, record });
-      if (tx.held.length > this.#hold) {
-        for (const h of tx.held) this.o.sink.enqueue(this.o.topic, h.partition, encodeChangeRecord(this.o.database, h.record));
-        tx.held = null;
-      }
-      return;
-    }
-    this.o.sink.enqueue(this.o.topic, partition, encodeChangeRecord(this.o.database, record));
+  #emit(tx: OpenTx, partition: number, entry: ChangeStreamRecord): void {
+    const out = this.#out[partition]!;
+    out.push(entry);
+    tx.last.set(partition, entry);
+    if (out.length >= this.#maxBatch) this.#flushPartition(partition);
   }
 }

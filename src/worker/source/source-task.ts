@@ -4,14 +4,14 @@ import { ReplicationError } from '../../core/errors.ts';
 import { formatLsn, ZERO_LSN, type Lsn } from '../../core/lsn.ts';
 import type { Logger } from '../../core/logger.ts';
 import { AbortedError } from '../../core/time.ts';
-import { tableKey, type TableId } from '../../model/change.ts';
+import { tableKey } from '../../model/change.ts';
 import { checkSourceServer, createSlotWithSnapshot, dropSlot, ensurePublications, listSourceTables, slotExists, updateDeleteCounters, type SourceTable } from '../../source/postgres/catalog.ts';
 import { connect, userOf } from '../../source/postgres/connection.ts';
 import { ReplicationStream } from '../../source/postgres/replication-stream.ts';
 import { dumpSchema } from '../../source/postgres/schema-dump.ts';
 import { ensureTopic } from '../../transport/kafka/admin.ts';
 import { KafkaSink } from '../../transport/kafka/kafka-sink.ts';
-import { encodeChangeRecord, encodeSnapshotRecord } from '../../transport/records.ts';
+import { encodeSnapshotRecord } from '../../transport/records.ts';
 import { topicName } from '../../transport/topics.ts';
 import { ChangeBuilder } from './change-builder.ts';
 import { ChangeCapture } from './change-capture.ts';
@@ -227,17 +227,19 @@ async function streamLoop(
   while (!signal.aborted) {
     if (failure) throw failure;
     if (sink.failure) throw sink.failure;
-    const item = await stream.next(250);
+    const items = await stream.nextBatch(250);
     const now = Date.now();
-    if (item) {
+    for (const item of items) {
       if ('keepalive' in item) {
+        capture.flush();
         checkpoint.idle(item.walEnd, capture.inTransaction, sink.acked === sink.lastEnqueued);
       } else {
         capture.handle(item.message, item.walEnd);
         if (item.message.tag === 'commit') lastActivity = now;
       }
-      if (sink.pendingBytes > 16 * 1024 * 1024) await sink.waitForRoom(signal);
     }
+    capture.flush();
+    if (sink.pendingBytes > 16 * 1024 * 1024) await sink.waitForRoom(signal);
     if (now - lastActivity > o.heartbeatMs && now - lastHeartbeat > o.heartbeatMs) {
       lastHeartbeat = now;
       await meta.query(`SELECT pg_logical_emit_message(false, 'dcsync.heartbeat', '')`).catch((err: unknown) => log.warn('heartbeat failed', { error: err as Error }));
@@ -250,29 +252,11 @@ async function streamLoop(
         if (failedTables.has(k)) continue;
         if ((counters.get(t.oid) ?? 0) > (baseline.get(t.oid) ?? 0)) {
           failedTables.add(k);
-          failTable(t.table, o, sink, topic, checkpoint, log);
+          const reason = `an UPDATE or DELETE was made on table ${k}, which has no primary key and no replica identity, so it cannot be replicated; the table's replication is stopped. Fix: ALTER TABLE ${k} REPLICA IDENTITY FULL (or add a primary key), then stop and configure the sync again.`;
+          log.error('table replication stopped', { table: k, reason });
+          capture.failTable(t.table, reason, checkpoint.received);
         }
       }
     }
   }
-}
-
-/** Announces in the stream that a table stopped replicating, so the destination marks it failed at that point. */
-function failTable(table: TableId, o: SourceTaskOptions, sink: KafkaSink, topic: string, checkpoint: Checkpoint, log: Logger): void {
-  const reason = `an UPDATE or DELETE was made on table ${tableKey(table)}, which has no primary key and no replica identity, so it cannot be replicated; the table's replication is stopped. Fix: ALTER TABLE ${tableKey(table)} REPLICA IDENTITY FULL (or add a primary key), then stop and configure the sync again.`;
-  log.error('table replication stopped', { table: tableKey(table), reason });
-  const lsn = checkpoint.received;
-  for (let p = 0; p < o.partitions; p++)
-    sink.enqueue(
-      topic,
-      p,
-      encodeChangeRecord(o.database, {
-        kind: 'barrier',
-        pos: { lsn, index: 2_000_000_000 },
-        xid: 0,
-        commitTimeUs: BigInt(Date.now()) * 1000n,
-        barrier: { type: 'table-failed', table, reason },
-        endOfTx: true,
-      }),
-    );
 }

@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { lsn } from '../core/lsn.ts';
+import { decodeChangeBatch, decodeSnapshotRecord, encodeChangeBatch, encodeSnapshotRecord, type ChangeStreamRecord } from './records.ts';
+import { decodeDatabaseToken, encodeDatabaseToken, parseRemoteTopic, remoteTopicName, topicName } from './topics.ts';
+
+const origin = { xid: 4242, commitTimeUs: 1_764_150_000_123_456n };
+
+test('a change batch round-trips every entry kind with its own origin', () => {
+  const entries: ChangeStreamRecord[] = [
+    {
+      ...origin,
+      kind: 'change',
+      pos: { lsn: lsn(0x1_0000_0001n), index: 0 },
+      endOfTx: false,
+      change: { op: 'insert', table: { schema: 'public', name: 'tä"b' }, keyColumns: ['id'], fullIdentity: false, columns: ['id', 'v'], values: ['1', null] },
+    },
+    {
+      ...origin,
+      kind: 'change',
+      pos: { lsn: lsn(0x1_0000_0001n), index: 1 },
+      endOfTx: true,
+      change: { op: 'update', table: { schema: 's', name: 't' }, keyColumns: ['id'], fullIdentity: false, columns: ['id', 'big'], values: ['1', null], unchanged: [1], oldKey: ['0'] },
+    },
+    { ...origin, kind: 'barrier', pos: { lsn: lsn(0xffff_ffff_ffff_fff0n), index: 7 }, endOfTx: true, barrier: { type: 'truncate', tables: [{ schema: 'a', name: 'b' }], cascade: false, restartIdentity: true } },
+    { ...origin, kind: 'commit', pos: { lsn: lsn(5n), index: 9 } },
+    { kind: 'heartbeat', pos: { lsn: lsn(6n), index: 0 }, xid: 0, commitTimeUs: 1n },
+  ];
+  const rec = encodeChangeBatch('db😀', entries);
+  assert.equal(rec.headers['dcsync-db'], 'db😀');
+  assert.equal(rec.headers['dcsync-lsn'], '1/1');
+  assert.equal(rec.headers['dcsync-idx'], '0');
+  assert.equal(rec.headers['dcsync-xid'], '4242');
+  assert.equal(rec.headers['dcsync-ts'], '1764150000123456');
+  assert.equal(rec.headers['dcsync-last'], '0/6:0:5');
+  const back = decodeChangeBatch(
+    Object.fromEntries(Object.entries(rec.headers).map(([k, v]) => [k, Buffer.from(v)])),
+    rec.value,
+  );
+  assert.deepEqual(back.slice(0, 3), entries.slice(0, 3));
+  assert.deepEqual(back[3], { ...entries[3], kind: 'commit' });
+  assert.equal(back[4]!.kind, 'heartbeat');
+});
+
+test('snapshot records round-trip, chunk data compressed', () => {
+  const data = Buffer.from('1\tx\n2\t\\N\n'.repeat(1000));
+  const rec = encodeSnapshotRecord('d', { kind: 'chunk', table: { schema: 'p', name: 'q.r' }, snapshotLsn: lsn(77n), chunk: 3, part: 2, last: true, rows: 2000, data });
+  assert.ok(rec.value.length < data.length / 10);
+  const back = decodeSnapshotRecord(rec.headers, rec.value);
+  assert.deepEqual(back, { kind: 'chunk', table: { schema: 'p', name: 'q.r' }, snapshotLsn: 77n, chunk: 3, part: 2, last: true, rows: 2000, data });
+  const end = decodeSnapshotRecord(...(() => {
+    const r = encodeSnapshotRecord('d', { kind: 'snapshot-end', snapshotLsn: lsn(9n), postData: 'CREATE INDEX …;', tables: [{ schema: 'a', name: 'b' }] });
+    return [r.headers, r.value] as const;
+  })());
+  assert.deepEqual(end, { kind: 'snapshot-end', snapshotLsn: 9n, postData: 'CREATE INDEX …;', tables: [{ schema: 'a', name: 'b' }] });
+});
+
+test('database names become reversible topic tokens; remote names follow MirrorMaker policies', () => {
+  for (const db of ['app', 'my_db', 'Über DB', 'a.b-c', '😀']) {
+    const token = encodeDatabaseToken(db);
+    assert.match(token, /^[A-Za-z0-9_-]+$/);
+    assert.equal(decodeDatabaseToken(token), db);
+    const t = topicName('s1', db, 'changes');
+    assert.deepEqual(parseRemoteTopic('default', 'A', 's1', remoteTopicName('default', 'A', t)), { database: db, kind: 'changes' });
+    assert.deepEqual(parseRemoteTopic('identity', 'A', 's1', remoteTopicName('identity', 'A', t)), { database: db, kind: 'changes' });
+  }
+  assert.equal(parseRemoteTopic('default', 'A', 's1', 'dcsync.s1.app.changes'), undefined);
+  assert.equal(parseRemoteTopic('default', 'A', 's1', 'A.dcsync.s2.app.changes'), undefined);
+});
