@@ -14,6 +14,7 @@ import { silentLogger, type Logger } from '../core/logger.ts';
 import { AbortedError, delay } from '../core/time.ts';
 import { Partitioners } from 'kafkajs';
 import { kafkaClient } from '../transport/kafka/client.ts';
+import { readCaCertificates, readKeyfile } from '../tls/keyfile.ts';
 import { freePort } from './ports.ts';
 import { isAlive, spawnDaemon, type DaemonHandle } from './process.ts';
 
@@ -241,6 +242,8 @@ export interface KafkaBrokerOptions {
   messageMaxBytes?: number;
   /** Extra server.properties entries (win over ours). */
   extraProperties?: Record<string, string | number | boolean>;
+  /** Also listen for clients with TLS (listener 'SSL'); the PLAINTEXT listener stays for the controller and MirrorMaker. */
+  ssl?: KafkaBrokerTlsOptions;
   /** Default 90 s. */
   startTimeoutMs?: number;
   /** Let this Node process exit while the broker runs on (`dcsync local up`); see DaemonOptions.unref. */
@@ -248,11 +251,29 @@ export interface KafkaBrokerOptions {
   logger?: Logger;
 }
 
+/**
+ * The broker's TLS listener, configured with PEM files as Kafka reads them (ssl.keystore.type=PEM: a dcsync keyfile is
+ * certificate, chain and unencrypted PKCS#8 key in one file; ssl.truststore.type=PEM: CA certificates).
+ */
+export interface KafkaBrokerTlsOptions {
+  /** The broker's keyfile (dcsync create tls keyfile --host 127.0.0.1 …). */
+  keyfile: string;
+  /** CA certificates that client certificates must chain to; required with requireClientAuth. */
+  caFile?: string;
+  /** ssl.client.auth=required (else none). */
+  requireClientAuth?: boolean;
+  /** TLS client port; default a free one, then stored like the other ports. */
+  port?: number;
+}
+
 export interface KafkaBrokerHandle {
   readonly name: string;
   /** '127.0.0.1:PORT' */
   readonly bootstrap: string;
+  /** '127.0.0.1:PORT' of the TLS listener, when started with `ssl`. */
+  readonly sslBootstrap?: string;
   readonly port: number;
+  readonly sslPort?: number;
   readonly controllerPort: number;
   readonly dir: string;
   readonly logFile: string;
@@ -269,6 +290,8 @@ interface BrokerState {
   port: number;
   controllerPort: number;
   clusterId: string;
+  /** Set once the broker was started with a TLS listener. */
+  sslPort?: number;
 }
 
 /**
@@ -295,6 +318,7 @@ export async function startKafkaBroker(opts: KafkaBrokerOptions): Promise<KafkaB
   if (running !== undefined) throw new KafkaStartError(`broker ${opts.name} is already running in ${dir} (pid ${running})`);
 
   const state = await brokerState(stateFile, opts);
+  const tlsProps = opts.ssl ? await tlsListenerProperties(opts.ssl) : undefined;
   const formatted = fs.existsSync(path.join(dataDir, 'meta.properties'));
   const heapMb = opts.heapMb ?? 384;
   const log4j = writeLog4j(dir);
@@ -304,11 +328,11 @@ export async function startKafkaBroker(opts: KafkaBrokerOptions): Promise<KafkaB
       'process.roles': 'broker,controller',
       'node.id': 1,
       'controller.quorum.bootstrap.servers': `127.0.0.1:${state.controllerPort}`,
-      listeners: `PLAINTEXT://127.0.0.1:${state.port},CONTROLLER://127.0.0.1:${state.controllerPort}`,
-      'advertised.listeners': `PLAINTEXT://127.0.0.1:${state.port},CONTROLLER://127.0.0.1:${state.controllerPort}`,
+      listeners: `PLAINTEXT://127.0.0.1:${state.port},CONTROLLER://127.0.0.1:${state.controllerPort}${tlsProps ? `,SSL://127.0.0.1:${state.sslPort}` : ''}`,
+      'advertised.listeners': `PLAINTEXT://127.0.0.1:${state.port},CONTROLLER://127.0.0.1:${state.controllerPort}${tlsProps ? `,SSL://127.0.0.1:${state.sslPort}` : ''}`,
       'controller.listener.names': 'CONTROLLER',
       'inter.broker.listener.name': 'PLAINTEXT',
-      'listener.security.protocol.map': 'CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+      'listener.security.protocol.map': `CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT${tlsProps ? ',SSL:SSL' : ''}`,
       'log.dirs': dataDir,
       // single node: every internal topic RF=1 / min.isr=1
       'default.replication.factor': 1,
@@ -335,6 +359,7 @@ export async function startKafkaBroker(opts: KafkaBrokerOptions): Promise<KafkaB
       // large records
       'message.max.bytes': opts.messageMaxBytes ?? 16 * MIB,
       'replica.fetch.max.bytes': opts.messageMaxBytes ?? 16 * MIB,
+      ...tlsProps,
       ...opts.extraProperties,
     }),
   );
@@ -386,6 +411,7 @@ export async function startKafkaBroker(opts: KafkaBrokerOptions): Promise<KafkaB
   return {
     name: opts.name,
     bootstrap,
+    ...(tlsProps ? { sslBootstrap: `127.0.0.1:${state.sslPort}`, sslPort: state.sslPort } : {}),
     port: state.port,
     controllerPort: state.controllerPort,
     dir,
@@ -408,14 +434,47 @@ async function brokerState(stateFile: string, opts: KafkaBrokerOptions): Promise
     if (opts.controllerPort !== undefined && opts.controllerPort !== s.controllerPort) {
       throw new InvalidOptionError('controllerPort', `must be ${s.controllerPort} (stored in ${stateFile}) or unset`);
     }
+    if (opts.ssl?.port !== undefined && s.sslPort !== undefined && opts.ssl.port !== s.sslPort) {
+      throw new InvalidOptionError('ssl.port', `must be ${s.sslPort} (stored in ${stateFile}) or unset`);
+    }
+    if (opts.ssl && s.sslPort === undefined) {
+      s.sslPort = opts.ssl.port ?? (await freePortExcept([s.port, s.controllerPort]));
+      fs.writeFileSync(stateFile, JSON.stringify(s, null, 2) + '\n');
+    }
     return s;
   }
   const port = opts.port ?? (await freePort());
   let controllerPort = opts.controllerPort ?? (await freePort());
   while (controllerPort === port) controllerPort = await freePort();
   const s: BrokerState = { port, controllerPort, clusterId: randomClusterId() };
+  if (opts.ssl) s.sslPort = opts.ssl.port ?? (await freePortExcept([port, controllerPort]));
   fs.writeFileSync(stateFile, JSON.stringify(s, null, 2) + '\n');
   return s;
+}
+
+async function freePortExcept(taken: readonly number[]): Promise<number> {
+  for (;;) {
+    const p = await freePort();
+    if (!taken.includes(p)) return p;
+  }
+}
+
+/**
+ * server.properties entries of the TLS listener 'SSL' (listener-scoped, so the PLAINTEXT listener is untouched).
+ * The files are checked first, so that a wrong one fails here rather than in the broker's log.
+ */
+async function tlsListenerProperties(tls: KafkaBrokerTlsOptions): Promise<Record<string, string>> {
+  await readKeyfile(tls.keyfile);
+  if (tls.requireClientAuth && !tls.caFile) throw new InvalidOptionError('ssl.caFile', 'is required with requireClientAuth (the CA that issued the client certificates)');
+  if (tls.caFile) await readCaCertificates(tls.caFile);
+  const p = 'listener.name.ssl.';
+  return {
+    [`${p}ssl.keystore.type`]: 'PEM',
+    [`${p}ssl.keystore.location`]: path.resolve(tls.keyfile),
+    ...(tls.caFile ? { [`${p}ssl.truststore.type`]: 'PEM', [`${p}ssl.truststore.location`]: path.resolve(tls.caFile) } : {}),
+    [`${p}ssl.client.auth`]: tls.requireClientAuth ? 'required' : 'none',
+    [`${p}ssl.enabled.protocols`]: 'TLSv1.3,TLSv1.2',
+  };
 }
 
 /**

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { pgSslOptions, splitPgTls } from '../../config/pg-tls.ts';
 import { classifyPgError } from './errors.ts';
 
 /**
@@ -25,16 +26,22 @@ export interface ConnectOptions {
   database?: string;
   replication?: boolean;
   applicationName?: string;
-  /** TLS for the connection (e.g. sslmode=verify-full with a CA); undefined: as the URL says. */
+  /**
+   * TLS for the connection; undefined: as the URL's sslmode, sslrootcert, sslcert and sslkey say, with libpq's
+   * meaning (config/pg-tls.ts), so that pg_dump and these connections verify the server alike.
+   */
   ssl?: pg.ClientConfig['ssl'];
 }
 
 export function clientConfig(o: ConnectOptions): pg.ClientConfig {
-  // pg lets the connection string win over `database`: put the database into the URL itself.
+  // pg lets the connection string win over `database` and `ssl`: put the database into the URL itself, and take
+  // the TLS parameters out of it (pg would read them with its own meaning).
+  const { url, tls } = splitPgTls(o.database !== undefined ? withDatabase(o.url, o.database) : o.url);
+  const ssl = o.ssl !== undefined ? o.ssl : pgSslOptions(tls);
   return {
-    connectionString: o.database !== undefined ? withDatabase(o.url, o.database) : o.url,
+    connectionString: url,
     ...(o.replication ? { replication: 'database' } : {}),
-    ...(o.ssl !== undefined ? { ssl: o.ssl } : {}),
+    ...(ssl !== undefined ? { ssl } : {}),
     application_name: o.applicationName ?? 'dcsync',
     options: OPTIONS,
     keepAlive: true,

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { libpqTlsEnv, splitPgTls } from '../../config/pg-tls.ts';
 import { DcsyncError } from '../../core/errors.ts';
 import { DCSYNC_SCHEMA } from './catalog.ts';
 
@@ -17,7 +18,8 @@ export function pgDumpPath(): string {
 
 /**
  * The structure of one database, as of an exported snapshot, so that it matches the copied data exactly.
- * The password travels in the environment, never on the command line.
+ * The password travels in the environment, never on the command line, and so do the URL's TLS settings
+ * (PGSSLMODE, PGSSLROOTCERT, …): pg_dump verifies the server exactly as dcsync's own connections do.
  */
 export async function dumpSchema(url: string, snapshotName: string): Promise<SchemaDump> {
   const [preData, postData] = await Promise.all([runDump(url, snapshotName, 'pre-data'), runDump(url, snapshotName, 'post-data')]);
@@ -25,7 +27,8 @@ export async function dumpSchema(url: string, snapshotName: string): Promise<Sch
 }
 
 async function runDump(url: string, snapshot: string, section: 'pre-data' | 'post-data'): Promise<string> {
-  const u = new URL(url);
+  const { url: plain, tls } = splitPgTls(url);
+  const u = new URL(plain);
   const password = decodeURIComponent(u.password);
   u.password = '';
   const args = [
@@ -39,7 +42,7 @@ async function runDump(url: string, snapshot: string, section: 'pre-data' | 'pos
     '--no-security-labels',
     `--exclude-schema=${DCSYNC_SCHEMA}`,
   ];
-  const env = { ...process.env, ...(password ? { PGPASSWORD: password } : {}) };
+  const env = { ...process.env, ...(password ? { PGPASSWORD: password } : {}), ...libpqTlsEnv(tls) };
   const out = await new Promise<string>((resolve, reject) => {
     const child = spawn(pgDumpPath(), args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const chunks: Buffer[] = [];

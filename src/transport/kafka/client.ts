@@ -1,5 +1,20 @@
+import type { ConnectionOptions } from 'node:tls';
 import { Kafka, logLevel, type KafkaConfig, type logCreator } from 'kafkajs';
 import { silentLogger, type Logger, type LogMeta } from '../../core/logger.ts';
+
+/** Lowest TLS version dcsync accepts from Kafka brokers. */
+export const KAFKA_TLS_MIN_VERSION = 'TLSv1.2';
+
+/** TLS to the brokers (--mq.kafka-cacert, --mq.kafka-client-keyfile). The brokers are always verified. */
+export interface KafkaTlsOptions {
+  /** PEM CA certificates that verify the brokers, trusted instead of Node's default CAs; undefined: Node's default CAs. */
+  ca?: string;
+  /** The client certificate followed by its chain, and its key (PEM), for brokers that require client authentication. */
+  cert?: string;
+  key?: string;
+  /** The name the brokers' certificates must carry, when it differs from the host connected to (also sent as SNI). */
+  servername?: string;
+}
 
 export interface KafkaClientOptions {
   /** Default 5000 (kafkajs: 1000, too short for a JVM broker that is still warming up). */
@@ -8,6 +23,21 @@ export interface KafkaClientOptions {
   requestTimeout?: number;
   /** kafkajs retry options for the client's internal retries. */
   retry?: KafkaConfig['retry'];
+  /** Connect with TLS; undefined: plain text. */
+  ssl?: KafkaTlsOptions;
+}
+
+/** Node TLS options for kafkajs: verify the brokers (host name included), TLS 1.2 at least. */
+export function kafkaTlsConnectionOptions(o: KafkaTlsOptions): ConnectionOptions {
+  return {
+    ...(o.ca !== undefined ? { ca: o.ca } : {}),
+    ...(o.cert !== undefined && o.key !== undefined ? { cert: o.cert, key: o.key } : {}),
+    // Only when given: kafkajs sets servername to the broker's host name itself, and a key with the value
+    // undefined would replace it.
+    ...(o.servername !== undefined ? { servername: o.servername } : {}),
+    rejectUnauthorized: true,
+    minVersion: KAFKA_TLS_MIN_VERSION,
+  };
 }
 
 /**
@@ -22,6 +52,7 @@ export function kafkaClient(bootstrap: string | readonly string[], clientId: str
     requestTimeout: opts.requestTimeout ?? 30_000,
     // Fail fast (≈15 s) and let the task's own backoff retry, which logs each attempt.
     retry: opts.retry ?? { initialRetryTime: 300, retries: 5, maxRetryTime: 5_000 },
+    ...(opts.ssl ? { ssl: kafkaTlsConnectionOptions(opts.ssl) } : {}),
     logLevel: logLevel.WARN,
     logCreator: kafkajsLogCreator(logger.child({ component: 'kafkajs', clientId })),
   });

@@ -31,8 +31,8 @@ export function createConsumer(o: ConsumerOptions): Consumer {
     allowAutoTopicCreation: false,
     sessionTimeout: 30_000,
     heartbeatInterval: 3_000,
-    maxBytesPerPartition: 32 * 1024 * 1024,
-    maxBytes: 128 * 1024 * 1024,
+    maxBytesPerPartition: 8 * 1024 * 1024,
+    maxBytes: 32 * 1024 * 1024,
     maxWaitTimeInMs: 200,
     retry: { retries: 10 },
   });

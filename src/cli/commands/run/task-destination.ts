@@ -1,5 +1,6 @@
 import { createLogger, type LogLevel } from '../../../core/logger.ts';
 import { InvalidOptionError } from '../../../core/errors.ts';
+import { loadKafkaTls } from '../../../config/kafka-tls.ts';
 import { resolvePgUrl } from '../../../config/pg-url.ts';
 import { kafkaClient } from '../../../transport/kafka/client.ts';
 import type { ReplicationPolicy } from '../../../transport/topics.ts';
@@ -20,12 +21,15 @@ export const runTaskDestination: Command = {
     const syncId = String(v['sync.id']);
     if (!validSyncId(syncId)) throw new InvalidOptionError('sync.id', 'must be 1-24 characters of a-z, 0-9 and _');
     const log = createLogger({ level: v['log.level'] as LogLevel });
-    const url = resolvePgUrl('cluster.endpoint', String(v['cluster.endpoint']), v['cluster.password-file'] as string | undefined, ctx.env);
+    const url = resolvePgUrl('cluster.endpoint', String(v['cluster.endpoint']), v['cluster.password-file'] as string | undefined, ctx.env, {
+      caFile: v['cluster.cacert'] as string | undefined,
+    });
+    const ssl = await loadKafkaTls({ caFile: v['mq.kafka-cacert'] as string | undefined, clientKeyfile: v['mq.kafka-client-keyfile'] as string | undefined });
     await runDestinationSupervisor(
       {
         syncId,
         targetUrl: url,
-        kafka: kafkaClient(v['mq.kafka-addr'] as string[], `dcsync-destination-${syncId}`, log),
+        kafka: kafkaClient(v['mq.kafka-addr'] as string[], `dcsync-destination-${syncId}`, log, ssl ? { ssl } : {}),
         sourceAlias: String(v['mq.source-alias']),
         policy: v['mq.replication-policy'] as ReplicationPolicy,
         mode: v['apply.mode'] === 'transactional' ? 'transactional' : 'parallel',
