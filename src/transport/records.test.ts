@@ -67,3 +67,16 @@ test('database names become reversible topic tokens; remote names follow MirrorM
   assert.equal(parseRemoteTopic('default', 'A', 's1', 'dcsync.s1.app.changes'), undefined);
   assert.equal(parseRemoteTopic('default', 'A', 's1', 'A.dcsync.s2.app.changes'), undefined);
 });
+
+test('the hand-built entry text is exactly the JSON of the entry', async () => {
+  const { entryToJson } = await import('./records.ts');
+  const cols = ['id', 'a "q"', 'b\\c'];
+  const entries: ChangeStreamRecord[] = [
+    { ...origin, kind: 'change', pos: { lsn: lsn(1n), index: 0 }, endOfTx: true, change: { op: 'insert', table: { schema: 's"', name: 'n\n' }, keyColumns: ['id'], fullIdentity: true, columns: cols, values: ['1', null, 'x\u0000y😀'] } },
+    { ...origin, kind: 'change', pos: { lsn: lsn(2n), index: 1 }, endOfTx: false, change: { op: 'update', table: { schema: 's', name: 'n' }, keyColumns: ['id'], fullIdentity: false, columns: cols, values: ['1', null, ''], unchanged: [1], oldKey: ['0'] } },
+    { ...origin, kind: 'change', pos: { lsn: lsn(3n), index: 2 }, endOfTx: false, change: { op: 'delete', table: { schema: 's', name: 'n' }, keyColumns: ['id'], fullIdentity: false, oldKey: ['7'] } },
+    { ...origin, kind: 'barrier', pos: { lsn: lsn(4n), index: 3 }, endOfTx: false, barrier: { type: 'table-failed', table: { schema: 's', name: 'n' }, reason: 'r "x"' } },
+  ];
+  const rec = encodeChangeBatch('d', entries);
+  assert.deepEqual(JSON.parse(rec.value.toString()), JSON.parse(JSON.stringify(entries.map(entryToJson))));
+});

@@ -6,6 +6,11 @@ import { createTlsCaCommand } from './create/tls-ca.ts';
 import { createTlsKeyfileCommand } from './create/tls-keyfile.ts';
 import { runTaskDestination } from './run/task-destination.ts';
 import { runTaskSource } from './run/task-source.ts';
+import { runMasterCommand } from './run/master.ts';
+import { getMastersCommand } from './get/masters.ts';
+import { getWorkersCommand } from './get/workers.ts';
+import { getTasksCommand } from './get/tasks.ts';
+import { getVersionCommand } from './get/version.ts';
 
 /** Every CLI command; the tree mirrors the folders below. */
 export const commands: readonly Command[] = [
@@ -16,4 +21,9 @@ export const commands: readonly Command[] = [
   createJwtSecretCommand,
   runTaskSource,
   runTaskDestination,
+  runMasterCommand,
+  getMastersCommand,
+  getWorkersCommand,
+  getTasksCommand,
+  getVersionCommand,
 ];

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { ReplicationError } from '../../core/errors.ts';
 import { parseLsn, type Lsn } from '../../core/lsn.ts';
 import type { TableId } from '../../model/change.ts';
-import { classifyPgError } from './errors.ts';
+import { classifyPgError, PostgresError } from './errors.ts';
 
 /** dcsync's own schema: never replicated, never copied. */
 export const DCSYNC_SCHEMA = 'dcsync';
@@ -92,6 +92,58 @@ export async function checkSourceServer(client: pg.ClientBase, role: string): Pr
   const r = priv.rows[0];
   if (!r || (!r.rolreplication && !r.rolsuper))
     throw new ReplicationError(`role '${role}' lacks the REPLICATION attribute: ALTER ROLE "${role}" WITH REPLICATION (it also needs SELECT on the replicated tables)`);
+  if (!r.rolsuper) await checkSourcePrivileges(client);
+}
+
+/** A source role lacks privileges on the database's objects; `grants` are the statements that give them. */
+export class SourcePrivilegeError extends ReplicationError {
+  constructor(
+    readonly database: string,
+    readonly role: string,
+    readonly grants: readonly string[],
+  ) {
+    super(
+      `role '${role}' lacks privileges dcsync needs in database '${database}' (CREATE for its own schema '${DCSYNC_SCHEMA}', USAGE on the schemas, SELECT on the tables and sequences to copy and dump). Have the owner or a superuser run, connected to database '${database}':\n${grants.map((g) => `  ${g}`).join('\n')}`,
+    );
+  }
+}
+
+const MISSING_PRIVILEGES_SQL = `
+SELECT current_database() AS database, current_user AS role,
+       has_database_privilege(current_database(), 'CREATE') AS can_create,
+       coalesce((SELECT array_agg(DISTINCT n.nspname::text ORDER BY n.nspname::text) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind IN ('r', 'p', 'S') AND ${userSchemas('n')} AND NOT has_schema_privilege(n.oid, 'USAGE')), '{}') AS no_usage,
+       coalesce((SELECT array_agg(DISTINCT n.nspname::text ORDER BY n.nspname::text) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind IN ('r', 'p') AND ${userSchemas('n')} AND NOT has_table_privilege(c.oid, 'SELECT')), '{}') AS no_select,
+       coalesce((SELECT array_agg(DISTINCT n.nspname::text ORDER BY n.nspname::text) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = 'S' AND ${userSchemas('n')} AND NOT has_table_privilege(c.oid, 'SELECT')), '{}') AS no_seq_select`;
+
+/** Schemas dcsync replicates: all but the catalogs, TOAST and temporary schemas, and its own. */
+function userSchemas(n: string): string {
+  return `${n}.nspname NOT IN ('pg_catalog', 'information_schema', '${DCSYNC_SCHEMA}') AND ${n}.nspname NOT LIKE 'pg\\_toast%' AND ${n}.nspname NOT LIKE 'pg\\_temp%'`;
+}
+
+function ident(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/**
+ * What a non-superuser source role needs in each source database, beyond REPLICATION: CREATE on the database
+ * (dcsync keeps its progress in schema dcsync, created with CREATE SCHEMA IF NOT EXISTS, which checks CREATE even
+ * when the schema exists), USAGE on every schema with tables, SELECT on every table (the initial copy, and pg_dump
+ * locks each table it dumps) and on every sequence (pg_dump reads them). Throws SourcePrivilegeError with the GRANTs.
+ */
+export async function checkSourcePrivileges(client: pg.ClientBase): Promise<void> {
+  const res = await client.query<{ database: string; role: string; can_create: boolean; no_usage: string[]; no_select: string[]; no_seq_select: string[] }>(MISSING_PRIVILEGES_SQL);
+  const r = res.rows[0]!;
+  const role = ident(r.role);
+  const grants = [
+    ...(r.can_create ? [] : [`GRANT CREATE ON DATABASE ${ident(r.database)} TO ${role};`]),
+    ...r.no_usage.map((n) => `GRANT USAGE ON SCHEMA ${ident(n)} TO ${role};`),
+    ...r.no_select.map((n) => `GRANT SELECT ON ALL TABLES IN SCHEMA ${ident(n)} TO ${role};`),
+    ...r.no_seq_select.map((n) => `GRANT SELECT ON ALL SEQUENCES IN SCHEMA ${ident(n)} TO ${role};`),
+  ];
+  if (grants.length > 0) throw new SourcePrivilegeError(r.database, r.role, grants);
 }
 
 export interface CreatedSlot {
@@ -132,25 +184,104 @@ function quoteList(tables: readonly TableId[]): string {
 }
 
 /**
+ * dcsync's publications are missing or wrong and the source role may not fix them (PostgreSQL requires a superuser
+ * for FOR ALL TABLES, and ownership of the tables for FOR TABLE): `statements` are what a superuser must run.
+ */
+export class PublicationPrivilegeError extends ReplicationError {
+  constructor(
+    readonly database: string,
+    readonly role: string,
+    readonly statements: readonly string[],
+    cause?: unknown,
+  ) {
+    super(
+      `role '${role}' may not create or change dcsync's publications in database '${database}' (PostgreSQL requires a superuser for FOR ALL TABLES, and ownership of the tables for FOR TABLE). Have a superuser run, connected to database '${database}':\n${statements.map((st) => `  ${st}`).join('\n')}\nthen restart the source task.`,
+      { cause },
+    );
+  }
+}
+
+export interface PublicationRow {
+  pubname: string;
+  puballtables: boolean;
+  pubinsert: boolean;
+  pubupdate: boolean;
+  pubdelete: boolean;
+  pubtruncate: boolean;
+  /** The tables of a FOR TABLE publication. */
+  tables: TableId[];
+}
+
+/**
+ * The statements that make the two publications what `ensurePublications` needs; empty when they already are.
+ * Publications made beforehand by a superuser (see docs/security.md) are used as they are.
+ */
+export function publicationStatements(base: string, tables: readonly SourceTable[], existing: readonly PublicationRow[]): string[] {
+  const all = `${base}_all`;
+  const identPub = `${base}_ident`;
+  const createAll = `CREATE PUBLICATION ${ident(all)} FOR ALL TABLES WITH (publish = 'insert, truncate');`;
+  const withIdentity = tables.filter((t) => !t.noIdentity).map((t) => t.table);
+  const createIdent =
+    withIdentity.length > 0
+      ? `CREATE PUBLICATION ${ident(identPub)} FOR TABLE ${quoteList(withIdentity)} WITH (publish = 'update, delete');`
+      : `CREATE PUBLICATION ${ident(identPub)} WITH (publish = 'update, delete');`;
+  const out: string[] = [];
+  const a = existing.find((p) => p.pubname === all);
+  if (!a) out.push(createAll);
+  else if (!a.puballtables) out.push(`DROP PUBLICATION ${ident(all)};`, createAll);
+  else if (!a.pubinsert || !a.pubtruncate || a.pubupdate || a.pubdelete) out.push(`ALTER PUBLICATION ${ident(all)} SET (publish = 'insert, truncate');`);
+  const i = existing.find((p) => p.pubname === identPub);
+  if (!i) out.push(createIdent);
+  else if (i.puballtables) out.push(`DROP PUBLICATION ${ident(identPub)};`, createIdent);
+  else {
+    if (i.pubinsert || i.pubtruncate || !i.pubupdate || !i.pubdelete) out.push(`ALTER PUBLICATION ${ident(identPub)} SET (publish = 'update, delete');`);
+    const key = (t: TableId): string => `${t.schema}\u0000${t.name}`;
+    const want = new Set(withIdentity.map(key));
+    const have = new Set(i.tables.map(key));
+    if (want.size !== have.size || [...want].some((k) => !have.has(k))) {
+      if (withIdentity.length > 0) out.push(`ALTER PUBLICATION ${ident(identPub)} SET TABLE ${quoteList(withIdentity)};`);
+      else out.push(`ALTER PUBLICATION ${ident(identPub)} DROP TABLE ${quoteList(i.tables)};`);
+    }
+  }
+  return out;
+}
+
+/**
  * Two publications per database, so that dcsync never makes the source's own writes fail:
  * `<base>_all` FOR ALL TABLES publishes inserts and truncates (a table without a replica identity may still be
  * updated at the source), `<base>_ident` publishes updates and deletes of the tables that have an identity.
+ * Existing publications that are right are used as they are (a non-superuser role can use publications a superuser
+ * made); what is missing or wrong is created or changed in one transaction, and when the role may not do that,
+ * PublicationPrivilegeError says exactly what a superuser must run.
  */
 export async function ensurePublications(client: pg.ClientBase, base: string, tables: readonly SourceTable[]): Promise<string[]> {
   const all = `${base}_all`;
-  const ident = `${base}_ident`;
-  const existing = new Set((await client.query<{ pubname: string }>(`SELECT pubname FROM pg_publication WHERE pubname IN ($1, $2)`, [all, ident])).rows.map((r) => r.pubname));
+  const identPub = `${base}_ident`;
+  const existing = (
+    await client.query<PublicationRow>(
+      `SELECT p.pubname, p.puballtables, p.pubinsert, p.pubupdate, p.pubdelete, p.pubtruncate,
+              coalesce((SELECT json_agg(json_build_object('schema', n.nspname, 'name', c.relname)) FROM pg_publication_rel pr
+                JOIN pg_class c ON c.oid = pr.prrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE pr.prpubid = p.oid), '[]') AS tables
+         FROM pg_publication p WHERE p.pubname IN ($1, $2)`,
+      [all, identPub],
+    )
+  ).rows;
+  const statements = publicationStatements(base, tables, existing);
+  if (statements.length === 0) return [all, identPub];
   try {
-    if (!existing.has(all)) await client.query(`CREATE PUBLICATION "${all}" FOR ALL TABLES WITH (publish = 'insert, truncate')`);
-    const withIdentity = tables.filter((t) => !t.noIdentity).map((t) => t.table);
-    if (!existing.has(ident)) {
-      if (withIdentity.length > 0) await client.query(`CREATE PUBLICATION "${ident}" FOR TABLE ${quoteList(withIdentity)} WITH (publish = 'update, delete')`);
-      else await client.query(`CREATE PUBLICATION "${ident}" WITH (publish = 'update, delete')`);
-    } else if (withIdentity.length > 0) await client.query(`ALTER PUBLICATION "${ident}" SET TABLE ${quoteList(withIdentity)}`);
+    await client.query('BEGIN');
+    for (const st of statements) await client.query(st);
+    await client.query('COMMIT');
   } catch (err) {
-    throw classifyPgError(err);
+    await client.query('ROLLBACK').catch(() => {});
+    const e = classifyPgError(err);
+    if (e instanceof PostgresError && e.code === '42501') {
+      const who = await client.query<{ database: string; role: string }>(`SELECT current_database() AS database, current_user AS role`);
+      throw new PublicationPrivilegeError(who.rows[0]!.database, who.rows[0]!.role, statements, err);
+    }
+    throw e;
   }
-  return [all, ident];
+  return [all, identPub];
 }
 
 export async function dropPublications(client: pg.ClientBase, base: string): Promise<void> {

@@ -40,6 +40,7 @@ export class KafkaSink implements ChangeSink {
   #roomWaiters: (() => void)[] = [];
   #ackWaiters: (() => void)[] = [];
   readonly #maxPendingBytes: number;
+  readonly #stats = { requests: 0, records: 0, bytes: 0, sendMs: 0, since: Date.now() };
   readonly #maxRequestBytes: number;
 
   private constructor(
@@ -120,8 +121,10 @@ export class KafkaSink implements ChangeSink {
           if (!tm) byTopic.set(p.topic, (tm = { topic: p.topic, messages: [] }));
           tm.messages.push({ partition: p.partition, key: p.record.key, value: p.record.value, headers: p.record.headers });
         }
+        const started = Date.now();
         try {
           await this.producer.sendBatch({ topicMessages: [...byTopic.values()], acks: -1, compression: this.opts.compression === 'gzip' ? 1 : 0 });
+          this.#count(n, bytes, Date.now() - started);
         } catch (err) {
           this.#failure = wrapKafkaError(err, 'producing to Kafka');
           this.log.error('produce failed', { error: this.#failure });
@@ -140,6 +143,19 @@ export class KafkaSink implements ChangeSink {
         for (const w of this.#roomWaiters.splice(0)) w();
         for (const w of this.#ackWaiters.splice(0)) w();
       }
+    }
+  }
+
+  #count(records: number, bytes: number, ms: number): void {
+    const st = this.#stats;
+    st.requests++;
+    st.records += records;
+    st.bytes += bytes;
+    st.sendMs += ms;
+    const window = Date.now() - st.since;
+    if (window >= 2_000) {
+      this.log.debug('produced', { requests: st.requests, records: st.records, bytes: st.bytes, busyPct: Math.round((st.sendMs / window) * 100), pendingBytes: this.#pendingBytes });
+      Object.assign(st, { requests: 0, records: 0, bytes: 0, sendMs: 0, since: Date.now() });
     }
   }
 

@@ -12,6 +12,8 @@ interface RelationInfo {
   source?: SourceTable;
   /** Position of each key column in the relation's columns. */
   keyIdx: number[];
+  keyColumns: readonly string[];
+  fullIdentity: boolean;
 }
 
 type RelMessage = Extract<PgOutputMessage, { tag: 'relation' }>;
@@ -32,7 +34,7 @@ export class ChangeBuilder {
   onRelation(m: RelMessage, at: Lsn): void {
     const table = { schema: m.schema, name: m.name };
     if (m.schema === DCSYNC_SCHEMA) {
-      this.#relations.set(m.relationId, { table, internal: true, columns: m.columns, keyIdx: [] });
+      this.#relations.set(m.relationId, { table, internal: true, columns: m.columns, keyIdx: [], keyColumns: [], fullIdentity: false });
       return;
     }
     const source = this.#tables.get(tableKey(table));
@@ -46,8 +48,10 @@ export class ChangeBuilder {
       throw new ReplicationError(
         `${where} changed structure while streaming (columns now: ${names.join(', ')}; at the snapshot: ${source.columns.join(', ')}): replicating DDL is not supported yet. Stop the sync and configure it again.`,
       );
-    const keyIdx = source.keyColumns.map((k) => names.indexOf(k));
-    this.#relations.set(m.relationId, { table, internal: false, columns: m.columns, source, keyIdx });
+    // A table without identity only ever sends inserts (see ensurePublications): they are applied as plain inserts.
+    const keyColumns = source.noIdentity ? source.columns : source.keyColumns;
+    const keyIdx = keyColumns.map((k) => names.indexOf(k));
+    this.#relations.set(m.relationId, { table, internal: false, columns: m.columns, source, keyIdx, keyColumns, fullIdentity: source.fullIdentity || source.noIdentity });
   }
 
   relation(relationId: number): RelationInfo {
@@ -56,47 +60,51 @@ export class ChangeBuilder {
     return r;
   }
 
-  /** The RowChange for an insert/update/delete, or undefined for dcsync's own tables. */
+  /** The RowChange for an insert/update/delete, or undefined for dcsync's own tables. Hot path: no spreads, no closures. */
   build(m: Extract<PgOutputMessage, { tag: 'insert' | 'update' | 'delete' }>): RowChange | undefined {
     const rel = this.relation(m.relationId);
-    if (rel.internal || !rel.source) return undefined;
     const s = rel.source;
+    if (rel.internal || !s) return undefined;
+    const table = rel.table;
     // A table without identity only ever sends inserts (see ensurePublications); they are applied as plain inserts.
-    const base = { table: rel.table, keyColumns: s.noIdentity ? s.columns : s.keyColumns, fullIdentity: s.fullIdentity || s.noIdentity };
+    const keyColumns = rel.keyColumns;
+    const fullIdentity = rel.fullIdentity;
     const columns = s.columns;
-    switch (m.tag) {
-      case 'insert':
-        return { ...base, op: 'insert', columns, values: textValues(m.newTuple, rel) };
-      case 'update': {
-        const values = textValues(m.newTuple, rel);
-        const old = m.oldTuple ? textValues(m.oldTuple, rel) : undefined;
-        const unchanged: number[] = [];
-        m.newTuple.forEach((v, i) => {
-          if (v.kind !== 'unchanged') return;
-          // With REPLICA IDENTITY FULL the old row carries the value: use it and keep the update whole.
-          const o = m.oldKind === 'O' ? m.oldTuple?.[i] : undefined;
-          if (o && o.kind === 'text') values[i] = o.value;
-          else unchanged.push(i);
-        });
-        let oldKey: Value[] | undefined;
-        if (old) {
-          oldKey = rel.keyIdx.map((i) => old[i] ?? null);
-          const newKey = rel.keyIdx.map((i) => values[i] ?? null);
-          if (!s.fullIdentity && oldKey.every((v, i) => v === newKey[i])) oldKey = undefined;
-        }
-        return { ...base, op: 'update', columns, values, unchanged, ...(oldKey ? { oldKey } : {}) };
-      }
-      case 'delete': {
-        const old = textValues(m.oldTuple, rel);
-        return { ...base, op: 'delete', oldKey: rel.keyIdx.map((i) => old[i] ?? null) };
-      }
+    if (m.tag === 'insert') return { op: 'insert', table, keyColumns, fullIdentity, columns, values: textValues(m.newTuple, rel) };
+    if (m.tag === 'delete') {
+      const old = textValues(m.oldTuple, rel);
+      return { op: 'delete', table, keyColumns, fullIdentity, oldKey: pick(old, rel.keyIdx) };
     }
+    const values = textValues(m.newTuple, rel);
+    const unchanged: number[] = [];
+    const oldTuple = m.oldTuple;
+    for (let i = 0; i < m.newTuple.length; i++) {
+      if (m.newTuple[i]!.kind !== 'unchanged') continue;
+      // With REPLICA IDENTITY FULL the old row carries the value: use it and keep the update whole.
+      const o = m.oldKind === 'O' ? oldTuple?.[i] : undefined;
+      if (o && o.kind === 'text') values[i] = o.value;
+      else unchanged.push(i);
+    }
+    if (!oldTuple) return { op: 'update', table, keyColumns, fullIdentity, columns, values, unchanged };
+    const oldKey = pick(textValues(oldTuple, rel), rel.keyIdx);
+    if (!fullIdentity) {
+      let same = true;
+      for (let k = 0; k < rel.keyIdx.length; k++) if (oldKey[k] !== values[rel.keyIdx[k]!]) same = false;
+      if (same) return { op: 'update', table, keyColumns, fullIdentity, columns, values, unchanged };
+    }
+    return { op: 'update', table, keyColumns, fullIdentity, columns, values, unchanged, oldKey };
   }
 
   tableOf(relationId: number): { table: TableId; internal: boolean } {
     const r = this.relation(relationId);
     return { table: r.table, internal: r.internal };
   }
+}
+
+function pick(values: readonly Value[], idx: readonly number[]): Value[] {
+  const out = new Array<Value>(idx.length);
+  for (let k = 0; k < idx.length; k++) out[k] = values[idx[k]!] ?? null;
+  return out;
 }
 
 function textValues(t: Tuple, rel: RelationInfo): Value[] {

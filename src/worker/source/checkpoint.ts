@@ -8,7 +8,9 @@ import { ZERO_LSN, type Lsn } from '../../core/lsn.ts';
 export class Checkpoint {
   #received: Lsn;
   #flushed: Lsn;
-  readonly #pending: { seq: number; lsn: Lsn }[] = [];
+  #pending: { seq: number; lsn: Lsn }[] = [];
+  /** Index of the oldest pending entry (shift() on a long array is O(n)). */
+  #head = 0;
   #acked = 0;
 
   constructor(start: Lsn = ZERO_LSN) {
@@ -31,7 +33,7 @@ export class Checkpoint {
   /** A transaction (or heartbeat) ending at `lsn` whose last record got sequence number `seq`. */
   commit(seq: number, lsn: Lsn): void {
     this.receivedUpTo(lsn);
-    if (seq <= this.#acked && this.#pending.length === 0) {
+    if (seq <= this.#acked && this.#head === this.#pending.length) {
       if (lsn > this.#flushed) this.#flushed = lsn;
       return;
     }
@@ -41,15 +43,22 @@ export class Checkpoint {
   /** The sink made everything up to `seq` durable. */
   acked(seq: number): void {
     this.#acked = Math.max(this.#acked, seq);
-    while (this.#pending.length > 0 && this.#pending[0]!.seq <= this.#acked) {
-      const p = this.#pending.shift()!;
+    while (this.#head < this.#pending.length && this.#pending[this.#head]!.seq <= this.#acked) {
+      const p = this.#pending[this.#head++]!;
       if (p.lsn > this.#flushed) this.#flushed = p.lsn;
+    }
+    if (this.#head === this.#pending.length) {
+      this.#pending = [];
+      this.#head = 0;
+    } else if (this.#head > 10_000) {
+      this.#pending = this.#pending.slice(this.#head);
+      this.#head = 0;
     }
   }
 
   /** Nothing in flight and no open transaction: the server's walEnd is safe to confirm. */
   idle(walEnd: Lsn, inTransaction: boolean, sinkIdle: boolean): void {
     this.receivedUpTo(walEnd);
-    if (!inTransaction && sinkIdle && this.#pending.length === 0 && walEnd > this.#flushed) this.#flushed = walEnd;
+    if (!inTransaction && sinkIdle && this.#head === this.#pending.length && walEnd > this.#flushed) this.#flushed = walEnd;
   }
 }

@@ -19,6 +19,7 @@ import { startPgCluster, type PgClusterHandle } from '../../../src/local/postgre
 import { spawnDaemon, type DaemonHandle } from '../../../src/local/process.ts';
 import { issueClientKeyfile, keyfileTlsOptions } from '../../../src/tls/index.ts';
 import { kafkaClient, type KafkaTlsOptions } from '../../../src/transport/kafka/client.ts';
+import { topicName } from '../../../src/transport/topics.ts';
 import { waitFor } from '../../helpers/compare.ts';
 import { createTestCa, createTestPki, writeTestPki, type TestPki, type TestPkiFiles } from '../../helpers/tls-fixtures.ts';
 import { REPO } from '../../helpers/two-dc.ts';
@@ -46,9 +47,9 @@ after(async () => {
   if (!process.env['DCSYNC_KEEP_TEST_DIR']) rmSync(dir, { recursive: true, force: true });
 });
 
-/** A client that fails at once (no retries), so refusals show quickly. */
-function client(ssl: KafkaTlsOptions | undefined, id = 'tls-test'): Kafka {
-  return kafkaClient(broker!.sslBootstrap!, id, undefined, { retry: { retries: 0 }, connectionTimeout: 5_000, ...(ssl ? { ssl } : {}) });
+/** A client over the TLS listener; `failFast` (no retries) for the ones that must be refused, so refusals show quickly. */
+function client(ssl: KafkaTlsOptions | undefined, failFast = true): Kafka {
+  return kafkaClient(broker!.sslBootstrap!, 'tls-test', undefined, { ...(failFast ? { retry: { retries: 0 } } : {}), connectionTimeout: 5_000, ...(ssl ? { ssl } : {}) });
 }
 
 /** Creates a topic, produces one record and consumes it back, all through `kafka`. */
@@ -69,7 +70,8 @@ async function roundTrip(kafka: Kafka, topic: string): Promise<string> {
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
     return await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no record on ${topic} within 30 s`)), 30_000);
+      // The first consumer group of a new broker waits for __consumer_offsets to be created.
+      const timer = setTimeout(() => reject(new Error(`no record on ${topic} within 60 s`)), 60_000);
       void consumer
         .run({
           eachMessage: async ({ message }) => {
@@ -100,7 +102,7 @@ async function refused(kafka: Kafka): Promise<Error | undefined> {
 
 test('produce and consume through the TLS listener, the broker verified with the CA', async () => {
   assert.ok(broker!.sslBootstrap && broker!.sslBootstrap !== broker!.bootstrap);
-  assert.equal(await roundTrip(client({ ca: pki.tlsCa.certPem }), 'tls-plain-auth'), 'hello over TLS tls-plain-auth');
+  assert.equal(await roundTrip(client({ ca: pki.tlsCa.certPem }, false), 'tls-plain-auth'), 'hello over TLS tls-plain-auth');
 });
 
 test('the listener speaks TLS 1.2 or later only', async () => {
@@ -116,39 +118,49 @@ test('the listener speaks TLS 1.2 or later only', async () => {
   assert.match(await attempt('TLSv1.1'), /^error/);
 });
 
-test('a wrong CA is refused', async () => {
+test('a wrong CA is refused', async (t) => {
   const other = await createTestCa('tls', 'some other CA');
   const err = await refused(client({ ca: other.certPem }));
   assert.ok(err, 'the connection must fail');
+  t.diagnostic(err.message);
   assert.match(err.message, /certificate/i);
 });
 
-test("a certificate that does not name the broker's host is refused", async () => {
+test("a certificate that does not name the broker's host is refused", async (t) => {
   const err = await refused(client({ ca: pki.tlsCa.certPem, servername: 'kafka.elsewhere.test' }));
   assert.ok(err, 'the connection must fail');
-  assert.match(err.message, /altnames|does not match|certificate/i);
+  t.diagnostic(err.message);
+  assert.match(err.message, /altnames|does not match/i);
 });
 
-test('without a CA the broker (private CA) is not trusted: no silent fallback to unverified TLS', async () => {
+test('without a CA the broker (private CA) is not trusted: no silent fallback to unverified TLS', async (t) => {
   const err = await refused(client({}));
   assert.ok(err, 'the connection must fail');
+  t.diagnostic(err.message);
+  assert.match(err.message, /certificate/i);
 });
 
-test('client authentication required: refused without a client keyfile or with a foreign one, accepted with it', async () => {
+test('client authentication required: refused without a client keyfile or with a foreign one, accepted with it', async (t) => {
   await broker!.stop();
   broker = await startKafkaBroker({
     dir: path.join(dir, 'kafka'),
     name: 'tls',
     ssl: { keyfile: files.serverKeyfile, caFile: files.clientCaCert, requireClientAuth: true },
   });
-  assert.ok(await refused(client({ ca: pki.tlsCa.certPem })), 'no client certificate: refused');
+  const none = await refused(client({ ca: pki.tlsCa.certPem }));
+  assert.ok(none, 'no client certificate: refused');
+  t.diagnostic(`without a client certificate: ${none.message}`);
+  assert.match(none.message, /alert|certificate/i);
 
   const foreignCa = await createTestCa('client-auth', 'a foreign client CA');
   const foreign = await issueClientKeyfile(foreignCa.signer);
-  assert.ok(await refused(client({ ca: pki.tlsCa.certPem, ...keyfileTlsOptions(foreign) })), 'client certificate of another CA: refused');
+  const wrong = await refused(client({ ca: pki.tlsCa.certPem, ...keyfileTlsOptions(foreign) }));
+  assert.ok(wrong, 'client certificate of another CA: refused');
+  t.diagnostic(`with a foreign client certificate: ${wrong.message}`);
+  assert.match(wrong.message, /alert|certificate/i);
 
   const clientKf = keyfileTlsOptions(pki.client);
-  assert.equal(await roundTrip(client({ ca: pki.tlsCa.certPem, ...clientKf }), 'tls-client-auth'), 'hello over TLS tls-client-auth');
+  assert.equal(await roundTrip(client({ ca: pki.tlsCa.certPem, ...clientKf }, false), 'tls-client-auth'), 'hello over TLS tls-client-auth');
 });
 
 test('run task source with --mq.kafka-cacert/--mq.kafka-client-keyfile and --cluster.cacert (verify-full): the initial copy completes', async () => {
@@ -232,9 +244,8 @@ test('run task source with --mq.kafka-cacert/--mq.kafka-client-keyfile and --clu
   const kadmin = kafka.admin();
   await kadmin.connect();
   try {
-    const topics = await kadmin.listTopics();
-    const snapshot = topics.find((t) => t.includes('tls') && t.includes('snapshot'));
-    assert.ok(snapshot, `a snapshot topic exists: ${topics.join(', ')}`);
+    const snapshot = topicName('tls', 'app', 'snapshot');
+    assert.ok((await kadmin.listTopics()).includes(snapshot), `topic ${snapshot} exists`);
     const offsets = await kadmin.fetchTopicOffsets(snapshot);
     assert.ok(offsets.some((o) => Number(o.high) > 0), 'the snapshot topic holds records');
   } finally {
