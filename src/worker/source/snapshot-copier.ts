@@ -118,7 +118,12 @@ async function copyChunk(session: pg.Client, c: CopyPlanChunk, o: CopierOptions)
     await o.sink.waitForRoom(o.signal);
   };
   try {
-    const stream = session.query(copyTo(copySql(c)));
+    const copy = copyTo(copySql(c));
+    // The stream ends at CopyDone; the session takes its next query only after ReadyForQuery.
+    const ready = new Promise<void>((resolve) => {
+      (copy as unknown as { handleReadyForQuery(): void }).handleReadyForQuery = resolve;
+    });
+    const stream = session.query(copy);
     for await (const piece of stream as AsyncIterable<Buffer>) {
       let buf = piece;
       if (size + buf.length >= o.partBytes) {
@@ -137,6 +142,7 @@ async function copyChunk(session: pg.Client, c: CopyPlanChunk, o: CopierOptions)
       }
     }
     await emit(true);
+    await ready;
   } catch (err) {
     throw classifyPgError(err);
   }
