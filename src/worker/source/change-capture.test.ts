@@ -81,7 +81,8 @@ test('a transaction is confirmed only after the records holding all of it are ac
   const all = sink.sent.flatMap((r) => r.entries);
   assert.deepEqual(all.map((e) => e.pos.index).sort((a, b) => a - b), [...Array(20).keys()]);
   for (const r of sink.sent) {
-    assert.equal(r.entries.at(-1)!.kind === 'change' && r.entries.at(-1)!.endOfTx, true, 'the last entry per partition ends the transaction');
+    const lastEntry = r.entries.at(-1)!;
+    assert.equal(lastEntry.kind === 'change' && lastEntry.endOfTx, true, 'the last entry per partition ends the transaction');
     assert.deepEqual(r.entries.map((e) => e.pos.index), [...r.entries.map((e) => e.pos.index)].sort((a, b) => a - b), 'per-partition order');
   }
 });
