@@ -18,10 +18,22 @@ const FATAL_TYPES = new Set([
   'INVALID_REPLICATION_FACTOR',
 ]);
 
+/** TLS verdicts on the broker's certificate: retrying cannot make a certificate trustworthy. */
+const FATAL_TLS_CODES = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+]);
+
 interface KafkaJsErrorLike {
   message?: string;
   name?: string;
   type?: string;
+  code?: string;
   cause?: unknown;
   originalError?: unknown;
 }
@@ -31,6 +43,7 @@ function fatalType(err: unknown, depth = 0): string | undefined {
   const e = err as KafkaJsErrorLike;
   if (e.type && FATAL_TYPES.has(e.type)) return e.type;
   if (e.name === 'KafkaJSSASLAuthenticationError') return 'SASL_AUTHENTICATION_FAILED';
+  if (e.code && FATAL_TLS_CODES.has(e.code)) return e.code;
   return fatalType(e.cause, depth + 1) ?? fatalType(e.originalError, depth + 1);
 }
 
@@ -42,6 +55,11 @@ export function wrapKafkaError(err: unknown, doing: string): DcsyncError {
   if (err instanceof DcsyncError) return err;
   const e = err as KafkaJsErrorLike;
   const fatal = fatalType(err);
-  const hint = fatal === 'MESSAGE_TOO_LARGE' || fatal === 'RECORD_LIST_TOO_LARGE' ? ' (raise message.max.bytes on the brokers and max.request.size in MirrorMaker 2)' : '';
+  const hint =
+    fatal === 'MESSAGE_TOO_LARGE' || fatal === 'RECORD_LIST_TOO_LARGE'
+      ? ' (raise message.max.bytes on the brokers and max.request.size in MirrorMaker 2)'
+      : fatal && FATAL_TLS_CODES.has(fatal)
+        ? ` (the broker's certificate is not accepted: ${fatal}; check --mq.kafka-cacert and the broker's host name)`
+        : '';
   return new KafkaError(`Kafka error while ${doing}: ${e.message ?? String(err)}${hint}`, { retriable: !fatal, cause: err });
 }
