@@ -4,3 +4,4 @@ export * from './time.ts';
 export * from './retry.ts';
 export * from './logger.ts';
 export * from './lifecycle.ts';
+export * from './outcome.ts';

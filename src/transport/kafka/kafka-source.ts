@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Consumer, Kafka } from 'kafkajs';
 import type { Logger } from '../../core/logger.ts';
+import { createOutcome } from '../../core/outcome.ts';
 import { AbortedError } from '../../core/time.ts';
 import type { RawHeaders } from '../records.ts';
 import { wrapKafkaError } from './errors.ts';
@@ -52,16 +53,8 @@ export async function consumeInOrder(
   signal: AbortSignal,
 ): Promise<void> {
   const consumer = createConsumer(o);
-  let finished = false;
-  let settle!: (err?: unknown) => void;
-  const done = new Promise<void>((resolve, reject) => {
-    settle = (err?: unknown) => {
-      if (finished) return;
-      finished = true;
-      if (err) reject(err);
-      else resolve();
-    };
-  });
+  const outcome = createOutcome();
+  const settle = outcome.settle;
   const onAbort = (): void => settle(new AbortedError());
   signal.addEventListener('abort', onAbort, { once: true });
   try {
@@ -72,7 +65,7 @@ export async function consumeInOrder(
       autoCommit: false,
       eachBatchAutoResolve: false,
       eachBatch: async ({ batch, resolveOffset, pause }) => {
-        if (finished) {
+        if (outcome.settled) {
           pause();
           return;
         }
@@ -93,9 +86,9 @@ export async function consumeInOrder(
       },
     });
     for (const [partition, offset] of o.startOffsets ?? []) consumer.seek({ topic: o.topic, partition, offset });
-    await done;
+    await outcome.promise;
   } catch (err) {
-    if (!finished) settle(err);
+    settle(err);
     throw err;
   } finally {
     signal.removeEventListener('abort', onAbort);

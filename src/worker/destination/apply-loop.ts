@@ -2,6 +2,7 @@ import type { Kafka } from 'kafkajs';
 import type pg from 'pg';
 import { formatLsn } from '../../core/lsn.ts';
 import type { Logger } from '../../core/logger.ts';
+import { createOutcome } from '../../core/outcome.ts';
 import { AbortedError, delay } from '../../core/time.ts';
 import { applyChanges, TargetCatalog } from '../../destination/postgres/apply/index.ts';
 import { comparePositions, qualifiedName, tableKey, type Position, type RowChange, type TableId } from '../../model/change.ts';
@@ -69,16 +70,8 @@ export async function runApplyLoop(o: ApplyLoopOptions, signal: AbortSignal): Pr
   const arrived = new Map<string, Set<number>>();
   const paused = new Set<number>();
 
-  let finished = false;
-  let settle!: (err?: unknown) => void;
-  const done = new Promise<void>((resolve, reject) => {
-    settle = (err?: unknown) => {
-      if (finished) return;
-      finished = true;
-      if (err) reject(err);
-      else resolve();
-    };
-  });
+  const outcome = createOutcome();
+  const settle = outcome.settle;
   const onAbort = (): void => settle(new AbortedError());
   signal.addEventListener('abort', onAbort, { once: true });
 
@@ -257,7 +250,7 @@ export async function runApplyLoop(o: ApplyLoopOptions, signal: AbortSignal): Pr
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: o.partitions,
       eachBatch: async ({ batch, resolveOffset, pause }) => {
-        if (finished) {
+        if (outcome.settled) {
           pause();
           return;
         }
@@ -276,7 +269,7 @@ export async function runApplyLoop(o: ApplyLoopOptions, signal: AbortSignal): Pr
     });
     for (const [p, pos] of positions) if (p >= 0 && pos.nextOffset !== null) consumer.seek({ topic: o.topic, partition: p, offset: pos.nextOffset });
     log.info('applying changes', { mode: o.mode, partitions: o.partitions });
-    await done;
+    await outcome.promise;
   } finally {
     signal.removeEventListener('abort', onAbort);
     await consumer.disconnect().catch(() => {});

@@ -1,12 +1,7 @@
-import { createLogger, type LogLevel } from '../../../core/logger.ts';
-import { InvalidOptionError } from '../../../core/errors.ts';
-import { loadKafkaTls } from '../../../config/kafka-tls.ts';
-import { resolvePgUrl } from '../../../config/pg-url.ts';
-import { kafkaClient } from '../../../transport/kafka/client.ts';
 import type { ReplicationPolicy } from '../../../transport/topics.ts';
 import { runDestinationSupervisor } from '../../../worker/destination/destination-supervisor.ts';
 import type { Command } from '../../command.ts';
-import { COMMON_TASK_FIELDS, validSyncId } from './task-fields.ts';
+import { COMMON_TASK_FIELDS, compileTaskCommon } from './task-fields.ts';
 
 export const runTaskDestination: Command = {
   path: ['run', 'task', 'destination'],
@@ -18,18 +13,12 @@ export const runTaskDestination: Command = {
     { key: 'apply.mode', type: 'string', default: 'parallel', choices: ['parallel', 'transactional'], description: 'parallel: partitions applied in parallel, per-row order; transactional: source transactions whole, in commit order' },
   ],
   async action(v, ctx) {
-    const syncId = String(v['sync.id']);
-    if (!validSyncId(syncId)) throw new InvalidOptionError('sync.id', 'must be 1-24 characters of a-z, 0-9 and _');
-    const log = createLogger({ level: v['log.level'] as LogLevel });
-    const url = resolvePgUrl('cluster.endpoint', String(v['cluster.endpoint']), v['cluster.password-file'] as string | undefined, ctx.env, {
-      caFile: v['cluster.cacert'] as string | undefined,
-    });
-    const ssl = await loadKafkaTls({ caFile: v['mq.kafka-cacert'] as string | undefined, clientKeyfile: v['mq.kafka-client-keyfile'] as string | undefined });
+    const { syncId, log, url, kafka } = await compileTaskCommon(v, ctx.env, 'destination');
     await runDestinationSupervisor(
       {
         syncId,
         targetUrl: url,
-        kafka: kafkaClient(v['mq.kafka-addr'] as string[], `dcsync-destination-${syncId}`, log, ssl ? { ssl } : {}),
+        kafka,
         sourceAlias: String(v['mq.source-alias']),
         policy: v['mq.replication-policy'] as ReplicationPolicy,
         mode: v['apply.mode'] === 'transactional' ? 'transactional' : 'parallel',

@@ -1,4 +1,10 @@
-import type { Field } from '../../../config/fields.ts';
+import type { Kafka } from 'kafkajs';
+import { InvalidOptionError } from '../../../core/errors.ts';
+import { createLogger, type Logger, type LogLevel } from '../../../core/logger.ts';
+import type { Field, Values } from '../../../config/fields.ts';
+import { loadKafkaTls } from '../../../config/kafka-tls.ts';
+import { resolvePgUrl } from '../../../config/pg-url.ts';
+import { kafkaClient } from '../../../transport/kafka/client.ts';
 
 /** Flags shared by the standalone task runners (and later by `run worker`). */
 export const COMMON_TASK_FIELDS: readonly Field[] = [
@@ -14,4 +20,25 @@ export const COMMON_TASK_FIELDS: readonly Field[] = [
 
 export function validSyncId(id: string): boolean {
   return /^[a-z0-9_]{1,24}$/.test(id);
+}
+
+export interface CompiledTaskCommon {
+  syncId: string;
+  log: Logger;
+  /** The cluster URL with password and TLS settings filled in. */
+  url: string;
+  kafka: Kafka;
+}
+
+/** What both task runners take from COMMON_TASK_FIELDS: validated, secrets resolved, clients built. */
+export async function compileTaskCommon(v: Values, env: NodeJS.ProcessEnv, role: 'source' | 'destination'): Promise<CompiledTaskCommon> {
+  const syncId = String(v['sync.id']);
+  if (!validSyncId(syncId)) throw new InvalidOptionError('sync.id', 'must be 1-24 characters of a-z, 0-9 and _');
+  const log = createLogger({ level: v['log.level'] as LogLevel });
+  const url = resolvePgUrl('cluster.endpoint', String(v['cluster.endpoint']), v['cluster.password-file'] as string | undefined, env, {
+    caFile: v['cluster.cacert'] as string | undefined,
+  });
+  const ssl = await loadKafkaTls({ caFile: v['mq.kafka-cacert'] as string | undefined, clientKeyfile: v['mq.kafka-client-keyfile'] as string | undefined });
+  const kafka = kafkaClient(v['mq.kafka-addr'] as string[], `dcsync-${role}-${syncId}`, log, ssl ? { ssl } : {});
+  return { syncId, log, url, kafka };
 }

@@ -1,11 +1,6 @@
-import { createLogger, type LogLevel } from '../../../core/logger.ts';
-import { InvalidOptionError } from '../../../core/errors.ts';
-import { loadKafkaTls } from '../../../config/kafka-tls.ts';
-import { resolvePgUrl } from '../../../config/pg-url.ts';
-import { kafkaClient } from '../../../transport/kafka/client.ts';
 import { runSourceSupervisor } from '../../../worker/source/source-supervisor.ts';
 import type { Command } from '../../command.ts';
-import { COMMON_TASK_FIELDS, validSyncId } from './task-fields.ts';
+import { COMMON_TASK_FIELDS, compileTaskCommon } from './task-fields.ts';
 
 export const runTaskSource: Command = {
   path: ['run', 'task', 'source'],
@@ -20,19 +15,13 @@ export const runTaskSource: Command = {
     { key: 'heartbeat', type: 'duration', default: 5000, description: 'Heartbeat interval on idle databases' },
   ],
   async action(v, ctx) {
-    const syncId = String(v['sync.id']);
-    if (!validSyncId(syncId)) throw new InvalidOptionError('sync.id', 'must be 1-24 characters of a-z, 0-9 and _');
-    const log = createLogger({ level: v['log.level'] as LogLevel });
-    const url = resolvePgUrl('cluster.endpoint', String(v['cluster.endpoint']), v['cluster.password-file'] as string | undefined, ctx.env, {
-      caFile: v['cluster.cacert'] as string | undefined,
-    });
-    const ssl = await loadKafkaTls({ caFile: v['mq.kafka-cacert'] as string | undefined, clientKeyfile: v['mq.kafka-client-keyfile'] as string | undefined });
+    const { syncId, log, url, kafka } = await compileTaskCommon(v, ctx.env, 'source');
     const mode = v['apply.mode'] === 'transactional' ? 'transactional' : 'parallel';
     await runSourceSupervisor(
       {
         syncId,
         sourceUrl: url,
-        kafka: kafkaClient(v['mq.kafka-addr'] as string[], `dcsync-source-${syncId}`, log, ssl ? { ssl } : {}),
+        kafka,
         partitions: mode === 'transactional' ? 1 : Number(v['mq.partitions']),
         copySessions: Number(v['copy.sessions']),
         chunkPages: Number(v['copy.chunk-pages']),
