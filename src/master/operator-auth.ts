@@ -80,7 +80,7 @@ export function pgOperatorVerifier(o: PgOperatorVerifierOptions): BasicAuthVerif
         [ADMIN_ROLE],
       );
       const allowed = r.rows[0]?.allowed === true;
-      if (!allowed) log.info('operator login refused: not a superuser and not a member of ' + ADMIN_ROLE);
+      if (!allowed) log.info('operator login refused', { reason: `neither a superuser nor a member of ${ADMIN_ROLE}` });
       if (allowed && cacheMs > 0) {
         if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
         cache.set(id, now() + cacheMs);

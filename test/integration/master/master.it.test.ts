@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -26,6 +26,7 @@ import {
   MasterStore,
   PgPool,
   type HeartbeatResponse,
+  type LeaderResponse,
   type MastersResponse,
   type RegisterWorkerResponse,
   type TaskStatusResponse,
@@ -114,6 +115,16 @@ describe('sync masters', { timeout: 600_000 }, () => {
     started.push(d);
     masters[i] = d;
     return d;
+  }
+
+  /** Waits until master i answers on its port (its signal handlers are installed by then). */
+  async function waitUp(i: number): Promise<void> {
+    const c = new ControlClient({ endpoints: endpoints[i]!, ca, timeout: 2_000 });
+    try {
+      await waitFor(`master-${i} answers`, async () => ((await c.get<LeaderResponse>(MASTER_PATHS.leader)).self.role ? true : undefined), 60_000);
+    } finally {
+      c.close();
+    }
   }
 
   function cli(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
@@ -224,6 +235,7 @@ describe('sync masters', { timeout: 600_000 }, () => {
     } finally {
       await admin.end();
     }
+    await mkdir(path.join(root, 'pki'), { mode: 0o700 });
     files = await writeTestPki(await createTestPki(), path.join(root, 'pki'));
     ca = await readFile(files.tlsCaCert, 'utf8');
     jwtSecretPath = path.join(root, 'jwt.secret');
@@ -235,6 +247,7 @@ describe('sync masters', { timeout: 600_000 }, () => {
     storePool = new PgPool({ url: cluster.url(), applicationName: 'master-it', max: 1, connectTimeoutMs: 5_000, queryTimeoutMs: 5_000, log: silentLogger });
     store = new MasterStore(storePool);
     for (let i = 0; i < 3; i++) await startMaster(i);
+    for (let i = 0; i < 3; i++) await waitUp(i);
   });
 
   after(async () => {
@@ -343,7 +356,7 @@ describe('sync masters', { timeout: 600_000 }, () => {
     assert.match(tasks.stdout, /^ID\s+SYNC\s+KIND\s+DATABASE\s+WORKER\s+EPOCH\s+STATE/);
   });
 
-  it('reassigns the tasks of a worker that stops heartbeating within 30 s and fences its reports', async () => {
+  it('reassigns the tasks of a worker that stops heartbeating within 30 s and fences its reports', async (t) => {
     const w2 = workerClient('w2');
     try {
       await w2.post(MASTER_PATHS.registerWorker, { id: 'w2', endpoint: 'https://127.0.0.1:8730', datacenter: DATACENTER });
@@ -363,6 +376,7 @@ describe('sync masters', { timeout: 600_000 }, () => {
     }, 35_000);
     const tookMs = Date.now() - stoppedAt;
     assert.ok(tookMs < 30_000, `reassigned after ${tookMs} ms`);
+    t.diagnostic(`tasks of the silent worker reassigned ${tookMs} ms after its last heartbeat loop stopped`);
     for (const t of moved) {
       const old = before.find((b) => b.id === t.id)!;
       assert.equal(t.epoch, old.epoch + 1, 'the new assignment has a new epoch');
@@ -385,7 +399,7 @@ describe('sync masters', { timeout: 600_000 }, () => {
     assert.notDeepEqual(after.progress, { stale: true });
   });
 
-  it('kill -9 of the leader: another master leads within 10 s and `get masters` keeps answering', async () => {
+  it('kill -9 of the leader: another master leads within 10 s and `get masters` keeps answering', async (t) => {
     const leader = await waitForLeader();
     const victim = indexOf(leader.id);
     masters[victim]!.kill('SIGKILL');
@@ -398,6 +412,7 @@ describe('sync masters', { timeout: 600_000 }, () => {
     const next = await waitForLeader((id) => id !== leader.id, 20_000);
     const tookMs = next.at - killedAt;
     assert.ok(tookMs < 10_000, `a new leader after ${tookMs} ms`);
+    t.diagnostic(`new leader ${next.id} (epoch ${next.epoch}) seen ${tookMs} ms after kill -9 of ${leader.id}`);
     assert.ok(next.epoch > leader.epoch, 'the new leadership has a higher epoch');
 
     const afterwards = await get('masters', '--json');
@@ -415,10 +430,11 @@ describe('sync masters', { timeout: 600_000 }, () => {
       w2.close();
     }
     await startMaster(victim);
+    await waitUp(victim);
     await waitFor('the restarted master is back', async () => ((await mastersNow()).masters.every((m) => m.alive) ? true : undefined), 30_000);
   });
 
-  it('SIGTERM: the leader exits 0 and hands the lease over at once', async () => {
+  it('SIGTERM: the leader exits 0 and hands the lease over at once', async (t) => {
     const leader = await waitForLeader();
     const i = indexOf(leader.id);
     const d = masters[i]!;
@@ -427,11 +443,13 @@ describe('sync masters', { timeout: 600_000 }, () => {
     assert.equal(await d.exited, 0, await logsTail());
     const next = await waitForLeader((id) => id !== leader.id, 10_000);
     assert.ok(next.at - t0 < 5_000, `handed over after ${next.at - t0} ms (the lease was released, no expiry wait)`);
+    t.diagnostic(`SIGTERM to new leader seen: ${next.at - t0} ms`);
     const log = await readFile(path.join(root, `master-${i}.log`), 'utf8');
     assert.match(log, /"lease released"/);
     assert.match(log, /"from":"running","to":"draining"/);
     assert.match(log, /"from":"draining","to":"stopped"/);
     await startMaster(i);
+    await waitUp(i);
   });
 
   it('a restart of every master loses nothing: workers, syncs, tasks and epochs persist', async () => {
@@ -442,6 +460,7 @@ describe('sync masters', { timeout: 600_000 }, () => {
     for (const d of masters) await d!.stop(15_000);
     for (const d of masters) assert.equal(await d!.exited, 0);
     for (let i = 0; i < 3; i++) await startMaster(i);
+    for (let i = 0; i < 3; i++) await waitUp(i);
     await waitForLeader(undefined, 60_000);
 
     const tasks = await get('tasks', '--json');
