@@ -136,7 +136,7 @@ export async function runApplyLoop(o: ApplyLoopOptions, signal: AbortSignal): Pr
     }
   };
 
-  const eachBatch = async (p: number, records: Item[], ctl: { resolveOffset(o: string): void; pause(): void }): Promise<void> => {
+  const eachBatch = async (p: number, records: Iterable<Item>, ctl: { resolveOffset(o: string): void; pause(): void }): Promise<void> => {
     const s = await partition(p);
     let batch: RowChange[] = [];
     let last: Item | undefined;
@@ -221,7 +221,7 @@ export async function runApplyLoop(o: ApplyLoopOptions, signal: AbortSignal): Pr
         }
         s.inflight = rec.pos;
         lastEnd = ends ? item : undefined;
-      } else if (batch.length >= 20_000 && ends) await flush(item);
+      } else if ((batch.length >= 20_000 && ends) || batch.length >= 50_000) await flush(item); // parallel mode may split a huge transaction: bounded memory
     }
     if (!last) return;
     if (o.mode === 'transactional' && o.partitions === 1) {
@@ -255,12 +255,14 @@ export async function runApplyLoop(o: ApplyLoopOptions, signal: AbortSignal): Pr
           return;
         }
         try {
-          const items: Item[] = [];
-          for (const m of batch.messages) {
-            const entries = decodeChangeBatch(m.headers as RawHeaders | undefined, m.value);
-            entries.forEach((rec, i) => items.push({ offset: m.offset, rec, whole: i === entries.length - 1 }));
-          }
-          if (items.length > 0) await eachBatch(batch.partition, items, { resolveOffset, pause });
+          // Decoded one Kafka record at a time, as the loop reaches it: memory stays bounded by the apply batch.
+          const items = function* (): Generator<Item> {
+            for (const m of batch.messages) {
+              const entries = decodeChangeBatch(m.headers as RawHeaders | undefined, m.value);
+              for (let i = 0; i < entries.length; i++) yield { offset: m.offset, rec: entries[i]!, whole: i === entries.length - 1 };
+            }
+          };
+          if (batch.messages.length > 0) await eachBatch(batch.partition, items(), { resolveOffset, pause });
         } catch (err) {
           pause();
           settle(err);
