@@ -89,20 +89,24 @@ export class TargetState {
     await c.query(`DELETE FROM dcsync.snapshot_parts WHERE sync_id = $1 AND schema_name = $2 AND table_name = $3`, [this.syncId, t.schema, t.name]);
   }
 
-  /** Records a copied part; false when it was applied before (a replay). */
-  async claimPart(c: pg.ClientBase, t: TableId, snapshotLsn: Lsn, chunk: number, part: number, rows: number): Promise<boolean> {
-    const r = await c.query(
-      `INSERT INTO dcsync.snapshot_parts (sync_id, schema_name, table_name, snapshot_lsn, chunk, part) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
-      [this.syncId, t.schema, t.name, formatLsn(snapshotLsn), chunk, part],
+  /** Records several copied parts at once; returns those not applied before (as 'chunk/part'). */
+  async claimParts(c: pg.ClientBase, t: TableId, snapshotLsn: Lsn, parts: readonly { chunk: number; part: number; rows: number }[]): Promise<Set<string>> {
+    const r = await c.query<{ chunk: number; part: number }>(
+      `INSERT INTO dcsync.snapshot_parts (sync_id, schema_name, table_name, snapshot_lsn, chunk, part)
+       SELECT $1, $2, $3, $4, u.chunk, u.part FROM unnest($5::int[], $6::int[]) AS u(chunk, part)
+       ON CONFLICT DO NOTHING RETURNING chunk, part`,
+      [this.syncId, t.schema, t.name, formatLsn(snapshotLsn), parts.map((p) => p.chunk), parts.map((p) => p.part)],
     );
-    if ((r.rowCount ?? 0) === 0) return false;
-    await c.query(`UPDATE dcsync.target_tables SET rows_copied = rows_copied + $4, updated_at = now() WHERE sync_id = $1 AND schema_name = $2 AND table_name = $3`, [
-      this.syncId,
-      t.schema,
-      t.name,
-      rows,
-    ]);
-    return true;
+    const claimed = new Set(r.rows.map((x) => `${x.chunk}/${x.part}`));
+    const rows = parts.filter((p) => claimed.has(`${p.chunk}/${p.part}`)).reduce((n, p) => n + p.rows, 0);
+    if (rows > 0)
+      await c.query(`UPDATE dcsync.target_tables SET rows_copied = rows_copied + $4, updated_at = now() WHERE sync_id = $1 AND schema_name = $2 AND table_name = $3`, [
+        this.syncId,
+        t.schema,
+        t.name,
+        rows,
+      ]);
+    return claimed;
   }
 
   async endTable(c: pg.ClientBase, t: TableId, rows: number): Promise<void> {
