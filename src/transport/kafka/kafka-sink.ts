@@ -1,4 +1,4 @@
-import type { Kafka, Producer, TopicMessages } from 'kafkajs';
+import { Partitioners, type Kafka, type Producer, type TopicMessages } from 'kafkajs';
 import { IllegalStateError } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
 import { AbortedError } from '../../core/time.ts';
@@ -53,7 +53,8 @@ export class KafkaSink implements ChangeSink {
   }
 
   static async connect(kafka: Kafka, log: Logger, opts: KafkaSinkOptions = {}): Promise<KafkaSink> {
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    // Partitions are always chosen by dcsync; the partitioner is named only to keep kafkajs from warning about its default.
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
     try {
       await producer.connect();
     } catch (err) {
