@@ -21,7 +21,7 @@
  * - A failed task keeps its worker and epoch until an operator resets it.
  */
 import { createHash } from 'node:crypto';
-import type { SyncRole, TaskKind, TaskState } from './contract.ts';
+import type { SyncRole, TaskKind, TaskState, TaskView } from './contract.ts';
 
 export const DEFAULT_WORKER_TIMEOUT_MS = 15_000;
 
@@ -38,15 +38,8 @@ export interface PlanWorker {
   readonly lastHeartbeatMs: number;
 }
 
-export interface PlanTask {
-  readonly id: string;
-  readonly syncId: string;
-  readonly kind: TaskKind;
-  readonly database: string;
-  readonly workerId: string | null;
-  readonly epoch: number;
-  readonly state: TaskState;
-}
+/** What the scheduler needs of a task: the wire view without its report fields. */
+export type PlanTask = Pick<TaskView, 'id' | 'syncId' | 'kind' | 'database' | 'workerId' | 'epoch' | 'state'>;
 
 export interface PlanSync {
   readonly id: string;

@@ -23,7 +23,7 @@
  * longer change it.
  */
 import { DcsyncError } from '../core/errors.ts';
-import type { SyncRole, TaskKind, TaskState, ReportedTaskState } from './contract.ts';
+import type { SyncRole, TaskKind, TaskState, ReportedTaskState, TaskView } from './contract.ts';
 import type { PgPool, Queryable } from './pg-pool.ts';
 import { HELD_STATES, planRound, SYNC_STATUSES, type Plan, type PlanInput, type PlanOptions, type SyncStatus } from './scheduler.ts';
 
@@ -148,15 +148,8 @@ export interface SyncRow {
   readonly updatedAt: Date;
 }
 
-export interface TaskRow {
-  readonly id: string;
-  readonly syncId: string;
-  readonly kind: TaskKind;
-  readonly database: string;
-  readonly workerId: string | null;
-  readonly epoch: number;
-  readonly state: TaskState;
-  readonly error: string | null;
+/** A task as stored: the wire view, with a mutable progress object and a Date. */
+export interface TaskRow extends Omit<TaskView, 'progress' | 'updatedAt'> {
   readonly progress: Record<string, unknown>;
   readonly updatedAt: Date;
 }
