@@ -3,7 +3,7 @@ import { runCli } from './cli/index.ts';
 
 /**
  * Process entry. The only place that handles signals: SIGTERM/SIGINT abort the shared signal,
- * which every daemon and loop watches; a second signal forces exit.
+ * which every daemon and loop watches; a second signal forces exit; SIGHUP reloads keyfiles.
  */
 const controller = new AbortController();
 let signals = 0;
@@ -15,5 +15,11 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const) {
   });
 }
 
-const code = await runCli(process.argv.slice(2), process.env, controller.signal);
+// SIGHUP re-reads keyfiles (certificate rotation) in the daemons that registered for it.
+const reloads: (() => Promise<void>)[] = [];
+process.on('SIGHUP', () => {
+  for (const fn of reloads) void fn().catch(() => {});
+});
+
+const code = await runCli(process.argv.slice(2), process.env, controller.signal, undefined, (fn) => reloads.push(fn));
 process.exitCode = code;

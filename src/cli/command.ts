@@ -18,4 +18,6 @@ export interface CommandContext {
   readonly out: Output;
   readonly signal: AbortSignal;
   readonly env: NodeJS.ProcessEnv;
+  /** Registers what to do on SIGHUP (re-read keyfiles); only the process entry sends it. */
+  readonly onReload: (fn: () => Promise<void>) => void;
 }

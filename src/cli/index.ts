@@ -33,7 +33,13 @@ function overview(): string {
 }
 
 /** Runs the CLI; returns the process exit code (0 ok, 1 runtime failure, 2 usage or config error). */
-export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, signal: AbortSignal, out: Output = consoleOutput()): Promise<number> {
+export async function runCli(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  signal: AbortSignal,
+  out: Output = consoleOutput(),
+  onReload: (fn: () => Promise<void>) => void = () => {},
+): Promise<number> {
   const words: string[] = [];
   for (const a of argv) {
     if (a.startsWith('-')) break;
@@ -59,7 +65,7 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, si
     const configPath = typeof parsed.flags['config'] === 'string' ? parsed.flags['config'] : env['DCSYNC_CONFIG'];
     const file = configPath ? (JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>) : {};
     const values = compileFields(command.fields, parsed.flags, env, file);
-    return await command.action(values, { out, signal, env });
+    return await command.action(values, { out, signal, env, onReload });
   } catch (err) {
     if (err instanceof InvalidOptionError) {
       out.error(`dcsync ${command.path.join(' ')}: ${err.message}`);

@@ -89,6 +89,12 @@ export class MasterDaemon {
     return this.#o.id;
   }
 
+  /** Re-reads the keyfile, client-auth CA and JWT secret (SIGHUP); the listener and its connections stay. */
+  async reload(): Promise<void> {
+    if (!this.#server) throw new IllegalStateError(`the master is ${this.state}`);
+    await this.#server.reload();
+  }
+
   address(): ControlServerAddress {
     if (!this.#server) throw new IllegalStateError(`the master is ${this.state}`);
     return this.#server.address();
@@ -233,8 +239,9 @@ export class MasterDaemon {
  * Runs a master until `signal` aborts (SIGTERM/SIGINT in src/main.ts), then stops it gracefully. Rejects when it
  * cannot start or does not stop in time.
  */
-export async function runMaster(opts: CompiledMasterOptions, signal: AbortSignal): Promise<void> {
+export async function runMaster(opts: CompiledMasterOptions, signal: AbortSignal, onReload?: (fn: () => Promise<void>) => void): Promise<void> {
   const master = new MasterDaemon(opts);
+  onReload?.(() => master.reload());
   await master.start(signal);
   if (master.state !== 'running') return;
   if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));

@@ -34,7 +34,9 @@ import {
   type WorkersResponse,
 } from '../../../src/master/index.ts';
 import { createJwtSecret, parseJwtSecret, signJwt, type JwtSecret } from '../../../src/tls/index.ts';
-import { createTestPki, writeTestPki, type TestPkiFiles } from '../../helpers/tls-fixtures.ts';
+import { createTestPki, writeTestPki, type TestPki, type TestPkiFiles } from '../../helpers/tls-fixtures.ts';
+import { formatKeyfile, issueServerKeyfile } from '../../../src/tls/index.ts';
+import tls from 'node:tls';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const BIN = path.join(REPO, 'bin/dcsync.js');
@@ -55,6 +57,7 @@ describe('sync masters', { timeout: 600_000 }, () => {
   let root = '';
   let cluster: PgClusterHandle | undefined;
   let files: TestPkiFiles;
+  let pki: TestPki;
   let jwtSecretPath = '';
   let jwtSecret: JwtSecret;
   let ca = '';
@@ -236,7 +239,8 @@ describe('sync masters', { timeout: 600_000 }, () => {
       await admin.end();
     }
     await mkdir(path.join(root, 'pki'), { mode: 0o700 });
-    files = await writeTestPki(await createTestPki(), path.join(root, 'pki'));
+    pki = await createTestPki();
+    files = await writeTestPki(pki, path.join(root, 'pki'));
     ca = await readFile(files.tlsCaCert, 'utf8');
     jwtSecretPath = path.join(root, 'jwt.secret');
     await writeFile(jwtSecretPath, createJwtSecret() + '\n', { mode: 0o600 });
@@ -515,5 +519,25 @@ describe('sync masters', { timeout: 600_000 }, () => {
       const log = await readFile(path.join(root, `master-${i}.log`), 'utf8');
       assert.ok(!log.includes('not-the-password') && !log.includes(NOBODY.password) && !log.includes(OPS.password), `master-${i}.log must not hold passwords`);
     }
+  });
+
+  it('SIGHUP reloads the keyfile: new connections get the new certificate, the master keeps running', async () => {
+    const i = masters.findIndex((m) => m && !m.hasExited);
+    assert.ok(i >= 0, 'a running master');
+    const served = (): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const sock = tls.connect({ host: '127.0.0.1', port: ports[i]!, ca, servername: 'localhost' }, () => {
+          const serial = sock.getPeerCertificate().serialNumber;
+          sock.destroy();
+          resolve(serial);
+        });
+        sock.on('error', reject);
+      });
+    const before = await served();
+    const fresh = await issueServerKeyfile(pki.tlsCa.signer, { hosts: ['localhost', '127.0.0.1', '::1'] });
+    await writeFile(files.serverKeyfile, formatKeyfile(fresh), { mode: 0o600 });
+    masters[i]!.kill('SIGHUP');
+    await waitFor('the new certificate to be served', async () => ((await served()) !== before ? true : undefined), 15_000);
+    assert.equal(masters[i]!.hasExited, false);
   });
 });

@@ -49,7 +49,7 @@ export const runMasterCommand: Command = {
   summary: 'Run a sync master (HTTPS API, leader election and scheduling through this datacenter\'s PostgreSQL)',
   fields: MASTER_FIELDS,
   async action(v, ctx) {
-    await runMaster(compileMasterOptions(masterOptionsFromFlags(v), ctx.env), ctx.signal);
+    await runMaster(compileMasterOptions(masterOptionsFromFlags(v), ctx.env), ctx.signal, ctx.onReload);
     return 0;
   },
 };
