@@ -7,6 +7,7 @@ import { createTlsKeyfileCommand } from './create/tls-keyfile.ts';
 import { runTaskDestination } from './run/task-destination.ts';
 import { runTaskSource } from './run/task-source.ts';
 import { runMasterCommand } from './run/master.ts';
+import { runWorkerCommand } from './run/worker.ts';
 import { getMastersCommand } from './get/masters.ts';
 import { getWorkersCommand } from './get/workers.ts';
 import { getTasksCommand } from './get/tasks.ts';
@@ -22,6 +23,7 @@ export const commands: readonly Command[] = [
   runTaskSource,
   runTaskDestination,
   runMasterCommand,
+  runWorkerCommand,
   getMastersCommand,
   getWorkersCommand,
   getTasksCommand,

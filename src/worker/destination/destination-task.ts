@@ -41,7 +41,12 @@ export async function runDestinationTask(o: DestinationTaskOptions, signal: Abor
     if (!(await state.sync(target)).snapshotComplete) {
       log.info('waiting for the snapshot topic', { topic: snapshotTopic });
       await waitForTopic(o.kafka, snapshotTopic, signal);
-      await loadSnapshot({ kafka: o.kafka, topic: snapshotTopic, groupId: `${group}.snapshot`, target, state, log }, signal);
+      const loader = await connect({ url: o.targetUrl, database: o.database, applicationName: `dcsync-destination-${o.syncId}` });
+      try {
+        await loadSnapshot({ kafka: o.kafka, topic: snapshotTopic, groupId: `${group}.snapshot`, target, loaders: [loader], state, log }, signal);
+      } finally {
+        await loader.end().catch(() => {});
+      }
     }
     partitions = await waitForTopic(o.kafka, changesTopic, signal);
   } finally {

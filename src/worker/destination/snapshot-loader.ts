@@ -14,6 +14,8 @@ export interface SnapshotLoaderOptions {
   topic: string;
   groupId: string;
   target: pg.Client;
+  /** More connections to the target database: table parts load in parallel on them too. */
+  loaders?: pg.Client[];
   state: TargetState;
   log: Logger;
 }
@@ -28,43 +30,83 @@ export async function loadSnapshot(o: SnapshotLoaderOptions, signal: AbortSignal
   const sync = await o.state.sync(o.target);
   if (sync.snapshotComplete) return;
   const tables = await o.state.tables(o.target);
+  const pool = new SessionPool([o.target, ...(o.loaders ?? [])]);
   await consumeInOrder(
     { kafka: o.kafka, topic: o.topic, groupId: o.groupId, log: o.log, ...(sync.snapshotOffset ? { startOffsets: new Map([[0, sync.snapshotOffset]]) } : {}) },
     async (records) => {
-      // Consecutive parts of one table load in one transaction and one COPY: far fewer round trips than a part each.
-      let group: { parts: ChunkRecord[]; bytes: number; next: string } | undefined;
+      // Consecutive parts of one table load in one transaction and one COPY (far fewer round trips than a part each),
+      // several groups at once on the loader connections. A group's transaction does not move the stored read
+      // position (groups may commit out of order): it moves at the next record applied in order, and parts read
+      // again after a crash are skipped as claimed.
+      let group: { parts: ChunkRecord[]; bytes: number } | undefined;
       const loadGroup = async (): Promise<void> => {
-        if (group) await loadParts(o, group.parts, tables, group.next);
+        if (!group) return;
+        const parts = group.parts;
         group = undefined;
+        await pool.run((c) => loadParts(o, c, parts, tables, null));
       };
       for (const { headers, value, offset } of records) {
         const r = decodeSnapshotRecord(headers, value);
         if (r.kind === 'chunk') {
           const same = group && tableKey(group.parts[0]!.table) === tableKey(r.table) && group.parts[0]!.snapshotLsn === r.snapshotLsn;
-          if (!same || group!.bytes > 16 * 1024 * 1024) await loadGroup();
-          if (!group) group = { parts: [], bytes: 0, next: nextOffset(offset) };
+          if (!same || group!.bytes > 8 * 1024 * 1024) await loadGroup();
+          if (!group) group = { parts: [], bytes: 0 };
           group.parts.push(r);
           group.bytes += r.data.length;
-          group.next = nextOffset(offset);
           continue;
         }
         await loadGroup();
+        await pool.drain();
         const done = await applyRecord(o, r, tables, nextOffset(offset));
         if (done) return 'stop';
       }
       await loadGroup();
+      await pool.drain();
       return 'continue';
     },
     signal,
   );
 }
 
-async function tx<T>(c: pg.Client, state: TargetState, next: string, fn: () => Promise<T>): Promise<T> {
+/** Runs work on whichever connection is free; `drain` waits for all and reports the first failure. */
+class SessionPool {
+  readonly #idle: pg.Client[];
+  readonly #waiting: ((c: pg.Client) => void)[] = [];
+  readonly #running = new Set<Promise<void>>();
+  #failure: unknown;
+
+  constructor(sessions: pg.Client[]) {
+    this.#idle = [...sessions];
+  }
+
+  async run(fn: (c: pg.Client) => Promise<void>): Promise<void> {
+    if (this.#failure) throw this.#failure;
+    const c = this.#idle.pop() ?? (await new Promise<pg.Client>((resolve) => this.#waiting.push(resolve)));
+    const p = fn(c)
+      .catch((err: unknown) => {
+        this.#failure ??= err;
+      })
+      .finally(() => {
+        this.#running.delete(p);
+        const next = this.#waiting.shift();
+        if (next) next(c);
+        else this.#idle.push(c);
+      });
+    this.#running.add(p);
+  }
+
+  async drain(): Promise<void> {
+    while (this.#running.size > 0) await Promise.all([...this.#running]);
+    if (this.#failure) throw this.#failure;
+  }
+}
+
+async function tx<T>(c: pg.Client, state: TargetState, next: string | null, fn: () => Promise<T>): Promise<T> {
   await c.query('BEGIN');
   try {
     await c.query('SET LOCAL session_replication_role = replica');
     const out = await fn();
-    await state.setSnapshotOffset(c, next);
+    if (next !== null) await state.setSnapshotOffset(c, next);
     await c.query('COMMIT');
     return out;
   } catch (err) {
@@ -76,10 +118,9 @@ async function tx<T>(c: pg.Client, state: TargetState, next: string, fn: () => P
 type ChunkRecord = Extract<SnapshotStreamRecord, { kind: 'chunk' }>;
 
 /** Parts of one table and snapshot: each applied once (claimed in the same transaction), all in one COPY. */
-async function loadParts(o: SnapshotLoaderOptions, parts: ChunkRecord[], tables: Awaited<ReturnType<TargetState['tables']>>, next: string): Promise<void> {
+async function loadParts(o: SnapshotLoaderOptions, c: pg.Client, parts: ChunkRecord[], tables: Awaited<ReturnType<TargetState['tables']>>, next: string | null): Promise<void> {
   const first = parts[0]!;
   const known = tables.get(tableKey(first.table));
-  const c = o.target;
   // Parts of an older copy of this table, superseded by a newer snapshot: only the read position moves on.
   if (!known || known.snapshotLsn !== first.snapshotLsn) {
     await tx(c, o.state, next, async () => {});
@@ -87,10 +128,11 @@ async function loadParts(o: SnapshotLoaderOptions, parts: ChunkRecord[], tables:
   }
   await tx(c, o.state, next, async () => {
     const claimed = await o.state.claimParts(c, first.table, first.snapshotLsn, parts);
-    const data = parts.filter((p) => claimed.has(`${p.chunk}/${p.part}`)).map((p) => p.data);
-    if (data.length === 0) return;
+    const todo = parts.filter((p) => claimed.has(`${p.chunk}/${p.part}`));
+    if (todo.length === 0) return;
     const sql = `COPY ${qualifiedName(first.table)} (${known.columns.map(quoteIdent).join(', ')}) FROM STDIN`;
-    await pipeline(Readable.from(data), c.query(copyFrom(sql)));
+    await pipeline(Readable.from(todo.map((p) => p.data)), c.query(copyFrom(sql)));
+    await o.state.addRowsCopied(c, first.table, todo.reduce((n, p) => n + p.rows, 0));
   });
 }
 
@@ -119,7 +161,7 @@ async function applyRecord(o: SnapshotLoaderOptions, r: SnapshotStreamRecord, ta
       return false;
     }
     case 'chunk':
-      await loadParts(o, [r], tables, next);
+      await loadParts(o, c, [r], tables, next);
       return false;
     case 'table-end': {
       const known = tables.get(tableKey(r.table));

@@ -97,16 +97,17 @@ export class TargetState {
        ON CONFLICT DO NOTHING RETURNING chunk, part`,
       [this.syncId, t.schema, t.name, formatLsn(snapshotLsn), parts.map((p) => p.chunk), parts.map((p) => p.part)],
     );
-    const claimed = new Set(r.rows.map((x) => `${x.chunk}/${x.part}`));
-    const rows = parts.filter((p) => claimed.has(`${p.chunk}/${p.part}`)).reduce((n, p) => n + p.rows, 0);
-    if (rows > 0)
-      await c.query(`UPDATE dcsync.target_tables SET rows_copied = rows_copied + $4, updated_at = now() WHERE sync_id = $1 AND schema_name = $2 AND table_name = $3`, [
-        this.syncId,
-        t.schema,
-        t.name,
-        rows,
-      ]);
-    return claimed;
+    return new Set(r.rows.map((x) => `${x.chunk}/${x.part}`));
+  }
+
+  /** Counts copied rows; run last in the transaction (it locks the table's state row until commit). */
+  async addRowsCopied(c: pg.ClientBase, t: TableId, rows: number): Promise<void> {
+    await c.query(`UPDATE dcsync.target_tables SET rows_copied = rows_copied + $4, updated_at = now() WHERE sync_id = $1 AND schema_name = $2 AND table_name = $3`, [
+      this.syncId,
+      t.schema,
+      t.name,
+      rows,
+    ]);
   }
 
   async endTable(c: pg.ClientBase, t: TableId, rows: number): Promise<void> {
