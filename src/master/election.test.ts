@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { silentLogger } from '../core/logger.ts';
-import { checkElectionTimings, decide, DEFAULT_ELECTION_TIMINGS, isLeaderAt, LeaderElection, type ElectionView } from './election.ts';
+import { checkElectionTimings, decide, DEFAULT_ELECTION_TIMINGS, isLeaderAt, LeaderElection, type ElectionTimings, type ElectionView } from './election.ts';
 import type { LeaseHolder, LeaseRow, MasterStore } from './store.ts';
 
-const T = DEFAULT_ELECTION_TIMINGS; // lease 8 s, renew 2 s, retry 500 ms, safety 1 s
+const T: ElectionTimings = { leaseMs: 8_000, renewMs: 2_000, retryMs: 500, safetyMs: 1_000 }; // fixed here: the decisions, not the defaults, are under test
 const follower: ElectionView = { role: 'follower' };
 
 function lease(over: Partial<LeaseRow> = {}): LeaseRow {

@@ -3,7 +3,7 @@
  *
  * - A follower tries to take the lease when it is free or expired (epoch + 1); otherwise it waits until the
  *   holder's lease would expire (on the database's clock), at most renewMs, and looks again.
- * - The leader renews every renewMs (2 s) for leaseMs (8 s). It stays leader only until its local deadline:
+ * - The leader renews every renewMs (1.5 s) for leaseMs (6 s). It stays leader only until its local deadline:
  *   the moment it sent its last successful renewal plus leaseMs minus safetyMs, measured on this process's
  *   monotonic clock. The database's expiry is counted from when the statement ran, which is after the send, so
  *   the leader always steps down before any other master can take the lease, even when PostgreSQL stops
@@ -46,7 +46,8 @@ export interface ElectionTimings {
   readonly safetyMs: number;
 }
 
-export const DEFAULT_ELECTION_TIMINGS: ElectionTimings = { leaseMs: 8_000, renewMs: 2_000, retryMs: 500, safetyMs: 1_000 };
+// A 6 s lease keeps a failover (expiry plus the next look) well inside the 10 s the operators are promised.
+export const DEFAULT_ELECTION_TIMINGS: ElectionTimings = { leaseMs: 6_000, renewMs: 1_500, retryMs: 500, safetyMs: 1_000 };
 
 /** Throws RangeError for timings that could let two leaders overlap or a healthy leader lose its lease. */
 export function checkElectionTimings(t: ElectionTimings): ElectionTimings {

@@ -35,7 +35,7 @@ describe('compileMasterOptions', () => {
     assert.equal(o.mqType, 'kafka');
     assert.equal(o.stateDatabase, 'postgres');
     assert.equal(o.workerTimeoutMs, 15_000);
-    assert.deepEqual(o.election, { leaseMs: 8_000, renewMs: 2_000, retryMs: 500, safetyMs: 1_000 });
+    assert.deepEqual(o.election, { leaseMs: 6_000, renewMs: 1_500, retryMs: 500, safetyMs: 1_000 });
     assert.equal(new URL(o.clusterUrl).password, 's3cret');
     assert.equal(masterIdOf('https://[::1]:8629'), '[::1]:8629');
   });
