@@ -67,12 +67,22 @@ export async function startTwoDc(opts: { policy?: 'default' | 'identity'; keepDi
         mm.current = await startMirrorMaker(mmOpts);
       },
       async dcsync(name, args, env = {}, nodeArgs = []) {
+        // Passwords travel in the environment, never on a command line (where `ps` would show them).
+        const secretEnv: Record<string, string> = {};
+        const safeArgs = args.map((a) => {
+          if (!/^postgres(ql)?:\/\//.test(a)) return a;
+          const u = new URL(a);
+          if (!u.password) return a;
+          secretEnv['DCSYNC_CLUSTER_PASSWORD'] = decodeURIComponent(u.password);
+          u.password = '';
+          return u.toString();
+        });
         const d = await spawnDaemon({
           name,
           command: process.execPath,
-          args: [...nodeArgs, path.join(REPO, 'bin/dcsync.js'), ...args],
+          args: [...nodeArgs, path.join(REPO, 'bin/dcsync.js'), ...safeArgs],
           cwd: REPO,
-          env: { DCSYNC_DEBUG: '1', ...env },
+          env: { DCSYNC_DEBUG: '1', ...secretEnv, ...env },
           logFile: path.join(dir, `${name}.log`),
         });
         daemons.push(d);
