@@ -2,8 +2,8 @@
  * Sync master options: the loose input (what `dcsync run master` flags, DCSYNC_* variables and a config file
  * give, or a caller in code) compiled once into a strict form. Errors name the flag.
  */
+import { endpointOption, requiredOption } from '../config/validate.ts';
 import { resolvePgUrl } from '../config/pg-url.ts';
-import { parseEndpoint } from '../control/client.ts';
 import { MASTER_PORT } from '../control/options.ts';
 import { InvalidOptionError } from '../core/errors.ts';
 import { createLogger, type Logger, type LogLevel } from '../core/logger.ts';
@@ -80,19 +80,8 @@ export interface CompiledMasterOptions {
   readonly logger: Logger;
 }
 
-function required(key: string, v: string | undefined): string {
-  if (typeof v !== 'string' || v.trim() === '') throw new InvalidOptionError(key, 'is required');
-  return v;
-}
-
-function endpoint(key: string, v: string): string {
-  try {
-    return parseEndpoint(v);
-  } catch (err) {
-    if (err instanceof InvalidOptionError) throw new InvalidOptionError(key, err.message.replace(/^'endpoint' /, ''));
-    throw err;
-  }
-}
+const required = requiredOption;
+const endpoint = endpointOption;
 
 function positive(key: string, v: number | undefined, fallback: number): number {
   const n = v ?? fallback;

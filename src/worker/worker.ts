@@ -5,11 +5,12 @@
  * start and to stop. Status reports carry the task's epoch; a 409 (or 404) fences the task at once. See
  * docs/worker.md and the worker contract in docs/master.md.
  */
+import { endpointOption, requiredOption } from '../config/validate.ts';
 import { readFile } from 'node:fs/promises';
 import type { Kafka } from 'kafkajs';
 import { loadKafkaTls } from '../config/kafka-tls.ts';
 import { resolvePgUrl } from '../config/pg-url.ts';
-import { ControlClient, ControlHttpError, ControlServer, formatPath, parseEndpoint, type ControlServerAddress } from '../control/index.ts';
+import { ControlClient, ControlHttpError, ControlServer, formatPath, type ControlServerAddress } from '../control/index.ts';
 import { WORKER_PORT } from '../control/options.ts';
 import { errorMessage, IllegalStateError, InvalidOptionError, ShutdownTimeoutError } from '../core/errors.ts';
 import { Lifecycle } from '../core/lifecycle.ts';
@@ -94,19 +95,8 @@ export interface CompiledWorkerOptions {
   readonly logger: Logger;
 }
 
-function required(key: string, v: string | undefined): string {
-  if (typeof v !== 'string' || v.trim() === '') throw new InvalidOptionError(key, 'is required');
-  return v;
-}
-
-function endpoint(key: string, v: string): string {
-  try {
-    return parseEndpoint(v);
-  } catch (err) {
-    if (err instanceof InvalidOptionError) throw new InvalidOptionError(key, err.message.replace(/^'endpoint' /, ''));
-    throw err;
-  }
-}
+const required = requiredOption;
+const endpoint = endpointOption;
 
 function positiveInt(key: string, v: number | undefined, fallback: number): number {
   const n = v ?? fallback;
