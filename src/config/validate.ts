@@ -16,3 +16,13 @@ export function endpointOption(key: string, v: string): string {
     throw err;
   }
 }
+
+export function portOption(key: string, port: number): number {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InvalidOptionError(key, 'must be an integer from 1 to 65535');
+  return port;
+}
+
+/** A daemon's id: host:port of its public endpoint, so a restarted master or worker keeps its row. */
+export function daemonIdOf(serverEndpoint: string): string {
+  return new URL(serverEndpoint).host;
+}

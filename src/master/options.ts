@@ -2,7 +2,7 @@
  * Sync master options: the loose input (what `dcsync run master` flags, DCSYNC_* variables and a config file
  * give, or a caller in code) compiled once into a strict form. Errors name the flag.
  */
-import { endpointOption, requiredOption } from '../config/validate.ts';
+import { daemonIdOf, endpointOption, portOption, requiredOption } from '../config/validate.ts';
 import { resolvePgUrl } from '../config/pg-url.ts';
 import { MASTER_PORT } from '../control/options.ts';
 import { InvalidOptionError } from '../core/errors.ts';
@@ -89,15 +89,11 @@ function positive(key: string, v: number | undefined, fallback: number): number 
   return n;
 }
 
-/** The master's id: host:port of its public endpoint, so a restarted master keeps its row and its lease. */
-export function masterIdOf(serverEndpoint: string): string {
-  return new URL(serverEndpoint).host;
-}
+export const masterIdOf = daemonIdOf;
 
 export function compileMasterOptions(raw: MasterOptions, env: NodeJS.ProcessEnv): CompiledMasterOptions {
   const serverEndpoint = endpoint('server.endpoint', required('server.endpoint', raw.serverEndpoint));
-  const serverPort = raw.serverPort ?? MASTER_PORT;
-  if (!Number.isInteger(serverPort) || serverPort < 1 || serverPort > 65535) throw new InvalidOptionError('server.port', 'must be an integer from 1 to 65535');
+  const serverPort = portOption('server.port', raw.serverPort ?? MASTER_PORT);
   const masterEndpoints = [...new Set((raw.masterEndpoints?.length ? raw.masterEndpoints : [serverEndpoint]).map((e) => endpoint('master.endpoint', e)))];
   if (!masterEndpoints.includes(serverEndpoint)) {
     throw new InvalidOptionError('master.endpoint', `must list every master of this datacenter, this one's --server.endpoint (${serverEndpoint}) included`);

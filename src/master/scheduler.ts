@@ -64,15 +64,7 @@ export interface PlanOptions {
 }
 
 /** A task to insert, with its final worker, epoch and state. */
-export interface TaskCreate {
-  readonly id: string;
-  readonly syncId: string;
-  readonly kind: TaskKind;
-  readonly database: string;
-  readonly workerId: string | null;
-  readonly epoch: number;
-  readonly state: TaskState;
-}
+export type TaskCreate = PlanTask;
 
 /** A change of an existing task; applied only while its epoch is still `fromEpoch` (compare-and-set). */
 export interface TaskUpdate {

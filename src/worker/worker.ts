@@ -5,7 +5,7 @@
  * start and to stop. Status reports carry the task's epoch; a 409 (or 404) fences the task at once. See
  * docs/worker.md and the worker contract in docs/master.md.
  */
-import { endpointOption, requiredOption } from '../config/validate.ts';
+import { daemonIdOf, endpointOption, portOption, requiredOption } from '../config/validate.ts';
 import { readFile } from 'node:fs/promises';
 import type { Kafka } from 'kafkajs';
 import { loadKafkaTls } from '../config/kafka-tls.ts';
@@ -104,15 +104,11 @@ function positiveInt(key: string, v: number | undefined, fallback: number): numb
   return n;
 }
 
-/** The worker's id: host:port of its endpoint (as the master's id), so a restarted worker keeps its row. */
-export function workerIdOf(serverEndpoint: string): string {
-  return new URL(serverEndpoint).host;
-}
+export const workerIdOf = daemonIdOf;
 
 export function compileWorkerOptions(raw: WorkerOptions, env: NodeJS.ProcessEnv): CompiledWorkerOptions {
   const serverEndpoint = endpoint('server.endpoint', required('server.endpoint', raw.serverEndpoint));
-  const serverPort = raw.serverPort ?? WORKER_PORT;
-  if (!Number.isInteger(serverPort) || serverPort < 1 || serverPort > 65535) throw new InvalidOptionError('server.port', 'must be an integer from 1 to 65535');
+  const serverPort = portOption('server.port', raw.serverPort ?? WORKER_PORT);
   if (raw.masterEndpoints.length === 0) throw new InvalidOptionError('master.endpoint', "is required: the endpoints of this datacenter's masters");
   const masterEndpoints = [...new Set(raw.masterEndpoints.map((e) => endpoint('master.endpoint', e)))];
   const datacenter = raw.datacenter ?? DEFAULT_WORKER_DATACENTER;
