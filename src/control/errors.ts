@@ -22,6 +22,8 @@ export type ErrorCode =
   | 'too-many-requests'
   | 'internal'
   | 'not-implemented'
+  /** A call to the other datacenter failed (the message names its endpoints and why). */
+  | 'bad-gateway'
   | 'unavailable';
 
 /** The body of every error response. */

@@ -32,7 +32,8 @@ import {
 import type { LeaderElection } from './election.ts';
 import { noLeader, type LeaderForwarder } from './forward.ts';
 import type { SchedulerLoop } from './scheduler-loop.ts';
-import type { LeaseRow, MasterStore, TaskRow, WorkerRow } from './store.ts';
+import type { AssignmentRow, LeaseRow, MasterStore, TaskRow, WorkerRow } from './store.ts';
+import { parseSyncSettings, type SyncSettings } from './sync-contract.ts';
 
 export interface MasterApiDeps {
   readonly store: MasterStore;
@@ -88,8 +89,14 @@ function workerView(w: WorkerRow, timeoutMs: number): WorkerView {
   };
 }
 
-function assignment(t: TaskRow): TaskAssignment {
-  return { taskId: t.id, syncId: t.syncId, kind: t.kind, database: t.database, epoch: t.epoch, state: t.state };
+function assignment(t: AssignmentRow): TaskAssignment {
+  let settings: SyncSettings | undefined;
+  try {
+    settings = t.settings === null || t.settings === undefined ? undefined : parseSyncSettings(t.settings);
+  } catch {
+    settings = undefined; // stored by an older master: the worker's flags apply
+  }
+  return { taskId: t.id, syncId: t.syncId, kind: t.kind, database: t.database, epoch: t.epoch, state: t.state, run: t.run, ...(settings ? { settings } : {}) };
 }
 
 function checkSubject(req: RouteRequest<unknown, unknown>, workerId: string): void {
@@ -220,7 +227,7 @@ export function masterRoutes(d: MasterApiDeps): Route[] {
           const id = req.params.id;
           checkSubject(req, id);
           const hb = parseHeartbeatRequest(req.body);
-          if (!(await d.store.heartbeat(id, hb.version))) throw new HttpError(404, 'not-found', `worker '${id}' is not registered: register first`);
+          if (!(await d.store.heartbeat(id, hb.version, hb.warnings))) throw new HttpError(404, 'not-found', `worker '${id}' is not registered: register first`);
           const body: HeartbeatResponse = {
             assignments: (await d.store.assignmentsOf(id)).map(assignment),
             heartbeatIntervalMs: d.heartbeatIntervalMs,

@@ -4,6 +4,7 @@
  * never on the daemon's internals. Paths are relative to API_PREFIX (/_api/v1); see docs/master.md.
  */
 import { badRequest } from '../control/errors.ts';
+import type { SyncSettings } from './sync-contract.ts';
 
 /** Paths of the master's routes, for `route()` on the server and `formatPath()` on the client. */
 export const MASTER_PATHS = {
@@ -130,6 +131,8 @@ export interface RegisterWorkerResponse {
 /** POST /workers/:id/heartbeat (the body may be omitted) */
 export interface HeartbeatRequest {
   readonly version?: string;
+  /** The worker's certificate warnings (near expiry), shown by `get status`. */
+  readonly warnings?: readonly string[];
 }
 
 export interface TaskAssignment {
@@ -140,6 +143,10 @@ export interface TaskAssignment {
   /** Present it with every status report; a report with an older epoch is refused with 409. */
   readonly epoch: number;
   readonly state: TaskState;
+  /** The sync's run: tasks name their slots, publications, topics and progress `<syncId>_<run>` (null: `<syncId>`). */
+  readonly run?: string | null;
+  /** How to run the task (configure sync); absent: the worker's own flags. */
+  readonly settings?: SyncSettings;
 }
 
 export interface HeartbeatResponse {
@@ -155,7 +162,7 @@ export interface TaskStatusRequest {
   readonly epoch: number;
   readonly state: ReportedTaskState;
   readonly error?: string | null;
-  /** Replaces the task's progress document (at most 64 kB as JSON). */
+  /** Replaces the task's progress document (at most 256 kB as JSON). */
   readonly progress?: Readonly<Record<string, unknown>>;
 }
 
@@ -166,7 +173,7 @@ export interface TaskStatusResponse {
 // ------------------------------------------------------------------------------------------- validators
 
 const ID = /^[A-Za-z0-9._:-]{1,128}$/;
-const MAX_PROGRESS_BYTES = 64 * 1024;
+const MAX_PROGRESS_BYTES = 256 * 1024;
 const MAX_ERROR_CHARS = 4096;
 
 /** Worker and task ids: what may appear in a path segment without surprises. */
@@ -211,9 +218,13 @@ export function parseRegisterWorkerRequest(value: unknown): RegisterWorkerReques
 export function parseHeartbeatRequest(value: unknown): HeartbeatRequest {
   if (value === undefined) return {};
   const o = object(value, 'the body');
-  onlyKeys(o, ['version']);
+  onlyKeys(o, ['version', 'warnings']);
   const version = str(o, 'version', { optional: true, max: 64 });
-  return version !== undefined ? { version } : {};
+  const warnings = o['warnings'];
+  if (warnings !== undefined && (!Array.isArray(warnings) || warnings.length > 16 || !warnings.every((w) => typeof w === 'string' && w.length <= 1024))) {
+    throw badRequest("'warnings' must be at most 16 strings");
+  }
+  return { ...(version !== undefined ? { version } : {}), ...(warnings !== undefined ? { warnings: warnings as string[] } : {}) };
 }
 
 export function parseTaskStatusRequest(value: unknown): TaskStatusRequest {

@@ -20,6 +20,9 @@ import type { CompiledMasterOptions } from './options.ts';
 import { PgPool } from './pg-pool.ts';
 import { SchedulerLoop } from './scheduler-loop.ts';
 import { MasterStore } from './store.ts';
+import { syncRoutes } from './sync-api.ts';
+import { SyncLoop } from './sync-loop.ts';
+import { SyncStore } from './sync-store.ts';
 
 /**
  * - `initialized`: constructed; nothing runs.
@@ -52,6 +55,8 @@ export class MasterDaemon {
   readonly #store: MasterStore;
   readonly #election: LeaderElection;
   readonly #scheduler: SchedulerLoop;
+  readonly #syncs: SyncStore;
+  readonly #syncLoop: SyncLoop;
   readonly #loops = new AbortController();
   #running: Promise<void>[] = [];
   #server: ControlServer | undefined;
@@ -75,6 +80,16 @@ export class MasterDaemon {
       log: this.#log,
     });
     this.#scheduler = new SchedulerLoop({ store: this.#store, election: this.#election, intervalMs: o.scheduleIntervalMs, workerTimeoutMs: o.workerTimeoutMs, log: this.#log });
+    this.#syncs = new SyncStore(this.#statePool, this.#store);
+    this.#syncLoop = new SyncLoop({
+      syncs: this.#syncs,
+      election: this.#election,
+      clusterUrl: o.clusterUrl,
+      stateDatabase: o.stateDatabase,
+      intervalMs: 2_000,
+      terminateAfterMs: 15_000,
+      log: this.#log,
+    });
   }
 
   get state(): MasterState {
@@ -124,7 +139,8 @@ export class MasterDaemon {
         ...(o.serverClientCafile !== undefined ? { clientAuthCa: o.serverClientCafile } : {}),
         jwtSecret: o.jwtSecretFile,
         verifyOperator: pgOperatorVerifier({ clusterUrl: o.clusterUrl, database: o.stateDatabase, log: this.#log }),
-        routes: masterRoutes({
+        routes: [
+          ...masterRoutes({
           store: this.#store,
           election: this.#election,
           scheduler: this.#scheduler,
@@ -135,7 +151,18 @@ export class MasterDaemon {
           heartbeatIntervalMs: o.heartbeatIntervalMs,
           masterAliveMs: Math.max(10_000, o.election.renewMs * 5),
           mq: { type: o.mqType, kafkaAddr: o.kafkaAddr },
-        }),
+          }),
+          ...syncRoutes({
+            syncs: this.#syncs,
+            election: this.#election,
+            scheduler: this.#scheduler,
+            syncLoop: this.#syncLoop,
+            self: { id: o.id },
+            datacenter: o.datacenter,
+            masterEndpoints: o.masterEndpoints,
+            log: this.#log,
+          }),
+        ],
         version: o.version,
         stopGrace: Math.min(API_DRAIN_MS, o.stopGraceMs / 2),
         logger: o.logger,
@@ -155,7 +182,7 @@ export class MasterDaemon {
       throw err;
     }
     const sig = this.#loops.signal;
-    this.#running = [this.#election.run(sig), this.#scheduler.run(sig), this.#presence(sig)];
+    this.#running = [this.#election.run(sig), this.#scheduler.run(sig), this.#syncLoop.run(sig), this.#presence(sig)];
     this.lifecycle.to('running');
   }
 
@@ -212,13 +239,21 @@ export class MasterDaemon {
     await Promise.all([this.#statePool.close(), this.#electionPool.close()]);
   }
 
+  #certificateWarnings(): string[] {
+    try {
+      return this.#server?.certificateWarnings().map((w) => w.message) ?? [];
+    } catch {
+      return [];
+    }
+  }
+
   /** Keeps this master's row fresh (the masters table shows who is alive). */
   async #presence(signal: AbortSignal): Promise<void> {
     const o = this.#o;
     let failing = false;
     while (!signal.aborted) {
       try {
-        await this.#store.touchMaster({ id: o.id, endpoint: o.serverEndpoint, instance: this.#instance, version: o.version });
+        await this.#store.touchMaster({ id: o.id, endpoint: o.serverEndpoint, instance: this.#instance, version: o.version, warnings: this.#certificateWarnings() });
         if (failing) this.#log.info('presence recorded again');
         failing = false;
       } catch (err) {

@@ -9,6 +9,11 @@
  *   master_workers  one row per worker: endpoint, datacenter, version, registered_at, last_heartbeat
  *   master_syncs    one row per sync: role incoming|outgoing, config jsonb, status, created_at, updated_at
  *   master_tasks    one row per (sync, kind, database): worker_id, epoch, state, error, progress jsonb, updated_at
+ *   master_cleanups slots and publications of ended runs that the source's leader still has to drop
+ *
+ * master_syncs also holds the run (one configured life of a sync), the client keyfile an incoming sync presents
+ * to its source (`secret`: never returned by any route, never logged) and the last view of the other datacenter
+ * (`peer`, `peer_checked_at`, `peer_error`). Masters and workers record their certificate warnings (`warnings`).
  *
  * Times are the database's (now()), never a master's clock, so masters with skewed clocks agree on lease expiry
  * and heartbeat age.
@@ -88,6 +93,21 @@ CREATE TABLE IF NOT EXISTS dcsync.master_tasks (
   UNIQUE (sync_id, kind, database)
 );
 CREATE INDEX IF NOT EXISTS master_tasks_worker_id ON dcsync.master_tasks (worker_id);
+ALTER TABLE dcsync.master_syncs ADD COLUMN IF NOT EXISTS run text;
+ALTER TABLE dcsync.master_syncs ADD COLUMN IF NOT EXISTS secret text;
+ALTER TABLE dcsync.master_syncs ADD COLUMN IF NOT EXISTS peer jsonb;
+ALTER TABLE dcsync.master_syncs ADD COLUMN IF NOT EXISTS peer_checked_at timestamptz;
+ALTER TABLE dcsync.master_syncs ADD COLUMN IF NOT EXISTS peer_error text;
+ALTER TABLE dcsync.master_syncs ADD COLUMN IF NOT EXISTS error text;
+ALTER TABLE dcsync.master_masters ADD COLUMN IF NOT EXISTS warnings jsonb NOT NULL DEFAULT '[]';
+ALTER TABLE dcsync.master_workers ADD COLUMN IF NOT EXISTS warnings jsonb NOT NULL DEFAULT '[]';
+CREATE TABLE IF NOT EXISTS dcsync.master_cleanups (
+  stream     text PRIMARY KEY,
+  sync_id    text NOT NULL,
+  reason     text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  last_error text
+);
 `;
 
 /** The lease epoch moved on: this master is not the leader (any more). Not retriable: the caller must re-check who leads. */
@@ -154,6 +174,13 @@ export interface TaskRow extends Omit<TaskView, 'progress' | 'updatedAt'> {
   readonly updatedAt: Date;
 }
 
+/** A task with what its worker needs of its sync. */
+export interface AssignmentRow extends TaskRow {
+  readonly run: string | null;
+  /** The sync's settings as stored (validated by the worker). */
+  readonly settings: unknown;
+}
+
 export type TaskReportOutcome = { readonly kind: 'ok'; readonly task: TaskRow } | { readonly kind: 'not-found' } | { readonly kind: 'stale'; readonly task: TaskRow };
 
 export interface RoundResult {
@@ -202,9 +229,9 @@ function leaseRow(r: Raw): LeaseRow {
   };
 }
 
-const TASK_COLUMNS = 'id, sync_id, kind, database, worker_id, epoch, state, error, progress, updated_at';
+export const TASK_COLUMNS = 'id, sync_id, kind, database, worker_id, epoch, state, error, progress, updated_at';
 
-function taskRow(r: Raw): TaskRow {
+export function taskRow(r: Raw): TaskRow {
   return {
     id: String(r['id']),
     syncId: String(r['sync_id']),
@@ -332,13 +359,13 @@ export class MasterStore {
   // ------------------------------------------------------------------------------------------- masters
 
   /** Records that this master runs (at start and every couple of seconds). */
-  async touchMaster(m: { id: string; endpoint: string; instance: string; version: string }): Promise<void> {
+  async touchMaster(m: { id: string; endpoint: string; instance: string; version: string; warnings?: readonly string[] }): Promise<void> {
     await this.pool.query(
-      `INSERT INTO dcsync.master_masters (id, endpoint, instance, version, started_at, last_seen) VALUES ($1, $2, $3, $4, now(), now())
+      `INSERT INTO dcsync.master_masters (id, endpoint, instance, version, started_at, last_seen, warnings) VALUES ($1, $2, $3, $4, now(), now(), $5::jsonb)
        ON CONFLICT (id) DO UPDATE SET endpoint = EXCLUDED.endpoint, version = EXCLUDED.version, last_seen = now(),
-         instance = EXCLUDED.instance,
+         instance = EXCLUDED.instance, warnings = EXCLUDED.warnings,
          started_at = CASE WHEN dcsync.master_masters.instance = EXCLUDED.instance THEN dcsync.master_masters.started_at ELSE now() END`,
-      [m.id, m.endpoint, m.instance, m.version],
+      [m.id, m.endpoint, m.instance, m.version, JSON.stringify(m.warnings ?? [])],
     );
   }
 
@@ -377,8 +404,11 @@ export class MasterStore {
   }
 
   /** Records a heartbeat; false when the worker is not registered (it must register again). */
-  async heartbeat(id: string, version?: string): Promise<boolean> {
-    const r = await this.pool.query('UPDATE dcsync.master_workers SET last_heartbeat = now(), version = COALESCE($2, version) WHERE id = $1', [id, version ?? null]);
+  async heartbeat(id: string, version?: string, warnings?: readonly string[]): Promise<boolean> {
+    const r = await this.pool.query(
+      'UPDATE dcsync.master_workers SET last_heartbeat = now(), version = COALESCE($2, version), warnings = COALESCE($3::jsonb, warnings) WHERE id = $1',
+      [id, version ?? null, warnings === undefined ? null : JSON.stringify(warnings)],
+    );
     return (r.rowCount ?? 0) > 0;
   }
 
@@ -397,10 +427,15 @@ export class MasterStore {
     return r.rows.map(taskRow);
   }
 
-  /** The tasks a worker holds now (assigned, running, failed), with their epochs. */
-  async assignmentsOf(workerId: string): Promise<TaskRow[]> {
-    const r = await this.pool.query(`SELECT ${TASK_COLUMNS} FROM dcsync.master_tasks WHERE worker_id = $1 AND state = ANY ($2::text[]) ORDER BY id`, [workerId, HELD_STATES]);
-    return r.rows.map(taskRow);
+  /** The tasks a worker holds now (assigned, running, failed), with their epochs and their sync's run and settings. */
+  async assignmentsOf(workerId: string): Promise<AssignmentRow[]> {
+    const r = await this.pool.query(
+      `SELECT ${TASK_COLUMNS.split(', ').map((c) => `t.${c}`).join(', ')}, s.run, s.config -> 'settings' AS settings
+         FROM dcsync.master_tasks t JOIN dcsync.master_syncs s ON s.id = t.sync_id
+        WHERE t.worker_id = $1 AND t.state = ANY ($2::text[]) ORDER BY t.id`,
+      [workerId, HELD_STATES],
+    );
+    return r.rows.map((x: Raw) => ({ ...taskRow(x), run: (x['run'] as string | null) ?? null, settings: x['settings'] ?? null }));
   }
 
   /**
@@ -488,9 +523,10 @@ export class MasterStore {
       }
       for (const u of plan.updates) {
         const r = await q.query(
-          `UPDATE dcsync.master_tasks SET worker_id = $2, epoch = $3, state = $4, error = NULL, updated_at = now()
+          `UPDATE dcsync.master_tasks SET worker_id = $2, epoch = $3, state = $4, error = NULL, updated_at = now(),
+             progress = CASE WHEN $4 = 'cancelled' OR $6 = 'reactivated' THEN '{}'::jsonb ELSE progress END
             WHERE id = $1 AND epoch = $5`,
-          [u.taskId, u.workerId, u.epoch, u.state, u.fromEpoch],
+          [u.taskId, u.workerId, u.epoch, u.state, u.fromEpoch, u.reason],
         );
         applied += r.rowCount ?? 0;
       }

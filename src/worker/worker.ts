@@ -33,10 +33,14 @@ import type { ApplyMode } from './destination/apply-loop.ts';
 import { reconcile } from './reconcile.ts';
 import { runSourceTask } from './source/source-task.ts';
 import { runTask, type TaskStatus } from './task-runner.ts';
+import { readDestinationProgress, sourceProgress } from './task-progress.ts';
+import type { SourceTaskProgress } from './source/source-task.ts';
+import { streamName, type SyncSettings } from '../master/sync-contract.ts';
 
 export const DEFAULT_WORKER_DATACENTER = 'default';
 const DATACENTER = /^[A-Za-z0-9._-]{1,64}$/;
-const SYNC_ID = /^[a-z0-9_]{1,24}$/;
+/** What names a task's slots, publications and topics: `<sync>` or `<sync>_<run>`. */
+const STREAM = /^[a-z0-9_]{1,24}$/;
 
 export interface WorkerOptions {
   /** --server.endpoint: where the masters reach this worker (https://host:port); host:port is its id. */
@@ -170,7 +174,16 @@ interface TaskRun {
   /** The latest report that could not be delivered (sent again with the next heartbeat). */
   unsent: { state: ReportedTaskState; error: string | null } | undefined;
   chain: Promise<void>;
+  /** The state and error last reported (progress reports repeat them). */
+  current: { state: ReportedTaskState; error: string | null };
+  /** A source task's latest position (its onProgress callback). */
+  source: SourceTaskProgress | undefined;
+  /** The progress document last accepted by the master, as JSON without its time stamp. */
+  progressSent: string | undefined;
 }
+
+/** How often running tasks report their progress (when it changed). */
+const PROGRESS_INTERVAL_MS = 2_000;
 
 export class WorkerDaemon {
   readonly lifecycle: Lifecycle<WorkerState>;
@@ -184,6 +197,7 @@ export class WorkerDaemon {
   #kafka: Kafka | undefined;
   #secret: JwtSecret | undefined;
   #heartbeat: Promise<void> | undefined;
+  #progress: Promise<void> | undefined;
   #stop: Promise<void> | undefined;
 
   constructor(o: CompiledWorkerOptions) {
@@ -235,6 +249,7 @@ export class WorkerDaemon {
     }
     this.lifecycle.to('running');
     this.#heartbeat = this.#heartbeatLoop(this.#loop.signal);
+    this.#progress = this.#progressLoop(this.#loop.signal);
   }
 
   /** Ends heartbeats, aborts every task and waits for them, stops the API. */
@@ -255,6 +270,7 @@ export class WorkerDaemon {
     for (const id of [...this.#tasks.keys()]) this.#stopTask(id, 'worker stopping');
     const work = (async (): Promise<void> => {
       await this.#heartbeat;
+      await this.#progress;
       await Promise.all([...this.#stopping]);
       await this.#server?.stop();
     })();
@@ -294,7 +310,8 @@ export class WorkerDaemon {
           timeoutMs = r.workerTimeoutMs;
           this.#log.info('registered', { heartbeatIntervalMs: intervalMs, workerTimeoutMs: timeoutMs, mq: r.mq });
         }
-        const hb = await this.#client!.post<HeartbeatResponse>(formatPath(MASTER_PATHS.heartbeat, { id: this.#o.id }), { version: this.#o.version }, { idempotent: true, signal });
+        const warnings = this.#server?.certificateWarnings().map((w) => w.message) ?? [];
+        const hb = await this.#client!.post<HeartbeatResponse>(formatPath(MASTER_PATHS.heartbeat, { id: this.#o.id }), { version: this.#o.version, warnings }, { idempotent: true, signal });
         lastContact = Date.now();
         if (failing) this.#log.info('masters reachable again');
         failing = false;
@@ -326,23 +343,60 @@ export class WorkerDaemon {
     for (const a of plan.start) this.#startTask(a);
   }
 
+  /** The settings of a task: its sync's (configure sync), else this worker's flags. */
+  #settingsOf(a: TaskAssignment): SyncSettings {
+    const o = this.#o;
+    return a.settings ?? { partitions: o.partitions, copySessions: o.copySessions, applyMode: o.applyMode, sourceAlias: o.sourceAlias, replicationPolicy: o.replicationPolicy };
+  }
+
   #startTask(a: TaskAssignment): void {
     const o = this.#o;
+    const settings = this.#settingsOf(a);
+    const stream = streamName(a.syncId, a.run ?? null);
     const log = this.#log.child({ taskId: a.taskId, epoch: a.epoch });
-    log.info('task starting', { kind: a.kind, syncId: a.syncId, database: a.database });
+    log.info('task starting', { kind: a.kind, syncId: a.syncId, run: a.run ?? null, database: a.database, settings });
     const controller = new AbortController();
-    const run: TaskRun = { assignment: a, controller, done: Promise.resolve({ name: a.taskId, state: 'starting', attempts: 0 }), reported: undefined, unsent: undefined, chain: Promise.resolve() };
+    const run: TaskRun = {
+      assignment: a,
+      controller,
+      done: Promise.resolve({ name: a.taskId, state: 'starting', attempts: 0 }),
+      reported: undefined,
+      unsent: undefined,
+      chain: Promise.resolve(),
+      current: { state: 'running', error: null },
+      source: undefined,
+      progressSent: undefined,
+    };
     this.#tasks.set(a.taskId, run);
     const kafka = this.#kafka!;
     const fn = async (signal: AbortSignal): Promise<void> => {
-      if (!SYNC_ID.test(a.syncId)) throw new InvalidOptionError('syncId', `'${a.syncId}' is not a valid sync id for topics, slots and publications (1-24 of a-z, 0-9, _)`);
+      if (!STREAM.test(stream)) throw new InvalidOptionError('syncId', `'${stream}' is not a valid name for topics, slots and publications (1-24 of a-z, 0-9, _)`);
       if (a.kind === 'source') {
         await runSourceTask(
-          { syncId: a.syncId, database: a.database, sourceUrl: o.clusterUrl, kafka, partitions: o.partitions, copySessions: o.copySessions, chunkPages: 16_384, partBytes: 512 * 1024, heartbeatMs: 5_000, statusIntervalMs: 10_000, identityCheckMs: 2_000, log },
+          {
+            syncId: stream,
+            database: a.database,
+            sourceUrl: o.clusterUrl,
+            kafka,
+            partitions: settings.applyMode === 'transactional' ? 1 : settings.partitions,
+            copySessions: settings.copySessions,
+            chunkPages: 16_384,
+            partBytes: 512 * 1024,
+            heartbeatMs: 5_000,
+            statusIntervalMs: 10_000,
+            identityCheckMs: 2_000,
+            log,
+            onProgress: (p) => {
+              run.source = p;
+            },
+          },
           signal,
         );
       } else {
-        await runDestinationTask({ syncId: a.syncId, database: a.database, targetUrl: o.clusterUrl, kafka, sourceAlias: o.sourceAlias, policy: o.replicationPolicy, mode: o.applyMode, log }, signal);
+        await runDestinationTask(
+          { syncId: stream, database: a.database, targetUrl: o.clusterUrl, kafka, sourceAlias: settings.sourceAlias, policy: settings.replicationPolicy, mode: settings.applyMode, log },
+          signal,
+        );
       }
     };
     run.done = runTask(`${a.kind}:${a.database}`, fn, {
@@ -358,6 +412,30 @@ export class WorkerDaemon {
     void run.done.then((s) => log.info('task ended', { state: s.state, attempts: s.attempts }));
   }
 
+  /** Every PROGRESS_INTERVAL_MS: each running task's progress, reported when it changed. */
+  async #progressLoop(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      await delay(PROGRESS_INTERVAL_MS, signal).catch(() => {});
+      for (const run of [...this.#tasks.values()]) {
+        if (signal.aborted || run.controller.signal.aborted || run.current.state !== 'running') continue;
+        const a = run.assignment;
+        let progress: Record<string, unknown> | undefined;
+        try {
+          if (a.kind === 'source') progress = run.source ? { ...sourceProgress(run.source) } : undefined;
+          else progress = await readDestinationProgress({ url: this.#o.clusterUrl, database: a.database, stream: streamName(a.syncId, a.run ?? null) }).then((p) => (p ? { ...p } : undefined));
+        } catch (err) {
+          this.#log.debug('progress not read', { taskId: a.taskId, error: errorMessage(err) });
+          continue;
+        }
+        if (!progress) continue;
+        const { updatedAt: _, ...stable } = progress;
+        const key = JSON.stringify(stable);
+        if (key === run.progressSent) continue;
+        this.#report(run, run.current.state, run.current.error, progress, key);
+      }
+    }
+  }
+
   #stopTask(taskId: string, reason: string): void {
     const run = this.#tasks.get(taskId);
     if (!run) return;
@@ -370,17 +448,19 @@ export class WorkerDaemon {
   }
 
   /** Sends a status report (in order per task, only when it changed); a 409 or 404 fences the task. */
-  #report(run: TaskRun, state: ReportedTaskState, error: string | null): void {
-    const key = `${state}|${error ?? ''}`;
+  #report(run: TaskRun, state: ReportedTaskState, error: string | null, progress?: Record<string, unknown>, progressKey?: string): void {
+    const key = `${state}|${error ?? ''}|${progressKey ?? ''}`;
+    run.current = { state, error };
     run.chain = run.chain.then(async () => {
       if (run.controller.signal.aborted || run.reported === key) return;
       const a = run.assignment;
-      const body: TaskStatusRequest = { workerId: this.#o.id, epoch: a.epoch, state, error: error === null ? null : error.slice(0, 4096) };
+      const body: TaskStatusRequest = { workerId: this.#o.id, epoch: a.epoch, state, error: error === null ? null : error.slice(0, 4096), ...(progress ? { progress } : {}) };
       try {
         await this.#client!.post(formatPath(MASTER_PATHS.taskStatus, { id: a.taskId }), body, { idempotent: true });
         run.reported = key;
         run.unsent = undefined;
-        this.#log.info('task status reported', { taskId: a.taskId, epoch: a.epoch, state, ...(error !== null ? { error } : {}) });
+        if (progressKey !== undefined) run.progressSent = progressKey;
+        if (!progress) this.#log.info('task status reported', { taskId: a.taskId, epoch: a.epoch, state, ...(error !== null ? { error } : {}) });
       } catch (err) {
         if (err instanceof ControlHttpError && (err.status === 409 || err.status === 404)) {
           this.#log.warn('task fenced by the master: stopping it', { taskId: a.taskId, epoch: a.epoch, status: err.status, error: err.serverMessage });

@@ -12,6 +12,12 @@ import { getMastersCommand } from './get/masters.ts';
 import { getWorkersCommand } from './get/workers.ts';
 import { getTasksCommand } from './get/tasks.ts';
 import { getVersionCommand } from './get/version.ts';
+import { getStatusCommand } from './get/status.ts';
+import { configureSyncCommand } from './configure/sync.ts';
+import { stopSyncCommand } from './stop/sync.ts';
+import { abortSyncCommand } from './abort/sync.ts';
+import { abortOutgoingSyncCommand } from './abort/outgoing-sync.ts';
+import { resetFailedTaskCommand } from './reset/failed-task.ts';
 
 /** Every CLI command; the tree mirrors the folders below. */
 export const commands: readonly Command[] = [
@@ -28,4 +34,10 @@ export const commands: readonly Command[] = [
   getWorkersCommand,
   getTasksCommand,
   getVersionCommand,
+  getStatusCommand,
+  configureSyncCommand,
+  stopSyncCommand,
+  abortSyncCommand,
+  abortOutgoingSyncCommand,
+  resetFailedTaskCommand,
 ];

@@ -1,5 +1,6 @@
 import type { Kafka } from 'kafkajs';
 import type { Logger } from '../../core/logger.ts';
+import { ReplicationError } from '../../core/errors.ts';
 import { quoteIdent } from '../../model/change.ts';
 import { connect } from '../../source/postgres/connection.ts';
 import { waitForTopic } from '../../transport/kafka/admin.ts';
@@ -28,7 +29,7 @@ export interface DestinationTaskOptions {
  */
 export async function runDestinationTask(o: DestinationTaskOptions, signal: AbortSignal): Promise<void> {
   const log = o.log.child({ component: 'destination', database: o.database, syncId: o.syncId });
-  await ensureDatabase(o.targetUrl, o.database);
+  await prepareTargetDatabase(o.targetUrl, o.database, o.syncId, log);
   const state = new TargetState(o.syncId);
   const target = await connect({ url: o.targetUrl, database: o.database, applicationName: `dcsync-destination-${o.syncId}` });
   let partitions: number;
@@ -55,11 +56,51 @@ export async function runDestinationTask(o: DestinationTaskOptions, signal: Abor
   await runApplyLoop({ kafka: o.kafka, topic: changesTopic, groupId: `${group}.changes`, partitions, targetUrl: o.targetUrl, database: o.database, state, mode: o.mode, log }, signal);
 }
 
-async function ensureDatabase(url: string, database: string): Promise<void> {
-  const c = await connect({ url, applicationName: 'dcsync-destination' });
+/**
+ * Makes the target database ready for this stream (`<sync>_<run>`): creates it when missing; resumes when it
+ * holds this stream's state; empties it when it holds an earlier run's copy (a sync configured again after a
+ * stop starts over, as the new run's structure and data replace the old); refuses a database dcsync did not
+ * create that already holds tables, so an operator's data is never overwritten by surprise.
+ */
+export async function prepareTargetDatabase(url: string, database: string, stream: string, log: Logger): Promise<void> {
+  const admin = await connect({ url, applicationName: 'dcsync-destination' });
   try {
-    const r = await c.query(`SELECT 1 FROM pg_database WHERE datname = $1`, [database]);
-    if ((r.rowCount ?? 0) === 0) await c.query(`CREATE DATABASE ${quoteIdent(database)} TEMPLATE template0 ENCODING 'UTF8'`);
+    const r = await admin.query(`SELECT 1 FROM pg_database WHERE datname = $1`, [database]);
+    if ((r.rowCount ?? 0) === 0) {
+      await admin.query(`CREATE DATABASE ${quoteIdent(database)} TEMPLATE template0 ENCODING 'UTF8'`);
+      return;
+    }
+  } finally {
+    await admin.end().catch(() => {});
+  }
+  const c = await connect({ url, database, applicationName: 'dcsync-destination' });
+  try {
+    const hasState = (await c.query<{ ok: boolean }>(`SELECT to_regclass('dcsync.target_sync') IS NOT NULL AS ok`)).rows[0]?.ok ?? false;
+    const streams = hasState ? (await c.query<{ sync_id: string }>(`SELECT sync_id FROM dcsync.target_sync`)).rows.map((x) => x.sync_id) : [];
+    if (streams.includes(stream)) return;
+    const userTables = (
+      await c.query<{ t: string }>(
+        `SELECT format('%I.%I', n.nspname, c.relname) AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND n.nspname NOT IN ('dcsync', 'information_schema') AND n.nspname !~ '^pg_' ORDER BY 1 LIMIT 3`,
+      )
+    ).rows.map((x) => x.t);
+    if (streams.length === 0) {
+      if (userTables.length === 0) return;
+      throw new ReplicationError(
+        `database '${database}' at the destination already holds tables dcsync did not create (${userTables.join(', ')}): dcsync does not overwrite them. Drop or rename that database, then run 'dcsync reset failed task' for this task`,
+        { retriable: false },
+      );
+    }
+    log.warn('the target database holds the copy of an earlier run: emptying it for a new initial copy', { database, earlier: streams, stream });
+    const schemas = (await c.query<{ nspname: string }>(`SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('dcsync', 'information_schema') AND nspname !~ '^pg_'`)).rows.map((x) => x.nspname);
+    await c.query('BEGIN');
+    for (const n of schemas) await c.query(`DROP SCHEMA ${quoteIdent(n)} CASCADE`);
+    await c.query(`CREATE SCHEMA public AUTHORIZATION pg_database_owner; GRANT USAGE ON SCHEMA public TO PUBLIC; COMMENT ON SCHEMA public IS 'standard public schema'`);
+    for (const t of ['target_tables', 'snapshot_parts', 'applied_position', 'target_sync']) await c.query(`DELETE FROM dcsync.${t} WHERE sync_id <> $1`, [stream]);
+    await c.query('COMMIT');
+  } catch (err) {
+    await c.query('ROLLBACK').catch(() => {});
+    throw err;
   } finally {
     await c.end().catch(() => {});
   }

@@ -44,6 +44,8 @@ export interface CaptureOptions {
  */
 export class ChangeCapture {
   #tx: OpenTx | undefined;
+  /** The last transaction that carried changes: its commit LSN and time (status and lag). */
+  lastData: { readonly lsn: Lsn; readonly commitTimeUs: bigint } | undefined;
   readonly #out: ChangeStreamRecord[][];
   /** Transaction ends (and heartbeats) whose entries are all in the outbox, to confirm at the next flush. */
   #ends: Lsn[] = [];
@@ -101,6 +103,7 @@ export class ChangeCapture {
       case 'commit': {
         const tx = this.#requireTx(m.tag);
         this.#closeKeyChanges(tx);
+        if (tx.last.size > 0) this.lastData = { lsn: tx.finalLsn, commitTimeUs: tx.commitTimeUs };
         for (const [p, last] of tx.last) {
           if (last && (last.kind === 'change' || last.kind === 'barrier')) last.endOfTx = true;
           else this.#out[p]!.push({ kind: 'commit', pos: { lsn: tx.finalLsn, index: tx.index }, xid: tx.xid, commitTimeUs: tx.commitTimeUs });

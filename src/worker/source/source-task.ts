@@ -35,6 +35,16 @@ export interface SourceTaskOptions {
   /** How often to check tables without a replica identity for updates and deletes. */
   identityCheckMs: number;
   log: Logger;
+  /** Called often (at most every batch) with where the task stands; keep it cheap. */
+  onProgress?: (p: SourceTaskProgress) => void;
+}
+
+export interface SourceTaskProgress {
+  readonly snapshotComplete: boolean;
+  /** Commit LSN and time (µs since the Unix epoch) of the last transaction with changes read from the slot. */
+  readonly lastData: { readonly lsn: Lsn; readonly commitTimeUs: bigint } | undefined;
+  /** Confirmed to the slot: durable in Kafka. */
+  readonly flushedLsn: Lsn;
 }
 
 export function slotName(syncId: string, databaseOid: number): string {
@@ -140,6 +150,7 @@ export async function runSourceTask(o: SourceTaskOptions, signal: AbortSignal): 
     }
     if (snapshotRepl && snapshotRepl !== repl) await snapshotRepl.end();
 
+    const snapshotDone = { value: progress.snapshotComplete };
     const checkpoint = new Checkpoint(ZERO_LSN);
     const builder = new ChangeBuilder(tables);
     const capture = new ChangeCapture({ database: o.database, topic: changesTopic, partitions: o.partitions, sink: changeSink, checkpoint, builder });
@@ -176,6 +187,7 @@ export async function runSourceTask(o: SourceTaskOptions, signal: AbortSignal): 
       );
       await waitAcked(snapshotSink, seq, signal);
       await progressStore.markSnapshotComplete();
+      snapshotDone.value = true;
       log.info('initial copy complete', { tables: tables.length });
     }
 
@@ -183,7 +195,8 @@ export async function runSourceTask(o: SourceTaskOptions, signal: AbortSignal): 
       () => undefined,
       (err: unknown) => err,
     );
-    await streamLoop(o, stream, capture, checkpoint, changeSink, meta, noIdentity, changesTopic, signal, log, copyFailure);
+    const report = (): void => o.onProgress?.({ snapshotComplete: snapshotDone.value, lastData: capture.lastData, flushedLsn: checkpoint.flushed });
+    await streamLoop(o, stream, capture, checkpoint, changeSink, meta, noIdentity, changesTopic, signal, log, copyFailure, report);
     await copying;
   } finally {
     await stream?.close();
@@ -214,6 +227,7 @@ async function streamLoop(
   signal: AbortSignal,
   log: Logger,
   copyFailure: Promise<unknown>,
+  report: () => void,
 ): Promise<void> {
   let failure: unknown;
   void copyFailure.then((e) => {
@@ -239,6 +253,7 @@ async function streamLoop(
       }
     }
     capture.flush();
+    report();
     if (sink.pendingBytes > 16 * 1024 * 1024) await sink.waitForRoom(signal);
     if (now - lastActivity > o.heartbeatMs && now - lastHeartbeat > o.heartbeatMs) {
       lastHeartbeat = now;
