@@ -1,0 +1,295 @@
+/**
+ * The sync lifecycle on a whole local deployment (`dcsync local up`: two PostgreSQL clusters, a Kafka each,
+ * MirrorMaker 2, 3 masters and 2 workers per datacenter), driven through the CLI as an operator would:
+ * bad input refused with nothing changed; configure; kill -9 of the destination worker during the initial copy
+ * and of the source worker while streaming; kill -9 of both leaders with `get status` answering; a restart of
+ * every master; stop sync (slots and publications gone at the source) and configure again. Every phase ends
+ * with both ends compared table by table.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, chmod, writeFile } from 'node:fs/promises';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { REPO } from '../../../src/local/two-datacenters.ts';
+import { upLocal, type LocalDeployment } from '../../../src/local/deployment.ts';
+import { pgBin } from '../../../src/local/postgres.ts';
+import type { StatusResponse } from '../../../src/master/sync-contract.ts';
+import type { TasksResponse } from '../../../src/master/contract.ts';
+import { createTestCa } from '../../helpers/tls-fixtures.ts';
+import { formatKeyfile, issueClientKeyfile } from '../../../src/tls/index.ts';
+import { assertDatabasesEqual, waitFor } from '../../helpers/compare.ts';
+import { run } from '../../helpers/psql.ts';
+
+const BIN = path.join(REPO, 'bin/dcsync.js');
+
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+describe('sync lifecycle on a local two-datacenter deployment', { timeout: 900_000 }, () => {
+  let parent: string;
+  let dep: LocalDeployment;
+
+  function cli(args: readonly string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<CliResult> {
+    const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DCSYNC_')));
+    return new Promise((done) => {
+      execFile(process.execPath, [BIN, ...args], { cwd: REPO, env: { ...base, ...env }, timeout: timeoutMs }, (err, stdout, stderr) => {
+        done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+      });
+    });
+  }
+
+  const auth = (): Record<string, string> => ({ DCSYNC_AUTH_PASSWORD: dep.password });
+  const at = (dc: 'dc-a' | 'dc-b'): string[] => ['--master.endpoint', dep.datacenter(dc).masters.join(','), '--master.cacert', dep.state().files.tlsCaCert, '--auth.user', dep.state().superuser];
+  const configureArgs = (): string[] => [
+    'configure', 'sync', ...at('dc-b'),
+    '--source.endpoint', dep.datacenter('dc-a').masters.join(','), '--source.cacert', dep.state().files.tlsCaCert, '--master.keyfile', dep.state().files.clientKeyfile,
+  ];
+
+  async function status(dc: 'dc-a' | 'dc-b' = 'dc-b'): Promise<StatusResponse> {
+    const r = await cli(['get', 'status', ...at(dc), '--json', '--timeout', '5s'], auth(), 30_000);
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as StatusResponse;
+  }
+
+  async function tasks(dc: 'dc-a' | 'dc-b'): Promise<TasksResponse['tasks']> {
+    const r = await cli(['get', 'tasks', ...at(dc), '--json'], auth(), 30_000);
+    assert.equal(r.code, 0, r.stderr);
+    return (JSON.parse(r.stdout) as TasksResponse).tasks;
+  }
+
+  async function query<T extends pg.QueryResultRow>(dc: 'dc-a' | 'dc-b', database: string, sql: string): Promise<T[]> {
+    const c = new pg.Client({ connectionString: dep.pgUrl(dc, database) });
+    c.on('error', () => {});
+    await c.connect();
+    try {
+      return (await c.query<T>(sql)).rows;
+    } finally {
+      await c.end();
+    }
+  }
+
+  async function sourceSlots(): Promise<string[]> {
+    return (await query<{ slot_name: string }>('dc-a', 'postgres', `SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'dcsync%' ORDER BY 1`)).map((r) => r.slot_name);
+  }
+
+  async function sourcePublications(): Promise<string[]> {
+    const out: string[] = [];
+    for (const db of ['postgres', 'shop', 'inventory']) out.push(...(await query<{ pubname: string }>('dc-a', db, `SELECT pubname FROM pg_publication ORDER BY 1`)).map((r) => `${db}.${r.pubname}`));
+    return out;
+  }
+
+  async function equalEverywhere(what: string, timeoutMs = 180_000): Promise<void> {
+    await waitFor(
+      async () => {
+        for (const db of ['shop', 'inventory']) await assertDatabasesEqual(dep.pgUrl('dc-a', db), dep.pgUrl('dc-b', db));
+        return true;
+      },
+      { timeoutMs, intervalMs: 1_000, what },
+    );
+  }
+
+  /** The process name of the worker (or master) whose id is 127.0.0.1:PORT. */
+  function nameOf(id: string): string {
+    const port = Number(id.split(':').at(-1));
+    const p = dep.state().processes.find((x) => (x.role === 'worker' || x.role === 'master') && x.port === port);
+    assert.ok(p, `no process with id ${id}`);
+    return p.name;
+  }
+
+  function pgbench(args: string[]): Promise<string> {
+    return run(pgBin('pgbench'), args, dep.pgEnv('dc-a'));
+  }
+
+  before(async () => {
+    parent = await mkdtemp(path.join(tmpdir(), 'dcsync-life-'));
+    await chmod(parent, 0o755);
+    dep = await upLocal({ dir: path.join(parent, 'local'), configure: false });
+    await query('dc-a', 'postgres', 'CREATE DATABASE shop');
+    await query('dc-a', 'postgres', 'CREATE DATABASE inventory');
+    await pgbench(['-i', '-s', '8', '-q', 'shop']);
+    await query('dc-a', 'inventory', `CREATE TABLE item (id bigint PRIMARY KEY, name text NOT NULL, qty int NOT NULL);
+      INSERT INTO item SELECT g, 'item ' || g, g % 100 FROM generate_series(1, 20000) g`);
+  });
+
+  after(async () => {
+    if (dep) await dep.down().catch(() => {});
+    if (parent && !process.env['DCSYNC_KEEP_TEST_DIR']) await rm(parent, { recursive: true, force: true });
+  });
+
+  it('refuses bad input clearly and changes nothing', async () => {
+    const wrongPassword = await cli(['get', 'status', ...at('dc-b')], { DCSYNC_AUTH_PASSWORD: 'not-the-password' });
+    assert.equal(wrongPassword.code, 1);
+    assert.match(wrongPassword.stderr, /authentication failed at https:\/\/127\.0\.0\.1:\d+: check --auth\.user and --auth\.password/);
+    assert.doesNotMatch(wrongPassword.stderr, /not-the-password/);
+
+    const unknownFlag = await cli(['configure', 'sync', '--no-such-flag', 'x']);
+    assert.equal(unknownFlag.code, 2);
+    assert.match(unknownFlag.stderr, /'--no-such-flag' is not a known flag/);
+
+    const nowhere = configureArgs();
+    nowhere[nowhere.indexOf('--source.endpoint') + 1] = 'https://127.0.0.1:1,https://127.0.0.1:2';
+    const unreachable = await cli(nowhere, auth());
+    assert.equal(unreachable.code, 1);
+    assert.match(unreachable.stderr, /https:\/\/127\.0\.0\.1:1 \(connection refused\).*https:\/\/127\.0\.0\.1:2 \(connection refused\)/s);
+
+    // A client keyfile from another client-auth CA: the source's masters refuse it at the handshake.
+    const otherCa = await createTestCa('client-auth', 'other client-auth CA');
+    const foreign = path.join(parent, 'foreign-client.keyfile');
+    await writeFile(foreign, formatKeyfile(await issueClientKeyfile(otherCa.signer)), { mode: 0o600 });
+    const wrongCa = configureArgs();
+    wrongCa[wrongCa.indexOf('--master.keyfile') + 1] = foreign;
+    const refused = await cli(wrongCa, auth());
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /source datacenter's masters cannot be reached or refused the connection/);
+
+    // Malformed requests straight to the API.
+    const b = new URL(dep.datacenter('dc-b').masters[0]!);
+    const ca = await readFile(dep.state().files.tlsCaCert, 'utf8');
+    const authHeader = `Basic ${Buffer.from(`${dep.state().superuser}:${dep.password}`).toString('base64')}`;
+    const post = (body: string, contentType = 'application/json'): Promise<{ status: number; body: string }> =>
+      new Promise((resolve, reject) => {
+        const req = https.request(
+          { host: b.hostname, port: b.port, path: '/_api/v1/syncs', method: 'POST', ca, headers: { 'content-type': contentType, authorization: authHeader, 'content-length': Buffer.byteLength(body) } },
+          (res) => {
+            let text = '';
+            res.on('data', (d: Buffer) => (text += d.toString()));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
+      });
+    const cases: [string, string | undefined, number, RegExp][] = [
+      ['{"source":', undefined, 400, /JSON/i],
+      ['{"source":{"endpoints":["https://127.0.0.1:1"],"cacert":"x"},"clientKeyfile":"y"}', undefined, 400, /cacert/],
+      ['{"__proto__":{"admin":true}}', undefined, 400, /__proto__|not allowed|unknown field/],
+      ['{"id":"main"}', 'text/plain', 415, /content type|application\/json/i],
+      [`{"a":${'['.repeat(200)}${']'.repeat(200)}}`, undefined, 400, /deep|nesting/i],
+    ];
+    for (const [body, type, code, message] of cases) {
+      const r = await post(body, type);
+      assert.equal(r.status, code, `${body.slice(0, 40)} → ${r.status} ${r.body}`);
+      assert.match(r.body, message);
+    }
+
+    const s = await status();
+    assert.equal(s.status, 'inactive');
+    assert.equal(s.sync, null);
+    assert.deepEqual(await sourceSlots(), []);
+  });
+
+  it('configures; kill -9 of the destination worker during the initial copy moves its task; both ends equal', async () => {
+    const r = await cli(configureArgs(), auth());
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /configured \(run [a-z0-9]{6}\): 3 database\(s\)/);
+    const again = await cli(configureArgs(), auth());
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /configured already/);
+
+    let victim: string | undefined;
+    await waitFor(
+      async () => {
+        const t = (await tasks('dc-b')).find((x) => x.database === 'shop' && x.state === 'running' && x.workerId !== null);
+        victim = t?.workerId ?? undefined;
+        return victim !== undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 500, what: 'the destination task of shop running' },
+    );
+    await waitFor(async () => (await status()).tables.some((t) => t.database === 'shop' && t.status === 'copying' && t.rowsCopied > 0), {
+      timeoutMs: 60_000,
+      intervalMs: 300,
+      what: 'the initial copy of shop under way',
+    });
+    const killed = nameOf(victim!);
+    await dep.kill(killed);
+    const movedAt = Date.now();
+    await waitFor(async () => (await tasks('dc-b')).filter((t) => t.database === 'shop').every((t) => t.workerId !== victim && t.state === 'running'), {
+      timeoutMs: 40_000,
+      intervalMs: 500,
+      what: 'the destination task of shop moved to the other worker',
+    });
+    const moveMs = Date.now() - movedAt;
+    await dep.restart(killed);
+    await equalEverywhere('both ends equal after the initial copy');
+    const s = await status();
+    assert.equal(s.status, 'running');
+    assert.ok(s.tables.some((t) => t.database === 'shop' && t.table === 'public.pgbench_accounts'), JSON.stringify(s.tables));
+    assert.deepEqual(new Set(s.databases.map((d) => d.database)), new Set(['inventory', 'postgres', 'shop']));
+    const out = await status('dc-a');
+    assert.equal(out.outgoing.length, 1);
+    assert.equal(out.outgoing[0]!.status, 'running');
+    process.stdout.write(`# destination task moved ${moveMs} ms after kill -9 of ${killed}\n`);
+  });
+
+  it('kill -9 of the source worker while streaming: the task moves, nothing lost', async () => {
+    const src = (await tasks('dc-a')).find((t) => t.database === 'shop' && t.kind === 'source');
+    assert.ok(src?.workerId);
+    const load = pgbench(['-T', '20', '-c', '2', '-j', '2', '-n', 'shop']);
+    await new Promise((r) => setTimeout(r, 5_000));
+    const killed = nameOf(src.workerId);
+    await dep.kill(killed);
+    await load;
+    await waitFor(async () => (await tasks('dc-a')).filter((t) => t.database === 'shop').every((t) => t.workerId !== src.workerId && t.state === 'running'), {
+      timeoutMs: 40_000,
+      intervalMs: 500,
+      what: 'the source task of shop moved',
+    });
+    await dep.restart(killed);
+    await equalEverywhere('equal after the source worker was killed while streaming');
+  });
+
+  it('kill -9 of both leaders: new leaders within 10 s, get status keeps answering, replication goes on', async () => {
+    const leaders = [await dep.leader('dc-a'), await dep.leader('dc-b')];
+    const load = pgbench(['-T', '15', '-c', '2', '-j', '2', '-n', 'shop']);
+    for (const name of leaders) await dep.kill(name);
+    const killedAt = Date.now();
+    const answers: number[] = [];
+    const [newA, newB] = await Promise.all([dep.leader('dc-a', 10_000), dep.leader('dc-b', 10_000)]);
+    const failoverMs = Date.now() - killedAt;
+    assert.ok(!leaders.includes(newA) && !leaders.includes(newB));
+    for (let i = 0; i < 3; i++) answers.push((await status()).databases.length);
+    assert.deepEqual(answers, [3, 3, 3]);
+    await load;
+    await query('dc-a', 'inventory', `UPDATE item SET qty = qty + 1 WHERE id <= 1000`);
+    for (const name of leaders) await dep.restart(name);
+    await equalEverywhere('equal after the leaders were killed');
+    process.stdout.write(`# new leaders ${newA}, ${newB} within ${failoverMs} ms\n`);
+  });
+
+  it('a restart of every master keeps the sync as configured', async () => {
+    const before = await status();
+    for (const dc of ['dc-a', 'dc-b'] as const) for (const name of dep.names('master', dc)) await dep.kill(name, 'SIGTERM');
+    for (const dc of ['dc-a', 'dc-b'] as const) for (const name of dep.names('master', dc)) await dep.restart(name);
+    await query('dc-a', 'inventory', `INSERT INTO item SELECT g, 'late ' || g, 1 FROM generate_series(20001, 21000) g`);
+    await equalEverywhere('equal after every master restarted');
+    const after = await status();
+    assert.equal(after.sync?.run, before.sync?.run);
+    assert.equal(after.status, 'running');
+  });
+
+  it('stop sync drops the slots and publications at the source; configure again copies anew', async () => {
+    assert.equal((await sourceSlots()).length, 3);
+    const stop = await cli(['stop', 'sync', ...at('dc-b'), '--timeout', '90s'], auth(), 150_000);
+    assert.equal(stop.code, 0, stop.stderr + stop.stdout);
+    assert.match(stop.stdout, /inactive: stopped/);
+    assert.deepEqual(await sourceSlots(), []);
+    assert.deepEqual(await sourcePublications(), []);
+    assert.equal((await status()).status, 'inactive');
+    assert.equal((await status('dc-a')).outgoing[0]?.status, 'inactive');
+
+    await query('dc-a', 'inventory', `DELETE FROM item WHERE id % 7 = 0`);
+    const again = await cli(configureArgs(), auth());
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /configured \(run/);
+    await equalEverywhere('equal after configuring again');
+    await waitFor(async () => (await status()).status === 'running', { timeoutMs: 60_000, intervalMs: 1_000, what: 'running again' });
+    assert.equal((await sourceSlots()).length, 3);
+  });
+});
