@@ -12,6 +12,10 @@ import { getMastersCommand } from './get/masters.ts';
 import { getWorkersCommand } from './get/workers.ts';
 import { getTasksCommand } from './get/tasks.ts';
 import { getVersionCommand } from './get/version.ts';
+import { localDownCommand } from './local/down.ts';
+import { localEnvCommand } from './local/env.ts';
+import { localPsCommand } from './local/ps.ts';
+import { localUpCommand } from './local/up.ts';
 
 /** Every CLI command; the tree mirrors the folders below. */
 export const commands: readonly Command[] = [
@@ -28,4 +32,8 @@ export const commands: readonly Command[] = [
   getWorkersCommand,
   getTasksCommand,
   getVersionCommand,
+  localUpCommand,
+  localEnvCommand,
+  localPsCommand,
+  localDownCommand,
 ];
