@@ -99,7 +99,9 @@ export function runDcsync(args: readonly string[], opts: DcsyncRunOptions = {}):
         const code = typeof err.code === 'number' ? err.code : null;
         const what = `dcsync ${args.slice(0, 2).join(' ')}`;
         const why = code !== null ? `exited with code ${code}` : err.killed ? 'was killed (timeout or abort)' : err.message;
-        reject(new DcsyncCommandError(`${what} ${why}${stderr.trim() ? `: ${stderr.trim()}` : ''}`, code, stdout, stderr, err));
+        const said = stderr.trim().split('\n');
+        const shown = said.length > 12 ? [...said.slice(0, 12), `… (${said.length - 12} more lines)`].join('\n') : said.join('\n');
+        reject(new DcsyncCommandError(`${what} ${why}${shown ? `: ${shown}` : ''}`, code, stdout, stderr, err));
       },
     );
   });

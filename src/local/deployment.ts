@@ -220,7 +220,7 @@ export async function upLocal(opts: LocalUpOptions): Promise<LocalDeployment> {
     }
   } catch (err) {
     log.warn('local up failed; stopping what it started', { error: errorMessage(err) });
-    progress(`failed (${errorMessage(err).split('\n')[0]}); stopping what was started…`);
+    progress(`${signal?.aborted ? 'interrupted' : `failed (${errorMessage(err).split('\n')[0]})`}; stopping what was started…`);
     await downLocal(dir, { logger: log }).catch((downErr: unknown) => log.error('stopping after a failed start failed', { error: errorMessage(downErr) }));
     // A cluster that started but could not be recorded: its data directory is ours whatever local.json says.
     for (const name of ['pg-a', 'pg-b']) await stopPgClusterIn(path.join(dir, name), log).catch(() => undefined);
