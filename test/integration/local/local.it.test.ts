@@ -3,7 +3,8 @@
  * datacenters (PostgreSQL, Kafka, MirrorMaker 2, 3 masters + 2 workers each) that outlive the command; `local ps
  * --json` lists them alive; the `local env` lines, sourced in sh, are enough for `dcsync get masters|workers` against
  * both datacenters; `local down` leaves none of the recorded pids alive and is fine to repeat. Whatever happens, the
- * deployment is taken down in `after`.
+ * deployment is taken down in `after`. A second deployment, started in-process with upLocal (as tests do), checks the
+ * handle's helpers: kill -9 of the leading master (another one leads), restart of it, kill -9 and restart of a worker.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -11,10 +12,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { downLocal } from '../../../src/local/deployment.ts';
+import { ControlClient } from '../../../src/control/index.ts';
+import { delay } from '../../../src/core/time.ts';
+import { downLocal, upLocal, type LocalDeployment } from '../../../src/local/deployment.ts';
 import { DCSYNC_BIN, REPO } from '../../../src/local/dcsync-process.ts';
 import { isAlive } from '../../../src/local/process.ts';
-import type { MastersResponse, WorkersResponse } from '../../../src/master/contract.ts';
+import { MASTER_PATHS, type MastersResponse, type WorkersResponse } from '../../../src/master/contract.ts';
 
 interface Run {
   code: number;
@@ -159,5 +162,84 @@ describe('dcsync local up|ps|env|down', { timeout: 600_000 }, () => {
     const after = JSON.parse((await dcsync(['local', 'ps', '--dir', dir, '--json'])).stdout) as PsJson;
     assert.equal(after.status, 'down');
     assert.ok(after.processes.every((p) => !p.alive));
+  });
+});
+
+describe('upLocal in-process: kill and restart a master and a worker', { timeout: 600_000 }, () => {
+  let root = '';
+  let d: LocalDeployment | undefined;
+
+  before(async () => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'dcsync-local-it-'));
+    fs.chmodSync(root, 0o755);
+    d = await upLocal({ dir: path.join(root, 'dep'), configure: false });
+  });
+
+  after(async () => {
+    if (root) await downLocal(path.join(root, 'dep')).catch(() => undefined);
+    if (root && !process.env['DCSYNC_KEEP_TEST_DIR']) fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  /** The operator's view of a datacenter's workers (GET /workers with the superuser's credentials). */
+  async function workers(dc: 'dc-a' | 'dc-b'): Promise<WorkersResponse['workers']> {
+    const c = new ControlClient({
+      endpoints: d!.datacenter(dc).masters,
+      ca: fs.readFileSync(d!.env.DCSYNC_TLS_CACERT, 'utf8'),
+      auth: { kind: 'basic', username: d!.env.DCSYNC_AUTH_USER, password: d!.password },
+      timeout: 3_000,
+    });
+    try {
+      return (await c.get<WorkersResponse>(MASTER_PATHS.workers)).workers;
+    } finally {
+      c.close();
+    }
+  }
+
+  it('gives the endpoints, names and credentials of both datacenters', () => {
+    assert.deepEqual(d!.names('master', 'dc-a'), ['master-a1', 'master-a2', 'master-a3']);
+    assert.deepEqual(d!.names('worker', 'dc-b'), ['worker-b1', 'worker-b2']);
+    assert.equal(d!.env.DCSYNC_B_MASTERS, d!.datacenter('dc-b').masters.join(','));
+    assert.match(d!.pgUrl('dc-a', 'shop'), /^postgresql:\/\/postgres:[^@]+@127\.0\.0\.1:\d+\/shop$/);
+    assert.ok(d!.ps().every((p) => p.alive));
+  });
+
+  it('kill -9 of the leading master: another master leads; restart brings it back under the same name', async (t) => {
+    const leader = await d!.leader('dc-a');
+    const old = d!.ps().find((p) => p.name === leader)!;
+    const killedAt = Date.now();
+    await d!.kill(leader);
+    assert.equal(isAlive(old.pid), false);
+    let next = leader;
+    while (next === leader && Date.now() - killedAt < 30_000) {
+      await delay(250);
+      next = await d!.leader('dc-a').catch(() => leader);
+    }
+    t.diagnostic(`${leader} killed; ${next} leads after ${((Date.now() - killedAt) / 1000).toFixed(1)} s`);
+    assert.notEqual(next, leader, 'another master leads within 30 s');
+
+    const restarted = await d!.restart(leader);
+    assert.notEqual(restarted.pid, old.pid);
+    assert.equal(d!.ps().find((p) => p.name === leader)!.pid, restarted.pid, 'local.json has the new pid');
+    assert.ok(d!.ps().every((p) => p.alive));
+  });
+
+  it('kill -9 and restart of a worker: it registers again and is alive', async () => {
+    const [name] = d!.names('worker', 'dc-b');
+    const endpoint = `https://127.0.0.1:${d!.ps().find((p) => p.name === name)!.port}`;
+    await d!.kill(name!);
+    const restarted = await d!.restart(name!);
+    assert.ok(isAlive(restarted.pid));
+    const until = Date.now() + 30_000;
+    while (!(await workers('dc-b')).some((w) => w.endpoint === endpoint && w.alive && Date.parse(w.lastHeartbeat) > Date.parse(restarted.startedAt))) {
+      assert.ok(Date.now() < until, 'the restarted worker heartbeats within 30 s');
+      await delay(500);
+    }
+  });
+
+  it('down stops all of it', async () => {
+    const pids = d!.ps().map((p) => p.pid);
+    const results = await d!.down();
+    assert.equal(results.filter((r) => r.outcome === 'stopped').length, 15);
+    assert.ok(pids.every((pid) => !isAlive(pid)));
   });
 });

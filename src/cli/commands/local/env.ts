@@ -11,6 +11,8 @@ export const localEnvCommand: Command = {
   async action(v, { out }) {
     const state = readLocalState(dirOf(v));
     const env = localEnv(state, await readLocalPassword(state.files));
+    // stderr: the lines on stdout stay fit for eval
+    if (state.status !== 'up') out.error(`note: the deployment in ${state.dir} is ${state.status === 'down' ? 'down' : 'not up (local up did not finish)'}`);
     for (const line of exportLines({ ...env })) out.line(line);
     return 0;
   },
