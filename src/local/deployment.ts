@@ -244,10 +244,18 @@ function prepareDir(dir: string): void {
         : `'${dir}' holds an earlier deployment (status '${existing.status}'): remove it or use another dir`,
     );
   }
-  if (fs.existsSync(dir) && fs.readdirSync(dir).length > 0) throw new InvalidOptionError('dir', `'${dir}' is not empty: local up starts in a new or empty dir`);
+  if (!isFreshDir(dir)) throw new InvalidOptionError('dir', `'${dir}' is not empty: local up starts in a new or empty dir`);
   fs.mkdirSync(dir, { recursive: true });
   fs.chmodSync(dir, 0o755);
   fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
+}
+
+/** Missing, empty, or holding only the log of a set-up that failed (so that `local up` can be run again after it). */
+function isFreshDir(dir: string): boolean {
+  if (!fs.existsSync(dir)) return true;
+  const entries = fs.readdirSync(dir);
+  if (entries.length === 0) return true;
+  return entries.length === 1 && entries[0] === 'logs' && fs.readdirSync(path.join(dir, 'logs')).every((f) => f === 'setup.log');
 }
 
 /** The state, kept in memory and written to local.json at every change (so a crash half-way still leaves the pids). */

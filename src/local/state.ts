@@ -15,7 +15,7 @@ export const LOCAL_STATE_VERSION = 1;
 export const DATACENTERS = ['dc-a', 'dc-b'] as const;
 export type DatacenterName = (typeof DATACENTERS)[number];
 
-/** What a process is; also the order `local down` stops them in, last first (see STOP_ORDER). */
+/** What a process is (`local down` stops them in the reverse order: daemons, MirrorMaker, Kafka, PostgreSQL). */
 export const LOCAL_ROLES = ['postgres', 'kafka', 'mirrormaker', 'master', 'worker'] as const;
 export type LocalRole = (typeof LOCAL_ROLES)[number];
 
