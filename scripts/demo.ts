@@ -1,16 +1,38 @@
 /**
- * The quick-start demo: two datacenters on this machine (PostgreSQL + Kafka each, MirrorMaker 2 from A to B),
- * dcsync replicating every database of A to B, a pgbench load while it runs, lag printed as it goes, then the
- * row counts of both sides. Everything it starts is stopped at the end (also on Ctrl-C).
+ * The quick-start demo (`npm run demo`), built on `dcsync local`: two datacenters on this machine (the library behind
+ * `dcsync local up --no-configure`), sample data in A (database "shop" from pgbench and database "inventory"),
+ * `dcsync configure sync` A→B, a pgbench load while the sync runs, `dcsync get status` polled until B has caught
+ * up, the row counts of both sides, then `dcsync local down`. Ctrl-C also ends with `local down`.
+ *
+ *   npm run demo               everything above, in a new temporary directory
+ *   npm run demo -- --keep     leave the deployment running at the end (and say how to use and stop it)
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
+import { errorMessage } from '../src/core/errors.ts';
+import { delay } from '../src/core/time.ts';
+import { downLocal, upLocal, type LocalDeployment } from '../src/local/deployment.ts';
 import { pgBin } from '../src/local/postgres.ts';
-import { startTwoDc, type TwoDc } from '../src/local/two-datacenters.ts';
-import { psql, run } from '../test/helpers/psql.ts';
+import { isCaughtUp, type SyncStatus } from '../src/local/sync.ts';
+import { run } from '../test/helpers/psql.ts';
 
 const say = (text: string): void => void process.stdout.write(text + '\n');
+const keep = process.argv.includes('--keep');
+const LOAD_SECONDS = 20;
 
-async function rows<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
+const controller = new AbortController();
+const { signal } = controller;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    if (signal.aborted) return; // a second Ctrl-C: local down is under way already
+    say(`\n${sig}: stopping…`);
+    controller.abort();
+  });
+}
+
+async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
   const c = new pg.Client({ connectionString: url });
   c.on('error', () => {});
   await c.connect();
@@ -21,92 +43,110 @@ async function rows<T extends pg.QueryResultRow>(url: string, sql: string): Prom
   }
 }
 
-async function status(env: TwoDc, dbs: string[]): Promise<{ db: string; complete: boolean; copied: number; lagMs: number | null }[]> {
-  const out = [];
-  for (const db of dbs) {
-    try {
-      const [s] = await rows<{ complete: boolean; copied: string; lag: number | null }>(
-        env.pgB.url(db),
-        `SELECT (SELECT bool_and(snapshot_complete) FROM dcsync.target_sync) AS complete,
-                (SELECT coalesce(sum(rows_copied), 0) FROM dcsync.target_tables) AS copied,
-                (SELECT extract(epoch FROM now() - max(commit_time)) * 1000 FROM dcsync.applied_position) AS lag`,
-      );
-      out.push({ db, complete: s?.complete ?? false, copied: Number(s?.copied ?? 0), lagMs: s?.lag ?? null });
-    } catch {
-      out.push({ db, complete: false, copied: 0, lagMs: null });
-    }
-  }
-  return out;
-}
-
 async function counts(url: string): Promise<Map<string, number>> {
-  const tables = await rows<{ t: string }>(url, `SELECT format('%I.%I', schemaname, relname) AS t FROM pg_stat_user_tables WHERE schemaname <> 'dcsync' ORDER BY 1`);
+  const tables = await query<{ t: string }>(url, `SELECT format('%I.%I', schemaname, relname) AS t FROM pg_stat_user_tables WHERE schemaname <> 'dcsync' ORDER BY 1`);
   const m = new Map<string, number>();
-  for (const { t } of tables) m.set(t, Number((await rows<{ n: string }>(url, `SELECT count(*) AS n FROM ${t}`))[0]!.n));
+  for (const { t } of tables) m.set(t, Number((await query<{ n: string }>(url, `SELECT count(*) AS n FROM ${t}`))[0]!.n));
   return m;
 }
 
-const controller = new AbortController();
-process.on('SIGINT', () => controller.abort());
-process.on('SIGTERM', () => controller.abort());
+const fmt = (n: number): string => n.toLocaleString('en-US');
 
-say('dcsync demo: starting datacenter A and B (PostgreSQL, Kafka, MirrorMaker 2 A→B) on loopback…');
-const env = await startTwoDc({ prefix: 'dcsync-demo-' });
-try {
-  say(`  A: PostgreSQL 127.0.0.1:${env.pgA.port}, Kafka ${env.kafkaA.bootstrap}`);
-  say(`  B: PostgreSQL 127.0.0.1:${env.pgB.port}, Kafka ${env.kafkaB.bootstrap}   (logs in ${env.dir})`);
-  say('Sample data in A: database "shop" (pgbench, 500,000 accounts) and database "inventory"…');
-  await psql(env.pgA, 'postgres', { command: 'CREATE DATABASE shop' });
-  await psql(env.pgA, 'postgres', { command: 'CREATE DATABASE inventory' });
-  await run(pgBin('pgbench'), ['-i', '-s', '5', '-q', 'shop'], env.pgA.pgEnv());
-  await psql(env.pgA, 'inventory', {
-    command: `CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, stock int NOT NULL, tags text[], meta jsonb);
-              INSERT INTO items SELECT g, 'item ' || g, g % 100, ARRAY['t' || (g % 7)], jsonb_build_object('w', g * 0.5) FROM generate_series(1, 20000) g;`,
-  });
-  const dbs = ['shop', 'inventory', 'postgres'];
-  say('Starting dcsync: source tasks in A (every database), destination tasks in B…');
-  const passwordEnv = (pgc: typeof env.pgA): Record<string, string> => ({ DCSYNC_CLUSTER_PASSWORD: pgc.password });
-  const noPassword = (url: string): string => {
-    const u = new URL(url);
-    u.password = '';
-    return u.toString();
-  };
-  await env.dcsync('source', ['run', 'task', 'source', '--cluster.endpoint', noPassword(env.pgA.url('postgres')), '--mq.kafka-addr', env.kafkaA.bootstrap, '--sync.id', 'demo'], passwordEnv(env.pgA));
-  await env.dcsync('destination', ['run', 'task', 'destination', '--cluster.endpoint', noPassword(env.pgB.url('postgres')), '--mq.kafka-addr', env.kafkaB.bootstrap, '--sync.id', 'demo'], passwordEnv(env.pgB));
-  const t0 = Date.now();
-  for (;;) {
-    if (controller.signal.aborted) throw new Error('interrupted');
-    const st = await status(env, dbs);
-    say(`  ${((Date.now() - t0) / 1000).toFixed(1)} s  ` + st.map((s) => `${s.db}: ${s.complete ? 'running' : `initial copy ${s.copied} rows`}`).join('   '));
-    if (st.every((s) => s.complete)) break;
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-  say('Writing at A: pgbench on "shop" for 20 s while dcsync streams; lag at B:');
-  const load = run(pgBin('pgbench'), ['-T', '20', '-c', '2', '-n', 'shop'], env.pgA.pgEnv());
-  let loading = true;
-  void load.finally(() => (loading = false));
-  while (loading && !controller.signal.aborted) {
-    await new Promise((r) => setTimeout(r, 2000));
-    const st = await status(env, ['shop']);
-    say(`  lag ${st[0]?.lagMs === null ? '-' : `${Math.round(st[0]!.lagMs)} ms`}`);
-  }
-  const out = await load;
-  say(`  pgbench: ${/tps = ([\d.]+)/.exec(out)?.[1] ?? '?'} transactions/s`);
-  say('Waiting until B has caught up…');
-  for (let i = 0; i < 120; i++) {
-    const [a, b] = await Promise.all([counts(env.pgA.url('shop')), counts(env.pgB.url('shop'))]);
-    const [sa] = await rows<{ s: string }>(env.pgA.url('shop'), 'SELECT sum(abalance)::text AS s FROM pgbench_accounts');
-    const [sb] = await rows<{ s: string }>(env.pgB.url('shop'), 'SELECT sum(abalance)::text AS s FROM pgbench_accounts');
-    if ([...a].every(([t, n]) => b.get(t) === n) && sa?.s === sb?.s) break;
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-  say('Row counts (A → B):');
-  for (const db of ['shop', 'inventory']) {
-    const [a, b] = await Promise.all([counts(env.pgA.url(db)), counts(env.pgB.url(db))]);
-    for (const [t, n] of a) say(`  ${db}.${t.padEnd(28)} ${String(n).padStart(9)} → ${String(b.get(t) ?? '-').padStart(9)}${b.get(t) === n ? '' : '   (differs)'}`);
-  }
-  say('Stopping everything…');
-} finally {
-  await env.stop();
+/** One line about the sync: its status, rows copied, and the largest lag of its tables. */
+function describe(s: SyncStatus): string {
+  const copied = s.tables.reduce((a, t) => a + (t.rowsCopied ?? 0), 0);
+  const total = s.tables.reduce((a, t) => a + (t.rowsTotal ?? 0), 0);
+  const lagBytes = Math.max(0, ...s.tables.map((t) => t.lagBytes ?? 0));
+  const lagSeconds = Math.max(0, ...s.tables.map((t) => t.lagSeconds ?? 0));
+  const rows = total > 0 ? `${fmt(copied)} / ${fmt(total)} rows copied` : `${s.tables.length} tables`;
+  return `${s.status.padEnd(12)} ${rows}, lag ${fmt(lagBytes)} bytes / ${lagSeconds.toFixed(1)} s`;
 }
-say('Done.');
+
+/** `dcsync get status` every `everyMs` until `done` says so; a few failed polls in a row (a failover) are tolerated. */
+async function pollStatus(d: LocalDeployment, t0: number, everyMs: number, done: (s: SyncStatus) => boolean, timeoutMs: number): Promise<SyncStatus> {
+  const until = Date.now() + timeoutMs;
+  let failures = 0;
+  for (;;) {
+    signal.throwIfAborted();
+    try {
+      const s = await d.status(signal);
+      failures = 0;
+      say(`  ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s  ${describe(s)}`);
+      if (s.status === 'failed') throw new Error(`the sync failed: ${JSON.stringify(s)}`);
+      if (done(s)) return s;
+    } catch (err) {
+      if (signal.aborted || ++failures >= 5 || /the sync failed/.test(errorMessage(err))) throw err;
+      say(`  (get status: ${errorMessage(err).split('\n')[0]})`);
+    }
+    if (Date.now() > until) throw new Error(`not there within ${timeoutMs / 1000} s`);
+    await delay(everyMs, signal);
+  }
+}
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dcsync-demo-'));
+fs.chmodSync(dir, 0o755); // the postgres OS user runs the clusters inside it
+let failed = false;
+try {
+  say(`dcsync demo: two datacenters on this machine (dcsync local up --dir ${dir} --no-configure)…`);
+  const d = await upLocal({ dir, configure: false, signal, onProgress: (line) => say(`  ${line}`) });
+  const a = d.datacenter('dc-a');
+  const b = d.datacenter('dc-b');
+  say(`  A: PostgreSQL ${new URL(a.pgUrl).host}, Kafka ${a.kafka}, masters ${a.masters.join(' ')}`);
+  say(`  B: PostgreSQL ${new URL(b.pgUrl).host}, Kafka ${b.kafka}, masters ${b.masters.join(' ')}`);
+
+  say('Sample data in A: database "shop" (pgbench, 500,000 accounts) and database "inventory" (20,000 items)…');
+  await query(d.pgUrl('dc-a'), 'CREATE DATABASE shop');
+  await query(d.pgUrl('dc-a'), 'CREATE DATABASE inventory');
+  await run(pgBin('pgbench'), ['-i', '-s', '5', '-q', 'shop'], d.pgEnv('dc-a'));
+  await query(
+    d.pgUrl('dc-a', 'inventory'),
+    `CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, stock int NOT NULL, tags text[], meta jsonb);
+     INSERT INTO items SELECT g, 'item ' || g, g % 100, ARRAY['t' || (g % 7)], jsonb_build_object('w', g * 0.5) FROM generate_series(1, 20000) g`,
+  );
+  signal.throwIfAborted();
+
+  say('Configuring the sync A→B (dcsync configure sync --master.endpoint <B> --source.endpoint <A> …)…');
+  await d.configure(signal);
+  const t0 = Date.now();
+  say('Initial sync (dcsync get status at B):');
+  await pollStatus(d, t0, 1_000, (s) => s.status === 'running', 600_000);
+
+  say(`Writing at A: pgbench on "shop" for ${LOAD_SECONDS} s while dcsync streams; status at B:`);
+  let loading = true;
+  const load = run(pgBin('pgbench'), ['-T', String(LOAD_SECONDS), '-c', '2', '-n', 'shop'], d.pgEnv('dc-a')).finally(() => (loading = false));
+  await pollStatus(d, t0, 2_000, () => !loading, (LOAD_SECONDS + 60) * 1000);
+  say(`  pgbench: ${/tps = ([\d.]+)/.exec(await load)?.[1] ?? '?'} transactions/s`);
+
+  say('Waiting until B has caught up:');
+  await pollStatus(d, t0, 1_000, isCaughtUp, 300_000);
+
+  say('Row counts (A → B):');
+  let differs = false;
+  for (const db of ['shop', 'inventory']) {
+    const [ca, cb] = await Promise.all([counts(d.pgUrl('dc-a', db)), counts(d.pgUrl('dc-b', db))]);
+    for (const [t, n] of ca) {
+      differs ||= cb.get(t) !== n;
+      say(`  ${db}.${t.padEnd(28)} ${fmt(n).padStart(9)} → ${(cb.has(t) ? fmt(cb.get(t)!) : '-').padStart(9)}${cb.get(t) === n ? '' : '   (differs)'}`);
+    }
+  }
+  const sum = 'SELECT sum(abalance)::text AS s FROM pgbench_accounts';
+  const [[sa], [sb]] = await Promise.all([query<{ s: string }>(d.pgUrl('dc-a', 'shop'), sum), query<{ s: string }>(d.pgUrl('dc-b', 'shop'), sum)]);
+  say(`  shop: sum(abalance) ${sa?.s} → ${sb?.s}`);
+  if (differs || sa?.s !== sb?.s) throw new Error('B differs from A after it reported caught up');
+  if (keep) {
+    say(`The deployment keeps running (--keep):`);
+    say(`  eval "$(npx dcsync local env --dir ${dir})"; npx dcsync get status --master.endpoint "$DCSYNC_B_MASTERS" --master.cacert "$DCSYNC_TLS_CACERT"`);
+    say(`  npx dcsync local down --dir ${dir}`);
+  }
+} catch (err) {
+  failed = true;
+  say(signal.aborted ? 'interrupted' : `demo failed: ${errorMessage(err)}\n  logs: ${dir}/logs`);
+} finally {
+  if (!keep || failed) {
+    say(`Stopping everything (dcsync local down --dir ${dir})…`);
+    await downLocal(dir).catch((err: unknown) => say(`  local down: ${errorMessage(err)}`));
+    if (!failed && !process.env['DCSYNC_KEEP_TEST_DIR']) fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+say(failed ? 'Done (with errors).' : 'Done.');
+process.exitCode = failed ? 1 : 0;

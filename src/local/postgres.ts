@@ -158,6 +158,40 @@ export async function startPgCluster(opts: PgClusterOptions): Promise<PgClusterH
   return cluster;
 }
 
+/**
+ * Stops the cluster in `dir` that an earlier process started (`dcsync local down`): `pg_ctl stop -m fast` as the
+ * server's OS user, as PgClusterHandle.stop does; if that fails, the postmaster and its children get SIGKILL. Only a
+ * live `postgres` process named by the data directory's postmaster.pid is touched. Nothing to do when none runs.
+ * Resolves with the postmaster's pid it stopped, or undefined.
+ */
+export async function stopPgClusterIn(dir: string, logger?: Logger): Promise<number | undefined> {
+  const d = path.resolve(dir);
+  const stored = await readStored(d);
+  const cluster = new LocalCluster({
+    name: stored?.name || path.basename(d),
+    dir: d,
+    dataDir: path.join(d, DATA_DIR),
+    owner: await serverOwner(),
+    superuser: stored?.superuser ?? 'postgres',
+    password: stored?.password ?? '',
+    storedPassword: stored?.password,
+    port: stored?.port ?? 0,
+    portFixed: true,
+    settings: {},
+    ssl: undefined,
+    log: (logger ?? silentLogger).child({ component: 'local.postgres', cluster: stored?.name || path.basename(d) }),
+    startTimeoutMs: 60_000,
+  });
+  const pid = cluster.pid();
+  if (pid === undefined) return undefined;
+  try {
+    await cluster.stop();
+  } catch {
+    await cluster.kill9();
+  }
+  return pid;
+}
+
 interface Owner {
   uid: number;
   gid: number;

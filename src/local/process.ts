@@ -139,14 +139,23 @@ export function isAlive(pid: number): boolean {
  */
 export async function stopPid(pid: number, graceMs = 10_000): Promise<void> {
   if (!isAlive(pid)) return;
-  signalGroupOrPid(pid, 'SIGTERM', procStat(pid)?.pgid === pid);
+  signalPid(pid, 'SIGTERM');
   if (await waitGone(pid, graceMs)) return;
-  signalGroupOrPid(pid, 'SIGKILL', procStat(pid)?.pgid === pid);
+  signalPid(pid, 'SIGKILL');
   if (await waitGone(pid, 5_000)) return;
   throw new ShutdownTimeoutError(`process ${pid} is still alive 5 s after SIGKILL`);
 }
 
-async function waitGone(pid: number, ms: number): Promise<boolean> {
+/**
+ * Sends a signal to a process known only by its pid, and to its whole process group when it leads one (as
+ * spawnDaemon's processes do). No-op when it is gone.
+ */
+export function signalPid(pid: number, signal: NodeJS.Signals): void {
+  signalGroupOrPid(pid, signal, procStat(pid)?.pgid === pid);
+}
+
+/** Resolves true once the pid is gone (or a zombie), false when it still runs after `ms`. */
+export async function waitGone(pid: number, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
   for (;;) {
     if (!isAlive(pid)) return true;

@@ -1,12 +1,93 @@
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { spawnDaemon, type DaemonHandle } from './process.ts';
-import { startKafkaBroker, startMirrorMaker, waitMirrorFlow, type KafkaBrokerHandle, type MirrorMakerHandle } from './kafka.ts';
+import { spawnDcsync } from './dcsync-process.ts';
+import { type DaemonHandle } from './process.ts';
+import {
+  startKafkaBroker,
+  startMirrorMaker,
+  waitMirrorFlow,
+  type KafkaBrokerHandle,
+  type MirrorMakerHandle,
+  type MirrorMakerOptions,
+  type ReplicationPolicyName,
+} from './kafka.ts';
 import { startPgCluster, type PgClusterHandle } from './postgres.ts';
 
-export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export { REPO } from './dcsync-process.ts';
+
+/** PostgreSQL + Kafka each, MirrorMaker 2 from A to B: what both the tests' TwoDc and `dcsync local up` run. */
+export interface DatacenterPair {
+  pgA: PgClusterHandle;
+  pgB: PgClusterHandle;
+  kafkaA: KafkaBrokerHandle;
+  kafkaB: KafkaBrokerHandle;
+  mm2: MirrorMakerHandle;
+  /** How MirrorMaker was started (to start it again). */
+  mmOptions: MirrorMakerOptions;
+}
+
+/** One piece of a pair that is running now (reported before the rest is up, so a caller can track what to stop). */
+export type PairPart =
+  | { kind: 'postgres'; side: 'A' | 'B'; handle: PgClusterHandle }
+  | { kind: 'kafka'; side: 'A' | 'B'; handle: KafkaBrokerHandle }
+  | { kind: 'mirrormaker'; handle: MirrorMakerHandle };
+
+export interface DatacenterPairOptions {
+  /** Parent of pg-a, pg-b, kafka-a, kafka-b and mm2; the `postgres` OS user needs o+x on it. */
+  dir: string;
+  /** MirrorMaker 2's replication policy; default 'default' (topics arrive at B as 'A.<topic>'). */
+  policy?: ReplicationPolicyName;
+  /** The superuser password of both clusters; default a random one each. */
+  pgPassword?: string;
+  /** Let this process exit while Kafka and MirrorMaker run on (`dcsync local up`). PostgreSQL always does. */
+  unref?: boolean;
+  /** Wait until a probe record crossed MirrorMaker; default true. */
+  waitFlow?: boolean;
+  /** Called as each piece runs. When the start fails half-way, what was reported here is the caller's to stop. */
+  onStart: (part: PairPart) => void;
+  signal?: AbortSignal;
+}
+
+/** PostgreSQL settings for speed on a test machine (no durability across an OS crash). */
+export const FAST_PG = { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', wal_sender_timeout: '20s', max_connections: '100' };
+
+/** Starts PostgreSQL A and B and a KRaft Kafka broker each (in parallel), then MirrorMaker 2 from A to B. */
+export async function startDatacenterPair(opts: DatacenterPairOptions): Promise<DatacenterPair> {
+  const { dir, onStart } = opts;
+  const policy = opts.policy ?? 'default';
+  const unref = opts.unref ?? false;
+  const password = opts.pgPassword !== undefined ? { password: opts.pgPassword } : {};
+  const pg = (side: 'A' | 'B'): Promise<PgClusterHandle> =>
+    startPgCluster({ dir: path.join(dir, `pg-${side.toLowerCase()}`), name: `pg-${side.toLowerCase()}`, settings: FAST_PG, ...password }).then((handle) => {
+      onStart({ kind: 'postgres', side, handle });
+      return handle;
+    });
+  const kafka = (side: 'A' | 'B'): Promise<KafkaBrokerHandle> =>
+    // B's topics are created by MirrorMaker (and by dcsync's admin calls), never by a consumer's metadata request.
+    startKafkaBroker({ dir: path.join(dir, `kafka-${side.toLowerCase()}`), name: side, autoCreateTopics: side === 'A', unref }).then((handle) => {
+      onStart({ kind: 'kafka', side, handle });
+      return handle;
+    });
+  const settled = await Promise.allSettled([pg('A'), pg('B'), kafka('A'), kafka('B')]);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+  const [pgA, pgB, kafkaA, kafkaB] = settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as [PgClusterHandle, PgClusterHandle, KafkaBrokerHandle, KafkaBrokerHandle];
+  opts.signal?.throwIfAborted();
+  const mmOptions: MirrorMakerOptions = {
+    dir: path.join(dir, 'mm2'),
+    source: { alias: 'A', bootstrap: kafkaA.bootstrap },
+    target: { alias: 'B', bootstrap: kafkaB.bootstrap },
+    policy,
+    unref,
+  };
+  const mm2 = await startMirrorMaker(mmOptions);
+  onStart({ kind: 'mirrormaker', handle: mm2 });
+  if (opts.waitFlow ?? true) {
+    await waitMirrorFlow({ sourceBootstrap: kafkaA.bootstrap, targetBootstrap: kafkaB.bootstrap, sourceAlias: 'A', policy, ...(opts.signal ? { signal: opts.signal } : {}) });
+  }
+  return { pgA, pgB, kafkaA, kafkaB, mm2, mmOptions };
+}
 
 /** Two datacenters on loopback: PostgreSQL + Kafka each, MirrorMaker 2 from A to B. */
 export interface TwoDc {
@@ -23,8 +104,6 @@ export interface TwoDc {
   stop(): Promise<void>;
 }
 
-const FAST_PG = { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', wal_sender_timeout: '20s', max_connections: '100' };
-
 /**
  * Starts two datacenters on loopback ports in a new directory (under `parent`, default the OS temp dir):
  * PostgreSQL A and B, a KRaft Kafka broker each, MirrorMaker 2 from A to B, and returns once a probe record
@@ -33,58 +112,41 @@ const FAST_PG = { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'of
 export async function startTwoDc(opts: { policy?: 'default' | 'identity'; keepDir?: boolean; parent?: string; prefix?: string } = {}): Promise<TwoDc> {
   const dir = mkdtempSync(path.join(opts.parent ?? tmpdir(), opts.prefix ?? 'dcsync-it-'));
   chmodSync(dir, 0o755); // the postgres OS user runs the clusters inside it
-  const policy = opts.policy ?? 'default';
   const started: { stop(): Promise<void> }[] = [];
   const daemons: DaemonHandle[] = [];
+  const mm: { current?: MirrorMakerHandle } = {};
   const stopAll = async (): Promise<void> => {
     for (const d of daemons.reverse()) await d.stop(10_000).catch(() => {});
     for (const s of started.reverse()) await s.stop().catch(() => {});
     if (!opts.keepDir && !process.env['DCSYNC_KEEP_TEST_DIR']) rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const [pgA, pgB, kafkaA, kafkaB] = await Promise.all([
-      startPgCluster({ dir: path.join(dir, 'pg-a'), name: 'pg-a', settings: FAST_PG }).then((h) => (started.push(h), h)),
-      startPgCluster({ dir: path.join(dir, 'pg-b'), name: 'pg-b', settings: FAST_PG }).then((h) => (started.push(h), h)),
-      startKafkaBroker({ dir: path.join(dir, 'kafka-a'), name: 'A' }).then((h) => (started.push(h), h)),
-      startKafkaBroker({ dir: path.join(dir, 'kafka-b'), name: 'B', autoCreateTopics: false }).then((h) => (started.push(h), h)),
-    ]);
-    const mmOpts = { dir: path.join(dir, 'mm2'), source: { alias: 'A', bootstrap: kafkaA.bootstrap }, target: { alias: 'B', bootstrap: kafkaB.bootstrap }, policy };
-    const mm = { current: await startMirrorMaker(mmOpts) };
-    started.push({ stop: () => mm.current.stop() });
-    await waitMirrorFlow({ sourceBootstrap: kafkaA.bootstrap, targetBootstrap: kafkaB.bootstrap, sourceAlias: 'A', policy });
+    const pair = await startDatacenterPair({
+      dir,
+      policy: opts.policy ?? 'default',
+      onStart(part) {
+        if (part.kind !== 'mirrormaker') return void started.push(part.handle);
+        mm.current = part.handle;
+        started.push({ stop: async () => mm.current?.stop() });
+      },
+    });
     return {
       dir,
-      pgA,
-      pgB,
-      kafkaA,
-      kafkaB,
+      pgA: pair.pgA,
+      pgB: pair.pgB,
+      kafkaA: pair.kafkaA,
+      kafkaB: pair.kafkaB,
       get mm2() {
-        return mm.current;
+        return mm.current ?? pair.mm2;
       },
       async restartMirror() {
-        mm.current.kill('SIGKILL');
-        await mm.current.exited;
-        mm.current = await startMirrorMaker(mmOpts);
+        const old = mm.current ?? pair.mm2;
+        old.kill('SIGKILL');
+        await old.exited;
+        mm.current = await startMirrorMaker(pair.mmOptions);
       },
       async dcsync(name, args, env = {}, nodeArgs = []) {
-        // Passwords travel in the environment, never on a command line (where `ps` would show them).
-        const secretEnv: Record<string, string> = {};
-        const safeArgs = args.map((a) => {
-          if (!/^postgres(ql)?:\/\//.test(a)) return a;
-          const u = new URL(a);
-          if (!u.password) return a;
-          secretEnv['DCSYNC_CLUSTER_PASSWORD'] = decodeURIComponent(u.password);
-          u.password = '';
-          return u.toString();
-        });
-        const d = await spawnDaemon({
-          name,
-          command: process.execPath,
-          args: [...nodeArgs, path.join(REPO, 'bin/dcsync.js'), ...safeArgs],
-          cwd: REPO,
-          env: { DCSYNC_DEBUG: '1', ...secretEnv, ...env },
-          logFile: path.join(dir, `${name}.log`),
-        });
+        const d = await spawnDcsync({ name, args, env: { DCSYNC_DEBUG: '1', ...env }, nodeArgs, logFile: path.join(dir, `${name}.log`) });
         daemons.push(d);
         return d;
       },

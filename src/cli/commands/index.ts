@@ -18,6 +18,10 @@ import { stopSyncCommand } from './stop/sync.ts';
 import { abortSyncCommand } from './abort/sync.ts';
 import { abortOutgoingSyncCommand } from './abort/outgoing-sync.ts';
 import { resetFailedTaskCommand } from './reset/failed-task.ts';
+import { localDownCommand } from './local/down.ts';
+import { localEnvCommand } from './local/env.ts';
+import { localPsCommand } from './local/ps.ts';
+import { localUpCommand } from './local/up.ts';
 
 /** Every CLI command; the tree mirrors the folders below. */
 export const commands: readonly Command[] = [
@@ -40,4 +44,8 @@ export const commands: readonly Command[] = [
   abortSyncCommand,
   abortOutgoingSyncCommand,
   resetFailedTaskCommand,
+  localUpCommand,
+  localEnvCommand,
+  localPsCommand,
+  localDownCommand,
 ];
