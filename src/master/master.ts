@@ -152,6 +152,7 @@ export class MasterDaemon {
           masterAliveMs: Math.max(10_000, o.election.renewMs * 5),
           mq: { type: o.mqType, kafkaAddr: o.kafkaAddr },
           }),
+          // Without a client-auth CA no peer can authenticate: such a master is never a source, its peer routes stay off.
           ...syncRoutes({
             syncs: this.#syncs,
             election: this.#election,
@@ -161,7 +162,7 @@ export class MasterDaemon {
             datacenter: o.datacenter,
             masterEndpoints: o.masterEndpoints,
             log: this.#log,
-          }),
+          }).filter((r) => r.access !== 'peer' || o.serverClientCafile !== undefined),
         ],
         version: o.version,
         stopGrace: Math.min(API_DRAIN_MS, o.stopGraceMs / 2),

@@ -11,7 +11,7 @@
  * transaction with changes it read from the slot; the destination reports the most advanced position it applied
  * (heartbeats included). lagBytes = source LSN − applied LSN (0 once applied); lagSeconds = the source commit
  * time of that transaction − the commit time of what was applied (0 once applied). Both are null until both
- * sides have reported after the initial copy.
+ * sides have reported after the initial copy, and while the destination has applied nothing yet.
  */
 import { parseLsn } from '../core/lsn.ts';
 import type { TaskState } from './contract.ts';
@@ -102,8 +102,9 @@ export function databaseLag(src: SourceProgress | undefined, dst: DestinationPro
   const sourceLsn = lsnOrUndefined(src.lastDataLsn);
   if (sourceLsn === undefined) return { lagBytes: 0, lagSeconds: 0 }; // nothing was written since the copy
   const applied = lsnOrUndefined(dst.appliedLsn);
-  if (applied !== undefined && applied >= sourceLsn) return { lagBytes: 0, lagSeconds: 0 };
-  const lagBytes = Number(sourceLsn - (applied ?? 0n));
+  if (applied === undefined) return { lagBytes: null, lagSeconds: null }; // nothing applied yet: how far behind is unknown
+  if (applied >= sourceLsn) return { lagBytes: 0, lagSeconds: 0 };
+  const lagBytes = Number(sourceLsn - applied);
   const s = src.lastDataTime === null ? NaN : Date.parse(src.lastDataTime);
   const d = dst.appliedCommitTime === null ? NaN : Date.parse(dst.appliedCommitTime);
   const lagSeconds = Number.isFinite(s) && Number.isFinite(d) ? Math.max(0, (s - d) / 1000) : null;
