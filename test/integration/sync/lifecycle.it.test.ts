@@ -20,7 +20,7 @@ import { pgBin } from '../../../src/local/postgres.ts';
 import type { StatusResponse } from '../../../src/master/sync-contract.ts';
 import type { TasksResponse } from '../../../src/master/contract.ts';
 import { createTestCa } from '../../helpers/tls-fixtures.ts';
-import { formatKeyfile, issueClientKeyfile } from '../../../src/tls/index.ts';
+import { formatKeyfile, issueClientKeyfile, issueServerKeyfile, parseCa } from '../../../src/tls/index.ts';
 import { assertDatabasesEqual, waitFor } from '../../helpers/compare.ts';
 import { run } from '../../helpers/psql.ts';
 
@@ -280,6 +280,36 @@ describe('sync lifecycle on a local two-datacenter deployment', { timeout: 900_0
     const after = await status();
     assert.equal(after.sync?.run, before.sync?.run);
     assert.equal(after.status, 'running');
+  });
+
+  it('a keyfile near expiry shows in get status; SIGHUP swaps keyfiles without dropping the sync', async () => {
+    const state = dep.state();
+    const signer = await parseCa(await readFile(state.files.tlsCaCert, 'utf8'), await readFile(state.files.tlsCaKey, 'utf8'));
+    const swap = async (name: string, validForMs: number): Promise<void> => {
+      const p = state.processes.find((x) => x.name === name)!;
+      const file = p.args![p.args!.indexOf('--server.keyfile') + 1]!;
+      const kf = await issueServerKeyfile(signer, { hosts: ['127.0.0.1', 'localhost'], validForMs });
+      await writeFile(file, formatKeyfile(kf), { mode: 0o600 });
+      process.kill(dep.state().processes.find((x) => x.name === name)!.pid, 'SIGHUP');
+    };
+    const worker = dep.names('worker', 'dc-b')[0]!;
+    const master = dep.names('master', 'dc-a')[0]!;
+    await swap(worker, 10 * 86_400_000);
+    await swap(master, 12 * 86_400_000);
+    await query('dc-a', 'inventory', `UPDATE item SET qty = qty + 5 WHERE id <= 500`);
+    await waitFor(
+      async () => {
+        const w = (await status()).warnings;
+        return w.some((x) => x.startsWith(`worker `) && /expires on .* \(in 9 day/.test(x)) && w.some((x) => x.startsWith('source: master ') && /in 11 day/.test(x));
+      },
+      { timeoutMs: 30_000, intervalMs: 1_000, what: 'the near-expiry warnings of B\'s worker and A\'s master in get status' },
+    );
+    await swap(worker, 365 * 86_400_000);
+    await swap(master, 365 * 86_400_000);
+    await waitFor(async () => (await status()).warnings.length === 0, { timeoutMs: 30_000, intervalMs: 1_000, what: 'no warnings after the renewal' });
+    const s = await status();
+    assert.equal(s.status, 'running');
+    await equalEverywhere('equal across the keyfile reloads');
   });
 
   it('stop sync drops the slots and publications at the source; configure again copies anew', async () => {
