@@ -1,4 +1,6 @@
 import type { Kafka } from 'kafkajs';
+import type pg from 'pg';
+import { delay } from '../../core/time.ts';
 import type { Logger } from '../../core/logger.ts';
 import { ReplicationError } from '../../core/errors.ts';
 import { quoteIdent } from '../../model/change.ts';
@@ -29,7 +31,17 @@ export interface DestinationTaskOptions {
  */
 export async function runDestinationTask(o: DestinationTaskOptions, signal: AbortSignal): Promise<void> {
   const log = o.log.child({ component: 'destination', database: o.database, syncId: o.syncId });
-  await prepareTargetDatabase(o.targetUrl, o.database, o.syncId, log);
+  await ensureDatabase(o.targetUrl, o.database);
+  const guard = await holdTargetLock(o.targetUrl, o.database, signal, log);
+  try {
+    await prepareTargetDatabase(o.targetUrl, o.database, o.syncId, log);
+    await applyAll(o, log, signal);
+  } finally {
+    await guard.end().catch(() => {});
+  }
+}
+
+async function applyAll(o: DestinationTaskOptions, log: Logger, signal: AbortSignal): Promise<void> {
   const state = new TargetState(o.syncId);
   const target = await connect({ url: o.targetUrl, database: o.database, applicationName: `dcsync-destination-${o.syncId}` });
   let partitions: number;
@@ -56,23 +68,51 @@ export async function runDestinationTask(o: DestinationTaskOptions, signal: Abor
   await runApplyLoop({ kafka: o.kafka, topic: changesTopic, groupId: `${group}.changes`, partitions, targetUrl: o.targetUrl, database: o.database, state, mode: o.mode, log }, signal);
 }
 
+/** Key of the advisory lock a destination task holds in its target database (advisory locks are per database). */
+const TARGET_LOCK_KEY = 0x6463_7364; // 'dcsd'
+
 /**
- * Makes the target database ready for this stream (`<sync>_<run>`): creates it when missing; resumes when it
- * holds this stream's state; empties it when it holds an earlier run's copy (a sync configured again after a
+ * Fences the writes of a destination task that lost its assignment but still runs (a worker cut off from its
+ * masters keeps its tasks up to the worker timeout, while the leader may already have given them to another
+ * worker): one session per target database holds an advisory lock for as long as the task applies, so a second
+ * task for that database waits until the first one ends, or its session dies.
+ */
+async function holdTargetLock(url: string, database: string, signal: AbortSignal, log: Logger): Promise<pg.Client> {
+  const c = await connect({ url, database, applicationName: 'dcsync-destination-lock' });
+  let waiting = false;
+  try {
+    for (;;) {
+      const r = await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [TARGET_LOCK_KEY]);
+      if (r.rows[0]?.ok) {
+        if (waiting) log.info('target database free again: applying');
+        return c;
+      }
+      if (!waiting) log.warn('another destination task still holds this target database (a worker that lost the task?): waiting for it to end', { database });
+      waiting = true;
+      await delay(1_000, signal);
+    }
+  } catch (err) {
+    await c.end().catch(() => {});
+    throw err;
+  }
+}
+
+async function ensureDatabase(url: string, database: string): Promise<void> {
+  const admin = await connect({ url, applicationName: 'dcsync-destination' });
+  try {
+    const r = await admin.query(`SELECT 1 FROM pg_database WHERE datname = $1`, [database]);
+    if ((r.rowCount ?? 0) === 0) await admin.query(`CREATE DATABASE ${quoteIdent(database)} TEMPLATE template0 ENCODING 'UTF8'`);
+  } finally {
+    await admin.end().catch(() => {});
+  }
+}
+
+/**
+ * Makes the (existing) target database ready for this stream (`<sync>_<run>`): resumes when it holds this stream's state; empties it when it holds an earlier run's copy (a sync configured again after a
  * stop starts over, as the new run's structure and data replace the old); refuses a database dcsync did not
  * create that already holds tables, so an operator's data is never overwritten by surprise.
  */
 export async function prepareTargetDatabase(url: string, database: string, stream: string, log: Logger): Promise<void> {
-  const admin = await connect({ url, applicationName: 'dcsync-destination' });
-  try {
-    const r = await admin.query(`SELECT 1 FROM pg_database WHERE datname = $1`, [database]);
-    if ((r.rowCount ?? 0) === 0) {
-      await admin.query(`CREATE DATABASE ${quoteIdent(database)} TEMPLATE template0 ENCODING 'UTF8'`);
-      return;
-    }
-  } finally {
-    await admin.end().catch(() => {});
-  }
   const c = await connect({ url, database, applicationName: 'dcsync-destination' });
   try {
     const hasState = (await c.query<{ ok: boolean }>(`SELECT to_regclass('dcsync.target_sync') IS NOT NULL AS ok`)).rows[0]?.ok ?? false;
