@@ -6,6 +6,9 @@ import { remoteTopicName, topicName } from '../../../src/transport/topics.ts';
 import { assertDatabasesEqual, databaseFingerprint, waitFor } from '../../helpers/compare.ts';
 import { psql } from '../../helpers/psql.ts';
 import { startTwoDc, type TwoDc } from '../../helpers/two-dc.ts';
+import type { DaemonHandle } from '../../../src/local/process.ts';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 
 let env: TwoDc;
 before(async () => {
@@ -35,7 +38,7 @@ async function equalSoon(db: string, timeoutMs = 90_000): Promise<void> {
   );
 }
 
-function startSync(syncId: string, db: string, mode: 'parallel' | 'transactional'): Promise<unknown> {
+function startSync(syncId: string, db: string, mode: 'parallel' | 'transactional'): Promise<DaemonHandle[]> {
   return Promise.all([
     env.dcsync(`source-${syncId}`, ['run', 'task', 'source', '--cluster.endpoint', env.pgA.url('postgres'), '--mq.kafka-addr', env.kafkaA.bootstrap, '--sync.id', syncId, '--databases', db, '--apply.mode', mode, '--mq.partitions', '4', '--heartbeat', '1s']),
     env.dcsync(`destination-${syncId}`, ['run', 'task', 'destination', '--cluster.endpoint', env.pgB.url('postgres'), '--mq.kafka-addr', env.kafkaB.bootstrap, '--sync.id', syncId, '--apply.mode', mode]),
@@ -155,4 +158,29 @@ test('transactional mode: the target never shows a torn transaction', async (t) 
   await equalSoon('bank');
   t.diagnostic(`${transfers} transfers; sums seen at the target: ${[...sums].join(', ')}`);
   assert.deepEqual([...sums], [100_000]);
+});
+
+test('a second destination task for the same database waits while the first applies (fencing), and takes over after its kill -9', async () => {
+  await psql(env.pgA, 'postgres', { command: 'CREATE DATABASE fence' });
+  await psql(env.pgA, 'fence', { command: `CREATE TABLE c (id int PRIMARY KEY, n bigint NOT NULL); INSERT INTO c SELECT g, 0 FROM generate_series(1, 100) g` });
+  const first = (await startSync('fence', 'fence', 'parallel'))[1]!;
+  await equalSoon('fence');
+  const second = await env.dcsync('destination-fence-2', ['run', 'task', 'destination', '--cluster.endpoint', env.pgB.url('postgres'), '--mq.kafka-addr', env.kafkaB.bootstrap, '--sync.id', 'fence']);
+  const log = path.join(env.dir, 'destination-fence-2.log');
+  await waitFor(async () => (await readFile(log, 'utf8')).includes('another destination task still holds this target database'), {
+    timeoutMs: 30_000,
+    intervalMs: 500,
+    what: 'the second task waiting for the first',
+  });
+  const lockHolders = async (): Promise<number[]> =>
+    withClient(env.pgB.url('fence'), async (c) => (await c.query<{ pid: number }>(`SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)).rows.map((r) => r.pid));
+  assert.equal((await lockHolders()).length, 1);
+  await psql(env.pgA, 'fence', { command: `UPDATE c SET n = n + 1` });
+  await equalSoon('fence');
+  first.kill('SIGKILL');
+  await first.exited;
+  await waitFor(async () => (await readFile(log, 'utf8')).includes('target database free again'), { timeoutMs: 30_000, intervalMs: 500, what: 'the second task taking over' });
+  await psql(env.pgA, 'fence', { command: `UPDATE c SET n = n + 10 WHERE id <= 50` });
+  await equalSoon('fence');
+  await second.stop(10_000);
 });
