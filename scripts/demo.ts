@@ -16,7 +16,7 @@ import { delay } from '../src/core/time.ts';
 import { downLocal, upLocal, type LocalDeployment } from '../src/local/deployment.ts';
 import { pgBin } from '../src/local/postgres.ts';
 import { isCaughtUp, type SyncStatus } from '../src/local/sync.ts';
-import { run } from '../test/helpers/psql.ts';
+import { queryRows as query, run } from '../test/helpers/psql.ts';
 
 const say = (text: string): void => void process.stdout.write(text + '\n');
 const keep = process.argv.includes('--keep');
@@ -32,16 +32,6 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url });
-  c.on('error', () => {});
-  await c.connect();
-  try {
-    return (await c.query<T>(sql)).rows;
-  } finally {
-    await c.end();
-  }
-}
 
 async function counts(url: string): Promise<Map<string, number>> {
   const tables = await query<{ t: string }>(url, `SELECT format('%I.%I', schemaname, relname) AS t FROM pg_stat_user_tables WHERE schemaname <> 'dcsync' ORDER BY 1`);

@@ -95,14 +95,23 @@ function checkClientKeyfile(pem: string): void {
   if (v !== 'valid') throw badRequest(`the client keyfile (${c.subject}) is ${v === 'expired' ? `expired since ${c.notAfter.toISOString()}` : `not valid before ${c.notBefore.toISOString()}`}`);
 }
 
-async function waitForStatus(d: SyncApiDeps, id: string, done: (s: SyncRecord | undefined) => boolean, timeoutMs: number, signal: AbortSignal): Promise<SyncRecord | undefined> {
-  const deadline = Date.now() + timeoutMs;
-  let s = await d.syncs.get(id);
-  while (!done(s) && Date.now() < deadline && !signal.aborted) {
+/** Waits (up to timeoutMs) until the sync is `inactive`, then answers 200; still going on: 202. */
+async function answerWhenInactive(
+  d: SyncApiDeps,
+  cur: SyncRecord,
+  timeoutMs: number | undefined,
+  signal: AbortSignal,
+  message: { done: string; pending: (after: SyncRecord | undefined) => string },
+): Promise<RouteResponse> {
+  const deadline = Date.now() + (timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS);
+  let after = await d.syncs.get(cur.id);
+  while (after?.status !== 'inactive' && Date.now() < deadline && !signal.aborted) {
     await delay(500, signal).catch(() => {});
-    s = await d.syncs.get(id);
+    after = await d.syncs.get(cur.id);
   }
-  return s;
+  const cleaned = after?.status === 'inactive';
+  const body: StopSyncResponse = { sync: summary(after ?? cur), sourceCleaned: cleaned, message: cleaned ? message.done : message.pending(after) };
+  return { status: cleaned ? 200 : 202, body };
 }
 
 async function outgoingView(d: SyncApiDeps, s: SyncRecord): Promise<OutgoingSyncView> {
@@ -226,16 +235,10 @@ export function syncRoutes(d: SyncApiDeps): Route[] {
         d.log.info('sync stopping', { syncId: id });
         d.scheduler.poke();
         d.syncLoop.poke();
-        const after = await waitForStatus(d, id, (s) => s?.status === 'inactive', req.body.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS, req.signal);
-        const cleaned = after?.status === 'inactive';
-        const body: StopSyncResponse = {
-          sync: summary(after ?? cur),
-          sourceCleaned: cleaned,
-          message: cleaned
-            ? 'stopped: the destination tasks ended and the source dropped its slots and publications'
-            : `still stopping: the source did not confirm yet${after?.peerError ? ` (${after.peerError})` : ''}; the masters keep trying. 'dcsync abort sync' stops this side alone`,
-        };
-        return { status: cleaned ? 200 : 202, body };
+        return answerWhenInactive(d, cur, req.body.timeoutMs, req.signal, {
+          done: 'stopped: the destination tasks ended and the source dropped its slots and publications',
+          pending: (after) => `still stopping: the source did not confirm yet${after?.peerError ? ` (${after.peerError})` : ''}; the masters keep trying. 'dcsync abort sync' stops this side alone`,
+        });
       }),
     }),
     route({
@@ -272,14 +275,10 @@ export function syncRoutes(d: SyncApiDeps): Route[] {
         d.log.warn('outgoing sync aborted', { syncId: id });
         d.scheduler.poke();
         d.syncLoop.poke();
-        const after = await waitForStatus(d, id, (s) => s?.status === 'inactive', req.body.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS, req.signal);
-        const cleaned = after?.status === 'inactive';
-        const body: StopSyncResponse = {
-          sync: summary(after ?? cur),
-          sourceCleaned: cleaned,
-          message: cleaned ? 'aborted: the source tasks ended and their slots and publications are dropped' : 'still cleaning up: slots in use wait for their tasks to end; the masters keep trying',
-        };
-        return { status: cleaned ? 200 : 202, body };
+        return answerWhenInactive(d, cur, req.body.timeoutMs, req.signal, {
+          done: 'aborted: the source tasks ended and their slots and publications are dropped',
+          pending: () => 'still cleaning up: slots in use wait for their tasks to end; the masters keep trying',
+        });
       }),
     }),
     route({

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { spawn } from 'node:child_process';
 import { pgBin, type PgClusterHandle } from '../../src/local/postgres.ts';
 
@@ -19,4 +20,16 @@ export async function run(cmd: string, args: string[], env: Record<string, strin
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err}`))));
   });
+}
+
+/** Runs one statement on a fresh connection and returns its rows. */
+export async function queryRows<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
+  const c = new pg.Client({ connectionString: url });
+  c.on('error', () => {});
+  await c.connect();
+  try {
+    return (await c.query<T>(sql)).rows;
+  } finally {
+    await c.end();
+  }
 }

@@ -22,7 +22,7 @@ import type { TasksResponse } from '../../../src/master/contract.ts';
 import { createTestCa } from '../../helpers/tls-fixtures.ts';
 import { formatKeyfile, issueClientKeyfile, issueServerKeyfile, parseCa } from '../../../src/tls/index.ts';
 import { assertDatabasesEqual, waitFor } from '../../helpers/compare.ts';
-import { run } from '../../helpers/psql.ts';
+import { queryRows, run } from '../../helpers/psql.ts';
 
 const BIN = path.join(REPO, 'bin/dcsync.js');
 
@@ -64,16 +64,8 @@ describe('sync lifecycle on a local two-datacenter deployment', { timeout: 900_0
     return (JSON.parse(r.stdout) as TasksResponse).tasks;
   }
 
-  async function query<T extends pg.QueryResultRow>(dc: 'dc-a' | 'dc-b', database: string, sql: string): Promise<T[]> {
-    const c = new pg.Client({ connectionString: dep.pgUrl(dc, database) });
-    c.on('error', () => {});
-    await c.connect();
-    try {
-      return (await c.query<T>(sql)).rows;
-    } finally {
-      await c.end();
-    }
-  }
+  const query = <T extends pg.QueryResultRow>(dc: 'dc-a' | 'dc-b', database: string, sql: string): Promise<T[]> => queryRows<T>(dep.pgUrl(dc, database), sql);
+
 
   async function sourceSlots(): Promise<string[]> {
     return (await query<{ slot_name: string }>('dc-a', 'postgres', `SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'dcsync%' ORDER BY 1`)).map((r) => r.slot_name);
