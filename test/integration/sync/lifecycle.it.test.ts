@@ -15,6 +15,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { REPO } from '../../../src/local/two-datacenters.ts';
+import { ControlClient } from '../../../src/control/index.ts';
 import { upLocal, type LocalDeployment } from '../../../src/local/deployment.ts';
 import { pgBin } from '../../../src/local/postgres.ts';
 import type { StatusResponse } from '../../../src/master/sync-contract.ts';
@@ -199,6 +200,19 @@ describe('sync lifecycle on a local two-datacenter deployment', { timeout: 900_0
       intervalMs: 300,
       what: 'the initial copy of shop under way',
     });
+    // Health and version answer quickly on every daemon while the copy runs.
+    const ca = await readFile(dep.state().files.tlsCaCert, 'utf8');
+    for (const dc of ['dc-a', 'dc-b'] as const) {
+      for (const endpoint of [...dep.datacenter(dc).masters, ...dep.datacenter(dc).workers]) {
+        const c = new ControlClient({ endpoints: endpoint, ca, timeout: 2_000 });
+        try {
+          assert.equal((await c.get<{ status: string }>('/health')).status, 'ok');
+          assert.match((await c.get<{ version: string }>('/version')).version, /\d+\.\d+/);
+        } finally {
+          c.close();
+        }
+      }
+    }
     const killed = nameOf(victim!);
     await dep.kill(killed);
     const movedAt = Date.now();
