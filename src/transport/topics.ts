@@ -2,10 +2,11 @@
  * Kafka layout. Per sync and source database two topics on the source datacenter's Kafka:
  *   dcsync.<sync>.<db>.snapshot  1 partition: schema, initial copy chunks, table and snapshot markers, in order
  *   dcsync.<sync>.<db>.changes   N partitions (1 in transactional mode): row changes, partitioned by (table, key)
+ *   dcsync.<sync>.<db>.sequences 1 partition: the values of the database's sequences, sampled every couple of seconds
  * MirrorMaker 2 copies them to the destination's Kafka, under `<alias>.<name>` (default policy) or unchanged
  * (identity policy). Database names become a reversible token: [A-Za-z0-9-] stay, other bytes are `_HH`.
  */
-export type TopicKind = 'snapshot' | 'changes';
+export type TopicKind = 'snapshot' | 'changes' | 'sequences';
 export type ReplicationPolicy = 'default' | 'identity';
 
 export function encodeDatabaseToken(db: string): string {
@@ -46,7 +47,7 @@ export function parseRemoteTopic(
 ): { database: string; kind: TopicKind } | undefined {
   const prefix = (policy === 'identity' ? '' : `${sourceAlias}.`) + `dcsync.${syncId}.`;
   if (!remote.startsWith(prefix)) return undefined;
-  const m = /^([A-Za-z0-9_-]+)\.(snapshot|changes)$/.exec(remote.slice(prefix.length));
+  const m = /^([A-Za-z0-9_-]+)\.(snapshot|changes|sequences)$/.exec(remote.slice(prefix.length));
   if (!m) return undefined;
   return { database: decodeDatabaseToken(m[1]!), kind: m[2] as TopicKind };
 }

@@ -8,6 +8,7 @@ import { connect } from '../../source/postgres/connection.ts';
 import { waitForTopic } from '../../transport/kafka/admin.ts';
 import { remoteTopicName, topicName, type ReplicationPolicy } from '../../transport/topics.ts';
 import { runApplyLoop, type ApplyMode } from './apply-loop.ts';
+import { runSequenceApplier } from './sequence-applier.ts';
 import { loadSnapshot } from './snapshot-loader.ts';
 import { TargetState } from './target-state.ts';
 
@@ -65,7 +66,30 @@ async function applyAll(o: DestinationTaskOptions, log: Logger, signal: AbortSig
   } finally {
     await target.end().catch(() => {});
   }
-  await runApplyLoop({ kafka: o.kafka, topic: changesTopic, groupId: `${group}.changes`, partitions, targetUrl: o.targetUrl, database: o.database, state, mode: o.mode, log }, signal);
+  const sequencesTopic = remoteTopicName(o.policy, o.sourceAlias, topicName(o.syncId, o.database, 'sequences'));
+  await runTogether(
+    [
+      (s) => runApplyLoop({ kafka: o.kafka, topic: changesTopic, groupId: `${group}.changes`, partitions, targetUrl: o.targetUrl, database: o.database, state, mode: o.mode, log }, s),
+      (s) => runSequenceApplier({ kafka: o.kafka, topic: sequencesTopic, groupId: `${group}.sequences`, targetUrl: o.targetUrl, database: o.database, log }, s),
+    ],
+    signal,
+  );
+}
+
+/** Runs loops side by side until the signal aborts; the first to fail stops the others, and its error is thrown. */
+async function runTogether(loops: readonly ((signal: AbortSignal) => Promise<void>)[], signal: AbortSignal): Promise<void> {
+  const inner = new AbortController();
+  const both = AbortSignal.any([signal, inner.signal]);
+  let first: unknown;
+  await Promise.all(
+    loops.map((loop) =>
+      loop(both).catch((err: unknown) => {
+        if (first === undefined && !inner.signal.aborted) first = err;
+        inner.abort();
+      }),
+    ),
+  );
+  if (first !== undefined) throw first;
 }
 
 /** Key of the advisory lock a destination task holds in its target database (advisory locks are per database). */

@@ -18,6 +18,7 @@ import { ChangeCapture } from './change-capture.ts';
 import { Checkpoint } from './checkpoint.ts';
 import { copyTables } from './snapshot-copier.ts';
 import { SourceProgressStore, type SourceProgress } from './source-progress.ts';
+import { SequenceSampler } from './sequence-sampler.ts';
 
 export interface SourceTaskOptions {
   syncId: string;
@@ -97,6 +98,8 @@ export async function runSourceTask(o: SourceTaskOptions, signal: AbortSignal): 
     const changesTopic = topicName(o.syncId, o.database, 'changes');
     await ensureTopic(o.kafka, snapshotTopic, 1, { 'retention.ms': '-1' });
     await ensureTopic(o.kafka, changesTopic, o.partitions, {});
+    const sequencesTopic = topicName(o.syncId, o.database, 'sequences');
+    await ensureTopic(o.kafka, sequencesTopic, 1, { 'cleanup.policy': 'compact' });
     const snapshotSink = await KafkaSink.connect(o.kafka, log.child({ topic: snapshotTopic }), { maxPendingBytes: 32 * 1024 * 1024 });
     sinks.push(snapshotSink);
     const changeSink = await KafkaSink.connect(o.kafka, log.child({ topic: changesTopic }));
@@ -196,7 +199,12 @@ export async function runSourceTask(o: SourceTaskOptions, signal: AbortSignal): 
       (err: unknown) => err,
     );
     const report = (): void => o.onProgress?.({ snapshotComplete: snapshotDone.value, lastData: capture.lastData, flushedLsn: checkpoint.flushed });
-    await streamLoop(o, stream, capture, checkpoint, changeSink, meta, noIdentity, changesTopic, signal, log, copyFailure, report);
+    const sequences = new SequenceSampler({ conn: meta, sink: changeSink, topic: sequencesTopic, database: o.database, intervalMs: 2_000 });
+    const tick = async (): Promise<void> => {
+      report();
+      await sequences.tick();
+    };
+    await streamLoop(o, stream, capture, checkpoint, changeSink, meta, noIdentity, changesTopic, signal, log, copyFailure, tick);
     await copying;
   } finally {
     await stream?.close();
@@ -227,7 +235,7 @@ async function streamLoop(
   signal: AbortSignal,
   log: Logger,
   copyFailure: Promise<unknown>,
-  report: () => void,
+  tick: () => Promise<void>,
 ): Promise<void> {
   let failure: unknown;
   void copyFailure.then((e) => {
@@ -253,7 +261,7 @@ async function streamLoop(
       }
     }
     capture.flush();
-    report();
+    await tick();
     if (sink.pendingBytes > 16 * 1024 * 1024) await sink.waitForRoom(signal);
     if (now - lastActivity > o.heartbeatMs && now - lastHeartbeat > o.heartbeatMs) {
       lastHeartbeat = now;

@@ -184,3 +184,33 @@ test('a second destination task for the same database waits while the first appl
   await equalSoon('fence');
   await second.stop(10_000);
 });
+
+test('sequences follow the source (serial, identity, standalone, descending) and never go back', async () => {
+  await psql(env.pgA, 'postgres', { command: 'CREATE DATABASE seqs' });
+  await psql(env.pgA, 'seqs', {
+    command: `CREATE TABLE s (id serial PRIMARY KEY, v text); CREATE TABLE i (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v text);
+              CREATE SEQUENCE free START 1000; CREATE SEQUENCE down INCREMENT -1 START -1 MINVALUE -1000000 MAXVALUE -1;
+              INSERT INTO s (v) SELECT 'x' FROM generate_series(1, 10); SELECT nextval('free');`,
+  });
+  await startSync('seqs', 'seqs', 'parallel');
+  await equalSoon('seqs');
+  await psql(env.pgA, 'seqs', {
+    command: `INSERT INTO s (v) SELECT 'y' FROM generate_series(1, 500); INSERT INTO i (v) SELECT 'z' FROM generate_series(1, 77); UPDATE i SET v = 'u' WHERE id <= 10;
+              SELECT nextval('free') FROM generate_series(1, 42); SELECT nextval('down') FROM generate_series(1, 9);`,
+  });
+  const values = (url: string): Promise<string> =>
+    withClient(url, async (c) => JSON.stringify((await c.query(`SELECT sequencename, last_value::text FROM pg_sequences ORDER BY 1`)).rows));
+  const expected = await values(env.pgA.url('seqs'));
+  assert.match(expected, /"s_id_seq","last_value":"510"/);
+  await waitFor(async () => (await values(env.pgB.url('seqs'))) === expected, { timeoutMs: 60_000, intervalMs: 500, what: `target sequences at ${expected}` });
+  await equalSoon('seqs');
+  // A sequence set back at the source stays where it was at the target (safe for a failover).
+  await psql(env.pgA, 'seqs', { command: `SELECT setval('free', 1000); INSERT INTO s (v) VALUES ('after')` });
+  await waitFor(async () => (await values(env.pgB.url('seqs'))).includes('"s_id_seq","last_value":"511"'), { timeoutMs: 60_000, intervalMs: 500, what: 's_id_seq at 511' });
+  assert.match(await values(env.pgB.url('seqs')), /"free","last_value":"1042"/);
+  // After a failover, B hands out the next ids without a collision.
+  await withClient(env.pgB.url('seqs'), async (c) => {
+    await c.query(`SET session_replication_role = replica`);
+    assert.equal((await c.query(`SELECT nextval('s_id_seq')::int AS n`)).rows[0].n, 512);
+  });
+});

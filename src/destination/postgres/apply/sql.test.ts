@@ -26,7 +26,7 @@ describe('sql builders', () => {
   it('upserts with quoted identifiers and casts to the target types', () => {
     assert.equal(
       upsertSql(T, [id], [a, arr]),
-      'INSERT INTO "my ""schema"""."Tab" ("id", "a""b", "tags") SELECT u.c0::integer, u.c1::public.mood, u.c2::text[] ' +
+      'INSERT INTO "my ""schema"""."Tab" ("id", "a""b", "tags") OVERRIDING SYSTEM VALUE SELECT u.c0::integer, u.c1::public.mood, u.c2::text[] ' +
         'FROM unnest($1::text[], $2::text[], $3::text[]) AS u(c0, c1, c2) ' +
         'ON CONFLICT ("id") DO UPDATE SET "a""b" = EXCLUDED."a""b", "tags" = EXCLUDED."tags"',
     );
@@ -36,7 +36,7 @@ describe('sql builders', () => {
   it('inserts rows without a conflict target', () => {
     assert.equal(
       insertSql(T, [id, arr]),
-      'INSERT INTO "my ""schema"""."Tab" ("id", "tags") SELECT u.c0::integer, u.c1::text[] FROM unnest($1::text[], $2::text[]) AS u(c0, c1)',
+      'INSERT INTO "my ""schema"""."Tab" ("id", "tags") OVERRIDING SYSTEM VALUE SELECT u.c0::integer, u.c1::text[] FROM unnest($1::text[], $2::text[]) AS u(c0, c1)',
     );
   });
 

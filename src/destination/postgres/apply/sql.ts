@@ -35,7 +35,8 @@ function keyMatch(key: readonly SqlColumn[]): string {
 }
 
 /**
- * Insert rows, or update the existing row with the same key. Parameters: the key columns' arrays, then the
+ * Insert rows, or update the existing row with the same key. OVERRIDING SYSTEM VALUE: identity columns
+ * GENERATED ALWAYS take the source's values (a no-op for other tables). Parameters: the key columns' arrays, then the
  * other columns'. Other target columns are not touched (kept on update, defaulted on insert).
  */
 export function upsertSql(table: TableId, key: readonly SqlColumn[], others: readonly SqlColumn[]): string {
@@ -48,14 +49,14 @@ export function upsertSql(table: TableId, key: readonly SqlColumn[], others: rea
     others.length === 0
       ? 'DO NOTHING'
       : `DO UPDATE SET ${others.map((c) => `${quoteIdent(c.name)} = EXCLUDED.${quoteIdent(c.name)}`).join(', ')}`;
-  return `INSERT INTO ${qualifiedName(table)} (${names}) SELECT ${select} FROM ${unnestSource(all.length)} ON CONFLICT (${conflict}) ${action}`;
+  return `INSERT INTO ${qualifiedName(table)} (${names}) OVERRIDING SYSTEM VALUE SELECT ${select} FROM ${unnestSource(all.length)} ON CONFLICT (${conflict}) ${action}`;
 }
 
 /** Plain insert of rows (tables without a key). Parameters: one array per column. */
 export function insertSql(table: TableId, columns: readonly SqlColumn[]): string {
   const names = columns.map((c) => quoteIdent(c.name)).join(', ');
   const select = columns.map((c, i) => cast(i, c)).join(', ');
-  return `INSERT INTO ${qualifiedName(table)} (${names}) SELECT ${select} FROM ${unnestSource(columns.length)}`;
+  return `INSERT INTO ${qualifiedName(table)} (${names}) OVERRIDING SYSTEM VALUE SELECT ${select} FROM ${unnestSource(columns.length)}`;
 }
 
 /** Delete the rows with these keys (absent ones are no-ops). Parameters: the key columns' arrays. */
