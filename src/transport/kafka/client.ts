@@ -66,6 +66,9 @@ export function kafkajsLogCreator(logger: Logger): logCreator {
       const { message, timestamp: _timestamp, logger: _kafkajsLogger, ...fields } = log;
       const meta: LogMeta = { namespace, message, ...fields };
       const msg = 'kafkajs log';
+      // Expected, not a problem: retries are limited on purpose (the task's backoff retries, and the slot is
+      // confirmed only for acknowledged records, so a failed send is sent again, never lost).
+      if (typeof message === 'string' && message.startsWith('Limiting retries for the idempotent producer')) return logger.debug(msg, meta);
       if (level === logLevel.ERROR) logger.error(msg, meta);
       else if (level === logLevel.WARN) logger.warn(msg, meta);
       else if (level === logLevel.INFO) logger.info(msg, meta);
