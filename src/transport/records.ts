@@ -88,18 +88,44 @@ export function changeToJson(c: RowChange): ChangeJson {
   }
 }
 
-export function changeFromJson(j: ChangeJson): RowChange {
-  const table = { schema: j.t[0], name: j.t[1] };
-  const base = { table, keyColumns: j.k, fullIdentity: j.f === 1 };
+export function changeFromJson(j: ChangeJson, tables?: TableCache): RowChange {
+  // Literal objects of a fixed shape, no spreads: this runs for every change the destination reads.
+  const table = tables ? tables.get(j.t) : { schema: j.t[0], name: j.t[1] };
+  const keyColumns = j.k;
+  const fullIdentity = j.f === 1;
   switch (j.o) {
     case 'i':
-      return { ...base, op: 'insert', columns: j.c ?? [], values: j.v ?? [] };
+      return { op: 'insert', table, keyColumns, fullIdentity, columns: j.c ?? [], values: j.v ?? [] };
     case 'u':
-      return { ...base, op: 'update', columns: j.c ?? [], values: j.v ?? [], unchanged: j.u ?? [], ...(j.ok ? { oldKey: j.ok } : {}) };
+      return j.ok
+        ? { op: 'update', table, keyColumns, fullIdentity, columns: j.c ?? [], values: j.v ?? [], unchanged: j.u ?? noIndexes, oldKey: j.ok }
+        : { op: 'update', table, keyColumns, fullIdentity, columns: j.c ?? [], values: j.v ?? [], unchanged: j.u ?? noIndexes };
     case 'd':
-      return { ...base, op: 'delete', oldKey: j.ok ?? [] };
+      return { op: 'delete', table, keyColumns, fullIdentity, oldKey: j.ok ?? [] };
     default:
       throw new ProtocolError(`unknown change op '${String((j as { o: unknown }).o)}'`);
+  }
+}
+
+const noIndexes: readonly number[] = Object.freeze([]);
+
+/** One TableId object per table within a decoded batch (the JSON repeats the names with every change). */
+class TableCache {
+  #schema = '';
+  #name = '';
+  #last: TableId | undefined;
+  readonly #all = new Map<string, TableId>();
+
+  get(t: readonly [string, string]): TableId {
+    const [schema, name] = t;
+    if (this.#last !== undefined && schema === this.#schema && name === this.#name) return this.#last;
+    const k = schema + '\u0000' + name;
+    let id = this.#all.get(k);
+    if (id === undefined) this.#all.set(k, (id = { schema, name }));
+    this.#schema = schema;
+    this.#name = name;
+    this.#last = id;
+    return id;
   }
 }
 
@@ -108,7 +134,7 @@ function barrierToJson(b: Barrier): unknown {
 }
 
 function barrierFromJson(j: { type: string; changes?: ChangeJson[] } & Record<string, unknown>): Barrier {
-  if (j.type === 'changes') return { type: 'changes', changes: (j.changes ?? []).map(changeFromJson) };
+  if (j.type === 'changes') return { type: 'changes', changes: (j.changes ?? []).map((c) => changeFromJson(c)) };
   if (j.type === 'truncate' || j.type === 'table-failed') return j as unknown as Barrier;
   throw new ProtocolError(`unknown barrier type '${j.type}'`);
 }
@@ -179,19 +205,41 @@ export function entryToJson(r: ChangeStreamRecord): EntryJson {
   }
 }
 
-function entryFromJson(e: EntryJson): ChangeStreamRecord {
-  const origin: Origin = { pos: { lsn: parseLsn(e[1]), index: e[2] }, xid: e[3], commitTimeUs: BigInt(e[4]) };
-  switch (e[0]) {
-    case 'c':
-      return { ...origin, kind: 'change', endOfTx: e[5] === 1, change: changeFromJson(e[6] as ChangeJson) };
-    case 'b':
-      return { ...origin, kind: 'barrier', endOfTx: e[5] === 1, barrier: barrierFromJson(e[6] as { type: string }) };
-    case 'm':
-      return { ...origin, kind: 'commit' };
-    case 'h':
-      return { ...origin, kind: 'heartbeat' };
-    default:
-      throw new ProtocolError(`unknown change entry kind '${e[0]}'`);
+/**
+ * Decodes entries of one batch. Consecutive entries mostly share a transaction: its LSN and commit time are
+ * parsed once, and every change of a table shares one TableId.
+ */
+class EntryDecoder {
+  #lsnText = '';
+  #lsn = 0n as Lsn;
+  #tsText = '';
+  #ts = 0n;
+  readonly tables = new TableCache();
+
+  entry(e: EntryJson): ChangeStreamRecord {
+    if (e[1] !== this.#lsnText) {
+      this.#lsn = parseLsn(e[1]);
+      this.#lsnText = e[1];
+    }
+    if (e[4] !== this.#tsText) {
+      this.#ts = BigInt(e[4]);
+      this.#tsText = e[4];
+    }
+    const pos: Position = { lsn: this.#lsn, index: e[2] };
+    const xid = e[3];
+    const commitTimeUs = this.#ts;
+    switch (e[0]) {
+      case 'c':
+        return { kind: 'change', pos, xid, commitTimeUs, endOfTx: e[5] === 1, change: changeFromJson(e[6] as ChangeJson, this.tables) };
+      case 'b':
+        return { kind: 'barrier', pos, xid, commitTimeUs, endOfTx: e[5] === 1, barrier: barrierFromJson(e[6] as { type: string }) };
+      case 'm':
+        return { kind: 'commit', pos, xid, commitTimeUs };
+      case 'h':
+        return { kind: 'heartbeat', pos, xid, commitTimeUs };
+      default:
+        throw new ProtocolError(`unknown change entry kind '${e[0]}'`);
+    }
   }
 }
 
@@ -246,7 +294,10 @@ export function decodeChangeBatch(headers: RawHeaders | undefined, value: Buffer
   const body = headerText(headers, H.enc) === 'gzip' ? gunzipSync(raw) : raw;
   const entries = JSON.parse(body.toString() || '[]') as EntryJson[];
   if (!Array.isArray(entries)) throw new ProtocolError('change batch is not a list');
-  return entries.map(entryFromJson);
+  const d = new EntryDecoder();
+  const out = new Array<ChangeStreamRecord>(entries.length);
+  for (let i = 0; i < entries.length; i++) out[i] = d.entry(entries[i]!);
+  return out;
 }
 
 function tableHeader(t: TableId): string {
