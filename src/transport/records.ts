@@ -157,7 +157,7 @@ type EntryJson = [string, string, number, number, string, 0 | 1, unknown?];
 
 const KIND_CODE = { change: 'c', commit: 'm', barrier: 'b', heartbeat: 'h' } as const;
 
-/** JSON of arrays that many changes share (a relation's table, columns and key): encoded once. */
+/** JSON of arrays that many changes share (a relation's columns and key): encoded once. */
 const sharedJson = new WeakMap<object, string>();
 function cachedJson(v: readonly string[]): string {
   let s = sharedJson.get(v);
@@ -165,29 +165,74 @@ function cachedJson(v: readonly string[]): string {
   return s;
 }
 
-/** The JSON text of a change, as changeToJson would give, built without intermediate objects (the hot path). */
-function changeJsonText(c: RowChange): string {
-  let s = `{"t":${JSON.stringify([c.table.schema, c.table.name])},"k":${cachedJson(c.keyColumns)}${c.fullIdentity ? ',"f":1' : ''}`;
-  switch (c.op) {
-    case 'insert':
-      return s + `,"o":"i","c":${cachedJson(c.columns)},"v":${JSON.stringify(c.values)}}`;
-    case 'update':
-      s += `,"o":"u","c":${cachedJson(c.columns)},"v":${JSON.stringify(c.values)}`;
-      if (c.unchanged.length) s += `,"u":${JSON.stringify(c.unchanged)}`;
-      if (c.oldKey) s += `,"ok":${JSON.stringify(c.oldKey)}`;
-      return s + '}';
-    case 'delete':
-      return s + `,"o":"d","ok":${JSON.stringify(c.oldKey)}}`;
+/**
+ * The relations (table, key columns, columns, identity) of one batch, each written once in the record's `r` list;
+ * changes refer to them by index. The source's change builder shares these arrays per relation, so a lookup is
+ * by identity of the key column array first.
+ */
+class RelationList {
+  readonly texts: string[] = [];
+  readonly #byKey = new Map<readonly string[], { table: TableId; columns: readonly string[] | null; full: boolean; index: number }[]>();
+
+  index(c: RowChange): number {
+    const columns = c.op === 'delete' ? null : c.columns;
+    let list = this.#byKey.get(c.keyColumns);
+    if (list === undefined) this.#byKey.set(c.keyColumns, (list = []));
+    for (const r of list) {
+      if (r.full !== c.fullIdentity || (r.table !== c.table && (r.table.schema !== c.table.schema || r.table.name !== c.table.name))) continue;
+      // A delete carries no columns: any relation of its table and key will do.
+      if (columns === null || r.columns === columns) return r.index;
+    }
+    const index = this.texts.length;
+    this.texts.push(`[${JSON.stringify(c.table.schema)},${JSON.stringify(c.table.name)},${cachedJson(c.keyColumns)},${columns ? cachedJson(columns) : 'null'},${c.fullIdentity ? 1 : 0}]`);
+    list.push({ table: c.table, columns, full: c.fullIdentity, index });
+    return index;
   }
 }
 
-function entryText(r: ChangeStreamRecord): string {
-  const head = `["${KIND_CODE[r.kind]}","${formatLsn(r.pos.lsn)}",${r.pos.index},${r.xid},"${r.commitTimeUs}",`;
-  if (r.kind === 'change') return head + `${r.endOfTx ? 1 : 0},${changeJsonText(r.change)}]`;
-  if (r.kind === 'barrier') return head + `${r.endOfTx ? 1 : 0},${JSON.stringify(barrierToJson(r.barrier))}]`;
-  return head + '1]';
+/**
+ * A change in the version-2 body: `[relation, op, …]`; insert `[r,"i",values]`, update `[r,"u",values]` or
+ * `[r,"u",values,unchanged|0,oldKey]`, delete `[r,"d",oldKey]`. Built as text without intermediate objects (the hot path).
+ */
+function changeText(c: RowChange, rel: number): string {
+  switch (c.op) {
+    case 'insert':
+      return `[${rel},"i",${JSON.stringify(c.values)}]`;
+    case 'update':
+      if (c.oldKey) return `[${rel},"u",${JSON.stringify(c.values)},${c.unchanged.length ? JSON.stringify(c.unchanged) : '0'},${JSON.stringify(c.oldKey)}]`;
+      if (c.unchanged.length) return `[${rel},"u",${JSON.stringify(c.values)},${JSON.stringify(c.unchanged)}]`;
+      return `[${rel},"u",${JSON.stringify(c.values)}]`;
+    case 'delete':
+      return `[${rel},"d",${JSON.stringify(c.oldKey)}]`;
+  }
 }
 
+/**
+ * The version-2 body of a change batch: `{"v":2,"r":[relations],"e":[entries]}`. Each entry is
+ * `[kind, lsn, index, xid, commit time µs, end of tx, payload?]` as in version 1, except that the LSN and the commit
+ * time are 0 when they equal the previous entry's (entries of one transaction share them) and a change's payload
+ * is `changeText`'s array, which names its relation by index instead of repeating table, key and columns.
+ */
+function batchBody(entries: readonly ChangeStreamRecord[]): string {
+  const rels = new RelationList();
+  let body = '';
+  let lsn: Lsn | undefined;
+  let ts: bigint | undefined;
+  for (let i = 0; i < entries.length; i++) {
+    const r = entries[i]!;
+    const lsnText = r.pos.lsn === lsn ? '0' : `"${formatLsn(r.pos.lsn)}"`;
+    const tsText = r.commitTimeUs === ts ? '0' : `"${r.commitTimeUs}"`;
+    lsn = r.pos.lsn;
+    ts = r.commitTimeUs;
+    body += `${i ? ',' : ''}["${KIND_CODE[r.kind]}",${lsnText},${r.pos.index},${r.xid},${tsText},`;
+    if (r.kind === 'change') body += `${r.endOfTx ? 1 : 0},${changeText(r.change, rels.index(r.change))}]`;
+    else if (r.kind === 'barrier') body += `${r.endOfTx ? 1 : 0},${JSON.stringify(barrierToJson(r.barrier))}]`;
+    else body += '1]';
+  }
+  return `{"v":2,"r":[${rels.texts.join(',')}],"e":[${body}]}`;
+}
+
+/** The version-1 form of an entry (a list of these was the whole body); still decoded, no longer written. */
 export function entryToJson(r: ChangeStreamRecord): EntryJson {
   const head: EntryJson = [KIND_CODE[r.kind], formatLsn(r.pos.lsn), r.pos.index, r.xid, r.commitTimeUs.toString(), 0];
   switch (r.kind) {
@@ -205,32 +250,53 @@ export function entryToJson(r: ChangeStreamRecord): EntryJson {
   }
 }
 
+type RelationJson = [string, string, readonly string[], readonly string[] | null, 0 | 1];
+type ChangeJsonV2 = [number, 'i' | 'u' | 'd', readonly Value[], (readonly number[] | 0)?, (readonly Value[])?];
+
+interface Relation {
+  table: TableId;
+  keyColumns: readonly string[];
+  columns: readonly string[];
+  fullIdentity: boolean;
+}
+
 /**
- * Decodes entries of one batch. Consecutive entries mostly share a transaction: its LSN and commit time are
- * parsed once, and every change of a table shares one TableId.
+ * Decodes the entries of one batch (either version). Consecutive entries mostly share a transaction: its LSN and
+ * commit time are parsed once; every change of a relation shares its TableId and column arrays (which makes the
+ * apply engine's per-table grouping cheap).
  */
 class EntryDecoder {
   #lsnText = '';
   #lsn = 0n as Lsn;
   #tsText = '';
   #ts = 0n;
-  readonly tables = new TableCache();
+  readonly #tables = new TableCache();
+  readonly #relations: Relation[];
 
-  entry(e: EntryJson): ChangeStreamRecord {
-    if (e[1] !== this.#lsnText) {
-      this.#lsn = parseLsn(e[1]);
-      this.#lsnText = e[1];
+  constructor(relations: readonly RelationJson[] = []) {
+    this.#relations = relations.map((r) => ({ table: this.#tables.get([r[0], r[1]]), keyColumns: r[2], columns: r[3] ?? [], fullIdentity: r[4] === 1 }));
+  }
+
+  entry(e: EntryJson, v2: boolean): ChangeStreamRecord {
+    // Version 2 writes 0 for "as the previous entry".
+    const lsnText = e[1];
+    if (lsnText !== this.#lsnText && !(v2 && (lsnText as unknown) === 0)) {
+      this.#lsn = parseLsn(lsnText);
+      this.#lsnText = lsnText;
     }
-    if (e[4] !== this.#tsText) {
-      this.#ts = BigInt(e[4]);
-      this.#tsText = e[4];
+    const tsText = e[4];
+    if (tsText !== this.#tsText && !(v2 && (tsText as unknown) === 0)) {
+      this.#ts = BigInt(tsText);
+      this.#tsText = tsText;
     }
     const pos: Position = { lsn: this.#lsn, index: e[2] };
     const xid = e[3];
     const commitTimeUs = this.#ts;
     switch (e[0]) {
-      case 'c':
-        return { kind: 'change', pos, xid, commitTimeUs, endOfTx: e[5] === 1, change: changeFromJson(e[6] as ChangeJson, this.tables) };
+      case 'c': {
+        const change = v2 ? this.#change(e[6] as ChangeJsonV2) : changeFromJson(e[6] as ChangeJson, this.#tables);
+        return { kind: 'change', pos, xid, commitTimeUs, endOfTx: e[5] === 1, change };
+      }
       case 'b':
         return { kind: 'barrier', pos, xid, commitTimeUs, endOfTx: e[5] === 1, barrier: barrierFromJson(e[6] as { type: string }) };
       case 'm':
@@ -239,6 +305,28 @@ class EntryDecoder {
         return { kind: 'heartbeat', pos, xid, commitTimeUs };
       default:
         throw new ProtocolError(`unknown change entry kind '${e[0]}'`);
+    }
+  }
+
+  /** Literal objects of a fixed shape, no spreads: this runs for every change the destination reads. */
+  #change(j: ChangeJsonV2): RowChange {
+    const rel = this.#relations[j[0]];
+    if (rel === undefined) throw new ProtocolError(`change refers to relation ${j[0]}, the batch lists ${this.#relations.length}`);
+    const { table, keyColumns, fullIdentity, columns } = rel;
+    switch (j[1]) {
+      case 'i':
+        return { op: 'insert', table, keyColumns, fullIdentity, columns, values: j[2] };
+      case 'u': {
+        const unchanged = j[3] || noIndexes;
+        const oldKey = j[4];
+        return oldKey
+          ? { op: 'update', table, keyColumns, fullIdentity, columns, values: j[2], unchanged, oldKey }
+          : { op: 'update', table, keyColumns, fullIdentity, columns, values: j[2], unchanged };
+      }
+      case 'd':
+        return { op: 'delete', table, keyColumns, fullIdentity, oldKey: j[2] };
+      default:
+        throw new ProtocolError(`unknown change op '${String(j[1])}'`);
     }
   }
 }
@@ -252,9 +340,7 @@ export function encodeChangeBatch(db: string, entries: readonly ChangeStreamReco
   if (entries.length === 0) throw new RangeError('empty change batch');
   const first = entries[0]!;
   const last = entries[entries.length - 1]!;
-  let body = '[';
-  for (let i = 0; i < entries.length; i++) body += (i ? ',' : '') + entryText(entries[i]!);
-  body += ']';
+  const body = batchBody(entries);
   // Compressed at level 1: change JSON shrinks several times, and every byte crosses three JVM hops
   // (broker A, MirrorMaker 2, broker B) on machines whose CPUs also run PostgreSQL.
   const raw = Buffer.from(body);
@@ -292,11 +378,14 @@ export function decodeChangeBatch(headers: RawHeaders | undefined, value: Buffer
   if (kind !== 'batch') throw new ProtocolError(`unknown change record kind '${kind}'`);
   const raw = value ?? Buffer.alloc(0);
   const body = headerText(headers, H.enc) === 'gzip' ? gunzipSync(raw) : raw;
-  const entries = JSON.parse(body.toString() || '[]') as EntryJson[];
-  if (!Array.isArray(entries)) throw new ProtocolError('change batch is not a list');
-  const d = new EntryDecoder();
+  // Version 1 (older dcsync): a list of entries; version 2: {"v":2,"r":[relations],"e":[entries]}.
+  const parsed = JSON.parse(body.toString() || '[]') as EntryJson[] | { v: number; r: RelationJson[]; e: EntryJson[] };
+  const v2 = !Array.isArray(parsed);
+  if (v2 && (parsed.v !== 2 || !Array.isArray(parsed.r) || !Array.isArray(parsed.e))) throw new ProtocolError(`unknown change batch format (version ${String(parsed.v)})`);
+  const entries = v2 ? parsed.e : parsed;
+  const d = new EntryDecoder(v2 ? parsed.r : []);
   const out = new Array<ChangeStreamRecord>(entries.length);
-  for (let i = 0; i < entries.length; i++) out[i] = d.entry(entries[i]!);
+  for (let i = 0; i < entries.length; i++) out[i] = d.entry(entries[i]!, v2);
   return out;
 }
 
