@@ -70,11 +70,13 @@ export async function runBacklog(ctx: Bench): Promise<BacklogResult> {
   await stages.start(signal);
   let started = performance.now();
   let first = NaN;
+  const reachedAt = new Map<number, number>();
   await dcsync.startSource();
   const dcsyncDone = await pollUntil(
     async () => {
       const p = await dcsync.partitions(endLsn, startLsn);
       if (Number.isNaN(first) && p.moved > 0) first = performance.now();
+      if (p.reached > reachedAt.size) for (const n of await dcsync.partitionsAt(endLsn)) if (!reachedAt.has(n)) reachedAt.set(n, performance.now());
       return p.reached >= opts.partitions;
     },
     { what: `dcsync to apply the backlog up to ${endLsn}`, intervalMs: 50, timeoutMs: 3_600_000, signal, check: () => dcsync.check() },
@@ -82,9 +84,11 @@ export async function runBacklog(ctx: Bench): Promise<BacklogResult> {
   const dcsyncMs = dcsyncDone - started;
   const dcsyncFirst = first - started;
   const stageTimes = await stages.stop(started);
-  const stageText = stageTimes
-    ? `; ${stageTimes.records} records in Kafka A after ${secs(stageTimes.sourceMs)}, in Kafka B after ${secs(stageTimes.mirrorMs)}, applied after ${secs(dcsyncMs)}`
-    : '';
+  const perPartition = [...reachedAt].sort((a, b) => a[0] - b[0]).map(([n, at]) => `${n}: ${secs(at - started)}`).join(', ');
+  const stageText =
+    (stageTimes
+      ? `; ${stageTimes.records} records in Kafka A after ${secs(stageTimes.sourceMs)}, in Kafka B after ${secs(stageTimes.mirrorMs)}, applied after ${secs(dcsyncMs)}`
+      : '') + (perPartition ? `; partitions done at ${perPartition}` : '');
   ctx.say(`  dcsync drained it in ${secs(dcsyncMs)} (${rate(run.transactions, dcsyncMs)} tx/s, ${rate(rowChanges, dcsyncMs)} row changes/s; first change applied after ${secs(dcsyncFirst)}${stageText})`);
   const dcsyncVerification = await ctx.verify(dcsync.targetUrl, 'dcsync after the backlog');
   await dcsync.stopSource();

@@ -46,7 +46,7 @@ export class DcsyncTasks {
       '--databases', this.o.database,
       '--mq.partitions', String(this.o.partitions),
       '--heartbeat', this.o.heartbeat,
-    ]);
+    ], {}, profileArgs('source'));
   }
 
   async startDestination(): Promise<void> {
@@ -56,7 +56,7 @@ export class DcsyncTasks {
       '--cluster.endpoint', this.env.pgB.url('postgres'),
       '--mq.kafka-addr', this.env.kafkaB.bootstrap,
       '--sync.id', this.o.syncId,
-    ]);
+    ], {}, profileArgs('destination'));
   }
 
   /** SIGTERM, SIGKILL after 30 s; waits for the exit. */
@@ -95,6 +95,15 @@ export class DcsyncTasks {
       [this.o.syncId, lsn, from],
     );
     return r;
+  }
+
+  /** Partitions whose applied position is at or after `lsn` (diagnostic: which partition finishes last). */
+  async partitionsAt(lsn: string): Promise<number[]> {
+    const r = await this.target.query<{ partition: number }>(
+      `SELECT partition FROM dcsync.applied_position WHERE sync_id = $1 AND partition >= 0 AND lsn >= $2::pg_lsn ORDER BY partition`,
+      [this.o.syncId, lsn],
+    );
+    return r.map((x) => x.partition);
   }
 
   /** Waits until every partition applied a position at or after `lsn`; returns performance.now() of that poll. */
@@ -179,4 +188,10 @@ export function tail(file: string, lines: number): string {
   } catch {
     return '(no log)';
   }
+}
+
+/** `DCSYNC_BENCH_CPU_PROF=<dir>`: the tasks write V8 CPU profiles there when they exit (diagnostic). */
+function profileArgs(name: string): string[] {
+  const dir = process.env['DCSYNC_BENCH_CPU_PROF'];
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(dir, name)}`] : [];
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
 import { lsn } from '../core/lsn.ts';
 import { decodeChangeBatch, decodeSnapshotRecord, encodeChangeBatch, encodeSnapshotRecord, type ChangeStreamRecord } from './records.ts';
 import { decodeDatabaseToken, encodeDatabaseToken, parseRemoteTopic, remoteTopicName, topicName } from './topics.ts';
@@ -68,15 +69,50 @@ test('database names become reversible topic tokens; remote names follow MirrorM
   assert.equal(parseRemoteTopic('default', 'A', 's1', 'A.dcsync.s2.app.changes'), undefined);
 });
 
-test('the hand-built entry text is exactly the JSON of the entry', async () => {
+function v1Record(entries: ChangeStreamRecord[], entryToJson: (r: ChangeStreamRecord) => unknown): [Record<string, string>, Buffer] {
+  const rec = encodeChangeBatch('d', entries);
+  const headers = { ...rec.headers };
+  delete headers['dcsync-enc'];
+  return [headers, Buffer.from(JSON.stringify(entries.map(entryToJson)))];
+}
+
+test('batches in the version-1 form (a list of entries, written by older dcsync) still decode', async () => {
   const { entryToJson } = await import('./records.ts');
   const cols = ['id', 'a "q"', 'b\\c'];
   const entries: ChangeStreamRecord[] = [
     { ...origin, kind: 'change', pos: { lsn: lsn(1n), index: 0 }, endOfTx: true, change: { op: 'insert', table: { schema: 's"', name: 'n\n' }, keyColumns: ['id'], fullIdentity: true, columns: cols, values: ['1', null, 'x\u0000y😀'] } },
     { ...origin, kind: 'change', pos: { lsn: lsn(2n), index: 1 }, endOfTx: false, change: { op: 'update', table: { schema: 's', name: 'n' }, keyColumns: ['id'], fullIdentity: false, columns: cols, values: ['1', null, ''], unchanged: [1], oldKey: ['0'] } },
+    { ...origin, kind: 'change', pos: { lsn: lsn(2n), index: 2 }, endOfTx: false, change: { op: 'update', table: { schema: 's', name: 'n' }, keyColumns: ['id'], fullIdentity: false, columns: cols, values: ['2', 'x', 'y'], unchanged: [] } },
     { ...origin, kind: 'change', pos: { lsn: lsn(3n), index: 2 }, endOfTx: false, change: { op: 'delete', table: { schema: 's', name: 'n' }, keyColumns: ['id'], fullIdentity: false, oldKey: ['7'] } },
     { ...origin, kind: 'barrier', pos: { lsn: lsn(4n), index: 3 }, endOfTx: false, barrier: { type: 'table-failed', table: { schema: 's', name: 'n' }, reason: 'r "x"' } },
   ];
+  assert.deepEqual(decodeChangeBatch(...v1Record(entries, entryToJson)), entries);
+});
+
+test('version-2 batches list each relation once; changes share its table and column arrays', () => {
+  const t = { schema: 's', name: 'n' };
+  const cols = ['id', 'v'];
+  const key = ['id'];
+  const entries: ChangeStreamRecord[] = [];
+  for (let i = 0; i < 50; i++) {
+    const pos = { lsn: lsn(BigInt(100 + Math.floor(i / 3))), index: i % 3 };
+    const at = { xid: 7 + Math.floor(i / 3), commitTimeUs: 1_000_000n + BigInt(Math.floor(i / 3)) };
+    const change =
+      i % 5 === 4
+        ? ({ op: 'delete', table: t, keyColumns: key, fullIdentity: false, oldKey: [String(i)] } as const)
+        : i % 5 === 3
+          ? ({ op: 'update', table: { schema: 's', name: 'n' }, keyColumns: key, fullIdentity: false, columns: cols, values: [String(i), null], unchanged: [1] } as const)
+          : ({ op: 'insert', table: t, keyColumns: key, fullIdentity: false, columns: cols, values: [String(i), 'x'] } as const);
+    entries.push({ ...at, kind: 'change', pos, endOfTx: i % 3 === 2, change });
+  }
+  entries.push({ ...origin, kind: 'change', pos: { lsn: lsn(999n), index: 0 }, endOfTx: true, change: { op: 'insert', table: { schema: 'other', name: 'n' }, keyColumns: ['a', 'b'], fullIdentity: true, columns: ['a', 'b'], values: ['1', '2'] } });
   const rec = encodeChangeBatch('d', entries);
-  assert.deepEqual(JSON.parse(rec.value.toString()), JSON.parse(JSON.stringify(entries.map(entryToJson))));
+  const body = JSON.parse(gunzipSync(rec.value).toString()) as { v: number; r: unknown[]; e: unknown[][] };
+  assert.equal(body.v, 2);
+  assert.equal(body.r.length, 2);
+  assert.equal(body.e[1]![1], 0, 'the LSN of an entry of the same transaction is not repeated');
+  const back = decodeChangeBatch(rec.headers, rec.value);
+  assert.deepEqual(back, entries);
+  const changes = back.flatMap((r) => (r.kind === 'change' && r.change.op !== 'delete' ? [r.change] : []));
+  assert.ok(changes.slice(0, -1).every((c) => c.columns === changes[0]!.columns && c.table === changes[0]!.table));
 });

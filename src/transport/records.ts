@@ -88,18 +88,44 @@ export function changeToJson(c: RowChange): ChangeJson {
   }
 }
 
-export function changeFromJson(j: ChangeJson): RowChange {
-  const table = { schema: j.t[0], name: j.t[1] };
-  const base = { table, keyColumns: j.k, fullIdentity: j.f === 1 };
+export function changeFromJson(j: ChangeJson, tables?: TableCache): RowChange {
+  // Literal objects of a fixed shape, no spreads: this runs for every change the destination reads.
+  const table = tables ? tables.get(j.t) : { schema: j.t[0], name: j.t[1] };
+  const keyColumns = j.k;
+  const fullIdentity = j.f === 1;
   switch (j.o) {
     case 'i':
-      return { ...base, op: 'insert', columns: j.c ?? [], values: j.v ?? [] };
+      return { op: 'insert', table, keyColumns, fullIdentity, columns: j.c ?? [], values: j.v ?? [] };
     case 'u':
-      return { ...base, op: 'update', columns: j.c ?? [], values: j.v ?? [], unchanged: j.u ?? [], ...(j.ok ? { oldKey: j.ok } : {}) };
+      return j.ok
+        ? { op: 'update', table, keyColumns, fullIdentity, columns: j.c ?? [], values: j.v ?? [], unchanged: j.u ?? noIndexes, oldKey: j.ok }
+        : { op: 'update', table, keyColumns, fullIdentity, columns: j.c ?? [], values: j.v ?? [], unchanged: j.u ?? noIndexes };
     case 'd':
-      return { ...base, op: 'delete', oldKey: j.ok ?? [] };
+      return { op: 'delete', table, keyColumns, fullIdentity, oldKey: j.ok ?? [] };
     default:
       throw new ProtocolError(`unknown change op '${String((j as { o: unknown }).o)}'`);
+  }
+}
+
+const noIndexes: readonly number[] = Object.freeze([]);
+
+/** One TableId object per table within a decoded batch (the JSON repeats the names with every change). */
+class TableCache {
+  #schema = '';
+  #name = '';
+  #last: TableId | undefined;
+  readonly #all = new Map<string, TableId>();
+
+  get(t: readonly [string, string]): TableId {
+    const [schema, name] = t;
+    if (this.#last !== undefined && schema === this.#schema && name === this.#name) return this.#last;
+    const k = schema + '\u0000' + name;
+    let id = this.#all.get(k);
+    if (id === undefined) this.#all.set(k, (id = { schema, name }));
+    this.#schema = schema;
+    this.#name = name;
+    this.#last = id;
+    return id;
   }
 }
 
@@ -108,7 +134,7 @@ function barrierToJson(b: Barrier): unknown {
 }
 
 function barrierFromJson(j: { type: string; changes?: ChangeJson[] } & Record<string, unknown>): Barrier {
-  if (j.type === 'changes') return { type: 'changes', changes: (j.changes ?? []).map(changeFromJson) };
+  if (j.type === 'changes') return { type: 'changes', changes: (j.changes ?? []).map((c) => changeFromJson(c)) };
   if (j.type === 'truncate' || j.type === 'table-failed') return j as unknown as Barrier;
   throw new ProtocolError(`unknown barrier type '${j.type}'`);
 }
@@ -131,37 +157,75 @@ type EntryJson = [string, string, number, number, string, 0 | 1, unknown?];
 
 const KIND_CODE = { change: 'c', commit: 'm', barrier: 'b', heartbeat: 'h' } as const;
 
-/** JSON of arrays that many changes share (a relation's table, columns and key): encoded once. */
-const sharedJson = new WeakMap<object, string>();
-function cachedJson(v: readonly string[]): string {
-  let s = sharedJson.get(v);
-  if (s === undefined) sharedJson.set(v, (s = JSON.stringify(v)));
-  return s;
-}
+/**
+ * The relations (table, key columns, columns, identity) of one batch, each written once in the record's `r` list;
+ * changes refer to them by index. The source's change builder shares these arrays per relation, so a lookup is
+ * by identity of the key column array first.
+ */
+class RelationList {
+  readonly json: RelationJson[] = [];
+  readonly #byKey = new Map<readonly string[], { table: TableId; columns: readonly string[] | null; full: boolean; index: number }[]>();
 
-/** The JSON text of a change, as changeToJson would give, built without intermediate objects (the hot path). */
-function changeJsonText(c: RowChange): string {
-  let s = `{"t":${JSON.stringify([c.table.schema, c.table.name])},"k":${cachedJson(c.keyColumns)}${c.fullIdentity ? ',"f":1' : ''}`;
-  switch (c.op) {
-    case 'insert':
-      return s + `,"o":"i","c":${cachedJson(c.columns)},"v":${JSON.stringify(c.values)}}`;
-    case 'update':
-      s += `,"o":"u","c":${cachedJson(c.columns)},"v":${JSON.stringify(c.values)}`;
-      if (c.unchanged.length) s += `,"u":${JSON.stringify(c.unchanged)}`;
-      if (c.oldKey) s += `,"ok":${JSON.stringify(c.oldKey)}`;
-      return s + '}';
-    case 'delete':
-      return s + `,"o":"d","ok":${JSON.stringify(c.oldKey)}}`;
+  index(c: RowChange): number {
+    const columns = c.op === 'delete' ? null : c.columns;
+    let list = this.#byKey.get(c.keyColumns);
+    if (list === undefined) this.#byKey.set(c.keyColumns, (list = []));
+    for (const r of list) {
+      if (r.full !== c.fullIdentity || (r.table !== c.table && (r.table.schema !== c.table.schema || r.table.name !== c.table.name))) continue;
+      // A delete carries no columns: any relation of its table and key will do.
+      if (columns === null || r.columns === columns) return r.index;
+    }
+    const index = this.json.length;
+    this.json.push([c.table.schema, c.table.name, c.keyColumns, columns, c.fullIdentity ? 1 : 0]);
+    list.push({ table: c.table, columns, full: c.fullIdentity, index });
+    return index;
   }
 }
 
-function entryText(r: ChangeStreamRecord): string {
-  const head = `["${KIND_CODE[r.kind]}","${formatLsn(r.pos.lsn)}",${r.pos.index},${r.xid},"${r.commitTimeUs}",`;
-  if (r.kind === 'change') return head + `${r.endOfTx ? 1 : 0},${changeJsonText(r.change)}]`;
-  if (r.kind === 'barrier') return head + `${r.endOfTx ? 1 : 0},${JSON.stringify(barrierToJson(r.barrier))}]`;
-  return head + '1]';
+/**
+ * A change in the version-2 body: `[relation, op, …]`; insert `[r,"i",values]`, update `[r,"u",values]` or
+ * `[r,"u",values,unchanged|0,oldKey]`, delete `[r,"d",oldKey]`.
+ */
+function changeJsonV2(c: RowChange, rel: number): ChangeJsonV2 {
+  switch (c.op) {
+    case 'insert':
+      return [rel, 'i', c.values];
+    case 'update':
+      if (c.oldKey) return [rel, 'u', c.values, c.unchanged.length ? c.unchanged : 0, c.oldKey];
+      if (c.unchanged.length) return [rel, 'u', c.values, c.unchanged];
+      return [rel, 'u', c.values];
+    case 'delete':
+      return [rel, 'd', c.oldKey];
+  }
 }
 
+/**
+ * The version-2 body of a change batch: `{"v":2,"r":[relations],"e":[entries]}`. Each entry is
+ * `[kind, lsn, index, xid, commit time µs, end of tx, payload?]` as in version 1, except that the LSN and the commit
+ * time are 0 when they equal the previous entry's (entries of one transaction share them) and a change's payload
+ * is `changeJsonV2`'s array, which names its relation by index instead of repeating table, key and columns.
+ * Built as plain arrays and stringified once: V8's JSON.stringify beats building the text piece by piece.
+ */
+function batchBody(entries: readonly ChangeStreamRecord[]): string {
+  const rels = new RelationList();
+  const out = new Array<unknown[]>(entries.length);
+  let lsn: Lsn | undefined;
+  let ts: bigint | undefined;
+  for (let i = 0; i < entries.length; i++) {
+    const r = entries[i]!;
+    const lsnJson = r.pos.lsn === lsn ? 0 : formatLsn(r.pos.lsn);
+    const tsJson = r.commitTimeUs === ts ? 0 : r.commitTimeUs.toString();
+    lsn = r.pos.lsn;
+    ts = r.commitTimeUs;
+    const code = KIND_CODE[r.kind];
+    if (r.kind === 'change') out[i] = [code, lsnJson, r.pos.index, r.xid, tsJson, r.endOfTx ? 1 : 0, changeJsonV2(r.change, rels.index(r.change))];
+    else if (r.kind === 'barrier') out[i] = [code, lsnJson, r.pos.index, r.xid, tsJson, r.endOfTx ? 1 : 0, barrierToJson(r.barrier)];
+    else out[i] = [code, lsnJson, r.pos.index, r.xid, tsJson, 1];
+  }
+  return JSON.stringify({ v: 2, r: rels.json, e: out });
+}
+
+/** The version-1 form of an entry (a list of these was the whole body); still decoded, no longer written. */
 export function entryToJson(r: ChangeStreamRecord): EntryJson {
   const head: EntryJson = [KIND_CODE[r.kind], formatLsn(r.pos.lsn), r.pos.index, r.xid, r.commitTimeUs.toString(), 0];
   switch (r.kind) {
@@ -179,19 +243,84 @@ export function entryToJson(r: ChangeStreamRecord): EntryJson {
   }
 }
 
-function entryFromJson(e: EntryJson): ChangeStreamRecord {
-  const origin: Origin = { pos: { lsn: parseLsn(e[1]), index: e[2] }, xid: e[3], commitTimeUs: BigInt(e[4]) };
-  switch (e[0]) {
-    case 'c':
-      return { ...origin, kind: 'change', endOfTx: e[5] === 1, change: changeFromJson(e[6] as ChangeJson) };
-    case 'b':
-      return { ...origin, kind: 'barrier', endOfTx: e[5] === 1, barrier: barrierFromJson(e[6] as { type: string }) };
-    case 'm':
-      return { ...origin, kind: 'commit' };
-    case 'h':
-      return { ...origin, kind: 'heartbeat' };
-    default:
-      throw new ProtocolError(`unknown change entry kind '${e[0]}'`);
+type RelationJson = [string, string, readonly string[], readonly string[] | null, 0 | 1];
+type ChangeJsonV2 = [number, 'i' | 'u' | 'd', readonly Value[], (readonly number[] | 0)?, (readonly Value[])?];
+
+interface Relation {
+  table: TableId;
+  keyColumns: readonly string[];
+  columns: readonly string[];
+  fullIdentity: boolean;
+}
+
+/**
+ * Decodes the entries of one batch (either version). Consecutive entries mostly share a transaction: its LSN and
+ * commit time are parsed once; every change of a relation shares its TableId and column arrays (which makes the
+ * apply engine's per-table grouping cheap).
+ */
+class EntryDecoder {
+  #lsnText = '';
+  #lsn = 0n as Lsn;
+  #tsText = '';
+  #ts = 0n;
+  readonly #tables = new TableCache();
+  readonly #relations: Relation[];
+
+  constructor(relations: readonly RelationJson[] = []) {
+    this.#relations = relations.map((r) => ({ table: this.#tables.get([r[0], r[1]]), keyColumns: r[2], columns: r[3] ?? [], fullIdentity: r[4] === 1 }));
+  }
+
+  entry(e: EntryJson, v2: boolean): ChangeStreamRecord {
+    // Version 2 writes 0 for "as the previous entry".
+    const lsnText = e[1];
+    if (lsnText !== this.#lsnText && !(v2 && (lsnText as unknown) === 0)) {
+      this.#lsn = parseLsn(lsnText);
+      this.#lsnText = lsnText;
+    }
+    const tsText = e[4];
+    if (tsText !== this.#tsText && !(v2 && (tsText as unknown) === 0)) {
+      this.#ts = BigInt(tsText);
+      this.#tsText = tsText;
+    }
+    const pos: Position = { lsn: this.#lsn, index: e[2] };
+    const xid = e[3];
+    const commitTimeUs = this.#ts;
+    switch (e[0]) {
+      case 'c': {
+        const change = v2 ? this.#change(e[6] as ChangeJsonV2) : changeFromJson(e[6] as ChangeJson, this.#tables);
+        return { kind: 'change', pos, xid, commitTimeUs, endOfTx: e[5] === 1, change };
+      }
+      case 'b':
+        return { kind: 'barrier', pos, xid, commitTimeUs, endOfTx: e[5] === 1, barrier: barrierFromJson(e[6] as { type: string }) };
+      case 'm':
+        return { kind: 'commit', pos, xid, commitTimeUs };
+      case 'h':
+        return { kind: 'heartbeat', pos, xid, commitTimeUs };
+      default:
+        throw new ProtocolError(`unknown change entry kind '${e[0]}'`);
+    }
+  }
+
+  /** Literal objects of a fixed shape, no spreads: this runs for every change the destination reads. */
+  #change(j: ChangeJsonV2): RowChange {
+    const rel = this.#relations[j[0]];
+    if (rel === undefined) throw new ProtocolError(`change refers to relation ${j[0]}, the batch lists ${this.#relations.length}`);
+    const { table, keyColumns, fullIdentity, columns } = rel;
+    switch (j[1]) {
+      case 'i':
+        return { op: 'insert', table, keyColumns, fullIdentity, columns, values: j[2] };
+      case 'u': {
+        const unchanged = j[3] || noIndexes;
+        const oldKey = j[4];
+        return oldKey
+          ? { op: 'update', table, keyColumns, fullIdentity, columns, values: j[2], unchanged, oldKey }
+          : { op: 'update', table, keyColumns, fullIdentity, columns, values: j[2], unchanged };
+      }
+      case 'd':
+        return { op: 'delete', table, keyColumns, fullIdentity, oldKey: j[2] };
+      default:
+        throw new ProtocolError(`unknown change op '${String(j[1])}'`);
+    }
   }
 }
 
@@ -204,9 +333,7 @@ export function encodeChangeBatch(db: string, entries: readonly ChangeStreamReco
   if (entries.length === 0) throw new RangeError('empty change batch');
   const first = entries[0]!;
   const last = entries[entries.length - 1]!;
-  let body = '[';
-  for (let i = 0; i < entries.length; i++) body += (i ? ',' : '') + entryText(entries[i]!);
-  body += ']';
+  const body = batchBody(entries);
   // Compressed at level 1: change JSON shrinks several times, and every byte crosses three JVM hops
   // (broker A, MirrorMaker 2, broker B) on machines whose CPUs also run PostgreSQL.
   const raw = Buffer.from(body);
@@ -244,9 +371,15 @@ export function decodeChangeBatch(headers: RawHeaders | undefined, value: Buffer
   if (kind !== 'batch') throw new ProtocolError(`unknown change record kind '${kind}'`);
   const raw = value ?? Buffer.alloc(0);
   const body = headerText(headers, H.enc) === 'gzip' ? gunzipSync(raw) : raw;
-  const entries = JSON.parse(body.toString() || '[]') as EntryJson[];
-  if (!Array.isArray(entries)) throw new ProtocolError('change batch is not a list');
-  return entries.map(entryFromJson);
+  // Version 1 (older dcsync): a list of entries; version 2: {"v":2,"r":[relations],"e":[entries]}.
+  const parsed = JSON.parse(body.toString() || '[]') as EntryJson[] | { v: number; r: RelationJson[]; e: EntryJson[] };
+  const v2 = !Array.isArray(parsed);
+  if (v2 && (parsed.v !== 2 || !Array.isArray(parsed.r) || !Array.isArray(parsed.e))) throw new ProtocolError(`unknown change batch format (version ${String(parsed.v)})`);
+  const entries = v2 ? parsed.e : parsed;
+  const d = new EntryDecoder(v2 ? parsed.r : []);
+  const out = new Array<ChangeStreamRecord>(entries.length);
+  for (let i = 0; i < entries.length; i++) out[i] = d.entry(entries[i]!, v2);
+  return out;
 }
 
 function tableHeader(t: TableId): string {

@@ -79,7 +79,12 @@ export async function runApplyLoop(o: ApplyLoopOptions, signal: AbortSignal): Pr
     let s = parts.get(p);
     if (!s) {
       const client = await connect({ url: o.targetUrl, database: o.database, applicationName: `dcsync-apply-${p}` });
-      await client.query('SET session_replication_role = replica');
+      // No triggers or FK checks, as native logical replication. synchronous_commit off, as native subscriptions
+      // default to: the commit does not wait for the WAL flush. Safe because the partition's position and Kafka
+      // offset are in the same transaction as its data: a crash of the target loses a tail of whole transactions,
+      // data and position together, and the restarted loop reads that tail again from Kafka. Nothing outside the
+      // target relies on the commit (the source confirms its slot on Kafka's acknowledgements, not the target's).
+      await client.query('SET session_replication_role = replica; SET synchronous_commit = off');
       s = { client, applied: positions.get(p), inflight: undefined, open: false };
       parts.set(p, s);
     }

@@ -127,6 +127,8 @@ async function loadParts(o: SnapshotLoaderOptions, c: pg.Client, parts: ChunkRec
     return;
   }
   await tx(c, o.state, next, async () => {
+    // As in the apply loop: the claimed parts commit with their rows, so a commit lost in a target crash is loaded again.
+    await c.query('SET LOCAL synchronous_commit = off');
     const claimed = await o.state.claimParts(c, first.table, first.snapshotLsn, parts);
     const todo = parts.filter((p) => claimed.has(`${p.chunk}/${p.part}`));
     if (todo.length === 0) return;

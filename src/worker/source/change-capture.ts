@@ -51,6 +51,7 @@ export class ChangeCapture {
   #ends: Lsn[] = [];
   readonly #maxBatch: number;
   readonly #maxBarrier: number;
+  #pending = 0;
 
   constructor(private readonly o: CaptureOptions) {
     this.#out = Array.from({ length: o.partitions }, () => []);
@@ -60,6 +61,11 @@ export class ChangeCapture {
 
   get inTransaction(): boolean {
     return this.#tx !== undefined;
+  }
+
+  /** Entries waiting in the outbox for the next flush. */
+  get pending(): number {
+    return this.#pending;
   }
 
   handle(m: PgOutputMessage, walEnd: Lsn): void {
@@ -106,7 +112,7 @@ export class ChangeCapture {
         if (tx.last.size > 0) this.lastData = { lsn: tx.finalLsn, commitTimeUs: tx.commitTimeUs };
         for (const [p, last] of tx.last) {
           if (last && (last.kind === 'change' || last.kind === 'barrier')) last.endOfTx = true;
-          else this.#out[p]!.push({ kind: 'commit', pos: { lsn: tx.finalLsn, index: tx.index }, xid: tx.xid, commitTimeUs: tx.commitTimeUs });
+          else this.#push(p, { kind: 'commit', pos: { lsn: tx.finalLsn, index: tx.index }, xid: tx.xid, commitTimeUs: tx.commitTimeUs });
         }
         this.#tx = undefined;
         this.#ends.push(m.endLsn);
@@ -117,7 +123,7 @@ export class ChangeCapture {
           throw new ReplicationError(`a structure change (DDL) was made at the source: ${m.content.toString()}; replicating DDL is not supported yet`);
         if (m.prefix === 'dcsync.heartbeat' && !m.transactional) {
           const nowUs = BigInt(Date.now()) * 1000n;
-          for (let p = 0; p < this.o.partitions; p++) this.#out[p]!.push({ kind: 'heartbeat', pos: { lsn: m.lsn, index: 0 }, xid: 0, commitTimeUs: nowUs });
+          for (let p = 0; p < this.o.partitions; p++) this.#push(p, { kind: 'heartbeat', pos: { lsn: m.lsn, index: 0 }, xid: 0, commitTimeUs: nowUs });
           this.#ends.push(m.lsn);
         }
         return;
@@ -135,7 +141,7 @@ export class ChangeCapture {
     if (this.#tx) throw new ReplicationError('failTable inside a transaction');
     const pos = { lsn: at, index: 2_000_000_000 };
     for (let p = 0; p < this.o.partitions; p++)
-      this.#out[p]!.push({ kind: 'barrier', pos, xid: 0, commitTimeUs: BigInt(Date.now()) * 1000n, barrier: { type: 'table-failed', table, reason }, endOfTx: true });
+      this.#push(p, { kind: 'barrier', pos, xid: 0, commitTimeUs: BigInt(Date.now()) * 1000n, barrier: { type: 'table-failed', table, reason }, endOfTx: true });
     this.flush();
   }
 
@@ -154,6 +160,7 @@ export class ChangeCapture {
     if (entries.length === 0) return;
     this.o.sink.enqueue(this.o.topic, p, encodeChangeBatch(this.o.database, entries));
     this.#out[p] = [];
+    this.#pending -= entries.length;
     // Entries that left can no longer be flagged: the transaction's end in this partition becomes a commit entry.
     if (this.#tx?.last.has(p)) this.#tx.last.set(p, null);
   }
@@ -176,9 +183,14 @@ export class ChangeCapture {
   }
 
   #emit(tx: OpenTx, partition: number, entry: ChangeStreamRecord): void {
-    const out = this.#out[partition]!;
-    out.push(entry);
+    const waiting = this.#push(partition, entry);
     tx.last.set(partition, entry);
-    if (out.length >= this.#maxBatch) this.#flushPartition(partition);
+    if (waiting >= this.#maxBatch) this.#flushPartition(partition);
+  }
+
+  /** Adds an entry to the partition's outbox; returns how many wait there. */
+  #push(partition: number, entry: ChangeStreamRecord): number {
+    this.#pending++;
+    return this.#out[partition]!.push(entry);
   }
 }

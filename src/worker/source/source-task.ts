@@ -223,6 +223,12 @@ async function waitAcked(sink: KafkaSink, seq: number, signal: AbortSignal): Pro
   while (sink.acked < seq) await sink.flush(signal);
 }
 
+/** A read of at least this many stream items means a backlog: see streamLoop. */
+const COALESCE_READ = 256;
+const COALESCE_MS = 100;
+/** Per partition. */
+const COALESCE_ENTRIES = 1000;
+
 async function streamLoop(
   o: SourceTaskOptions,
   stream: ReplicationStream,
@@ -246,10 +252,13 @@ async function streamLoop(
   let lastIdentityCheck = Date.now();
   const baseline = await updateDeleteCounters(meta, noIdentity.map((t) => t.oid));
   const failedTables = new Set<string>();
+  // While a backlog streams in (full reads), entries wait up to COALESCE_MS to leave in fewer, larger Kafka records:
+  // each record costs a gzip/gunzip set-up and per-record work in three JVMs. A trickle (short reads) leaves at once.
+  let waitingSince = 0;
   while (!signal.aborted) {
     if (failure) throw failure;
     if (sink.failure) throw sink.failure;
-    const items = await stream.nextBatch(250);
+    const items = await stream.nextBatch(capture.pending > 0 ? COALESCE_MS : 250);
     const now = Date.now();
     for (const item of items) {
       if ('keepalive' in item) {
@@ -260,7 +269,11 @@ async function streamLoop(
         if (item.message.tag === 'commit') lastActivity = now;
       }
     }
-    capture.flush();
+    if (capture.pending > 0 && waitingSince === 0) waitingSince = now;
+    if (items.length < COALESCE_READ || capture.pending >= COALESCE_ENTRIES * o.partitions || now - waitingSince >= COALESCE_MS) {
+      capture.flush();
+      waitingSince = 0;
+    }
     await tick();
     if (sink.pendingBytes > 16 * 1024 * 1024) await sink.waitForRoom(signal);
     if (now - lastActivity > o.heartbeatMs && now - lastHeartbeat > o.heartbeatMs) {
