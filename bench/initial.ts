@@ -2,6 +2,8 @@
  * Goal 1: the initial sync of the pgbench database, dcsync (source task → Kafka A → MirrorMaker 2 → Kafka B →
  * destination task) against pg_dump piped into a fresh database of the target cluster.
  */
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { pgBin } from '../src/local/postgres.ts';
 import { Conn, pollUntil, totalRows } from './lib/db.ts';
 import { SOURCE_DB, type Bench, type Verification } from './lib/context.ts';
@@ -52,13 +54,16 @@ export async function runInitial(ctx: Bench): Promise<InitialResult> {
   const rows = totalRows(await ctx.sourceFingerprint());
   ctx.say(`initial sync: ${rows} rows in the source database; load average ${load}`);
 
-  // The peers first, while the source database has nothing of dcsync's.
+  // The peers first, while the source database has nothing of dcsync's. Passwords go in a passfile, not on
+  // pg_dump's and psql's command lines.
+  const passfile = path.join(env.dir, 'bench.pgpass');
+  writeFileSync(passfile, [env.pgA.url(SOURCE_DB), env.pgB.url('postgres')].map(passfileLine).join(''), { mode: 0o600 });
   const peers: TimedCopy[] = [];
   for (const v of VARIANTS) {
     await ctx.checkpoint();
     const started = performance.now();
     await ctx.b.query(`CREATE DATABASE "${v.database}" TEMPLATE template0 ENCODING 'UTF8'`);
-    await ctx.children.shell(v.script, { env: { SRC: env.pgA.url(SOURCE_DB), DST: env.pgB.url(v.database) }, signal });
+    await ctx.children.shell(v.script, { env: { SRC: withoutPassword(env.pgA.url(SOURCE_DB)), DST: withoutPassword(env.pgB.url(v.database)), PGPASSFILE: passfile }, signal });
     const ms = performance.now() - started;
     const conn = new Conn(env.pgB.url(v.database));
     const copied = await conn.one<{ n: string }>(`SELECT count(*) AS n FROM public.pgbench_accounts`).finally(() => conn.close());
@@ -99,4 +104,17 @@ export async function runInitial(ctx: Bench): Promise<InitialResult> {
     plainCopy: VARIANTS[0]!.database,
     load,
   };
+}
+
+function withoutPassword(url: string): string {
+  const u = new URL(url);
+  u.password = '';
+  return u.toString();
+}
+
+/** host:port:*:user:password (libpq's passfile; ':' and '\\' escaped). */
+function passfileLine(url: string): string {
+  const u = new URL(url);
+  const esc = (v: string): string => v.replace(/[\\:]/g, (c) => `\\${c}`);
+  return `${esc(u.hostname)}:${u.port}:*:${esc(decodeURIComponent(u.username))}:${esc(decodeURIComponent(u.password))}\n`;
 }
