@@ -21,5 +21,13 @@ process.on('SIGHUP', () => {
   for (const fn of reloads) void fn().catch(() => {});
 });
 
+// A reader that went away (`dcsync get status | head`) ends the output, not the process with a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 const code = await runCli(process.argv.slice(2), process.env, controller.signal, undefined, (fn) => reloads.push(fn));
 process.exitCode = code;
