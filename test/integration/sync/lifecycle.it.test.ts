@@ -48,8 +48,9 @@ describe('sync lifecycle on a local two-datacenter deployment', { timeout: 900_0
 
   const auth = (): Record<string, string> => ({ DCSYNC_AUTH_PASSWORD: dep.password });
   const at = (dc: 'dc-a' | 'dc-b'): string[] => ['--master.endpoint', dep.datacenter(dc).masters.join(','), '--master.cacert', dep.state().files.tlsCaCert, '--auth.user', dep.state().superuser];
-  const configureArgs = (): string[] => [
-    'configure', 'sync', ...at('dc-b'),
+  /** Without --master.cacert the CLI verifies B with --source.cacert (one TLS CA for both here). */
+  const configureArgs = (masterCa = true): string[] => [
+    'configure', 'sync', ...at('dc-b').filter((_, i, all) => masterCa || (all[i] !== '--master.cacert' && all[i - 1] !== '--master.cacert')),
     '--source.endpoint', dep.datacenter('dc-a').masters.join(','), '--source.cacert', dep.state().files.tlsCaCert, '--master.keyfile', dep.state().files.clientKeyfile,
   ];
 
@@ -334,7 +335,7 @@ describe('sync lifecycle on a local two-datacenter deployment', { timeout: 900_0
     assert.equal((await status('dc-a')).outgoing[0]?.status, 'inactive');
 
     await query('dc-a', 'inventory', `DELETE FROM item WHERE id % 7 = 0`);
-    const again = await cli(configureArgs(), auth());
+    const again = await cli(configureArgs(false), auth());
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /configured \(run/);
     await equalEverywhere('equal after configuring again');

@@ -24,7 +24,11 @@ export const configureSyncCommand: Command = {
   path: ['configure', 'sync'],
   summary: 'Configure replication from a source datacenter into this one (run against the destination)',
   fields: [
-    ...MASTER_CLIENT_FIELDS,
+    ...MASTER_CLIENT_FIELDS.map((f) =>
+      f.key === 'master.cacert'
+        ? { ...f, required: false, description: "CA certificate that verifies the destination's masters (default: --source.cacert, for datacenters that share one TLS CA)" }
+        : f,
+    ),
     ...OPERATOR_FIELDS,
     SYNC_ID_FIELD,
     { key: 'source.endpoint', type: 'string[]', required: true, description: "Endpoints of the source datacenter's masters" },
@@ -51,8 +55,9 @@ export const configureSyncCommand: Command = {
       },
     };
     let r: ConfigureSyncResponse;
+    const values = v['master.cacert'] === undefined ? { ...v, 'master.cacert': v['source.cacert'] } : v;
     try {
-      r = await ask(operatorClient(v), (c) => c.post<ConfigureSyncResponse>(SYNC_PATHS.syncs, body, { signal, timeout: Math.max(Number(v['timeout']), 30_000) }));
+      r = await ask(operatorClient(values), (c) => c.post<ConfigureSyncResponse>(SYNC_PATHS.syncs, body, { signal, timeout: Math.max(Number(v['timeout']), 30_000) }));
     } catch (err) {
       throw explainOtherSide(err);
     }
