@@ -107,7 +107,7 @@ describe('sync lifecycle on a local two-datacenter deployment', { timeout: 900_0
     dep = await upLocal({ dir: path.join(parent, 'local'), configure: false });
     await query('dc-a', 'postgres', 'CREATE DATABASE shop');
     await query('dc-a', 'postgres', 'CREATE DATABASE inventory');
-    await pgbench(['-i', '-s', '8', '-q', 'shop']);
+    await pgbench(['-i', '-s', '20', '-q', 'shop']);
     await query('dc-a', 'inventory', `CREATE TABLE item (id bigint PRIMARY KEY, name text NOT NULL, qty int NOT NULL);
       INSERT INTO item SELECT g, 'item ' || g, g % 100 FROM generate_series(1, 20000) g`);
   });
