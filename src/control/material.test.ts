@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { before, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { createTestPki, type TestPki } from '../../test/helpers/tls-fixtures.ts';
 import { formatKeyfile, issueClientKeyfile, issueServerKeyfile, parseKeyfile, TlsMaterialError } from '../tls/index.ts';
 import { certificateWarnings, checkServerKeyfile, loadServerMaterial } from './material.ts';
@@ -21,8 +21,14 @@ test('checkServerKeyfile refuses expired and client-only keyfiles', async () => 
   assert.throws(() => checkServerKeyfile(client, '/c', new Date()), /not a TLS server certificate/);
 });
 
+const dirs: string[] = [];
+after(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
 test('certificateWarnings: expiring soon, expired, not yet valid, for the keyfile and the client-auth CA', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'dcsync-material-'));
+  dirs.push(dir);
   const soon = await issueServerKeyfile(pki.tlsCa.signer, { hosts: ['localhost'], validForMs: 10 * DAY });
   await writeFile(join(dir, 'k'), formatKeyfile(soon));
   await writeFile(join(dir, 'ca'), pki.clientCa.certPem);
@@ -49,6 +55,7 @@ test('certificateWarnings: expiring soon, expired, not yet valid, for the keyfil
 
 test('loadServerMaterial refuses a client-auth CA file that holds a leaf certificate', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'dcsync-material-'));
+  dirs.push(dir);
   await writeFile(join(dir, 'k'), formatKeyfile(pki.server));
   await writeFile(join(dir, 'ca'), pki.client.certPem);
   await assert.rejects(loadServerMaterial({ keyfile: join(dir, 'k'), clientAuthCa: join(dir, 'ca'), jwtSecret: undefined }, new Date()), /only CA certificates/);

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { KeyObject, type webcrypto } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import https from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
 import net from 'node:net';
@@ -270,6 +270,7 @@ before(async () => {
 after(async () => {
   for (const c of clients) c.close();
   for (const s of servers) await s.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 // ---------------------------------------------------------------------------------------------- tests
