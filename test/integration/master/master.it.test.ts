@@ -8,12 +8,10 @@
  * the lease handed over at once); a restart of every master losing nothing; operator refusals; usage errors.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { ControlClient, ControlHttpError } from '../../../src/control/index.ts';
 import { silentLogger } from '../../../src/core/logger.ts';
@@ -34,24 +32,16 @@ import {
   type WorkersResponse,
 } from '../../../src/master/index.ts';
 import { createJwtSecret, parseJwtSecret, signJwt, type JwtSecret } from '../../../src/tls/index.ts';
+import { CLEAN_ENV, dcsyncCli, type CliRun } from '../../helpers/cli.ts';
+import { DCSYNC_BIN as BIN, REPO } from '../../../src/local/dcsync-process.ts';
 import { createTestPki, writeTestPki, type TestPki, type TestPkiFiles } from '../../helpers/tls-fixtures.ts';
 import { formatKeyfile, issueServerKeyfile } from '../../../src/tls/index.ts';
 import tls from 'node:tls';
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const BIN = path.join(REPO, 'bin/dcsync.js');
 const DATACENTER = 'dc-a';
 const OPS = { user: 'ops', password: 'ops-Secret-7f3a' };
 const NOBODY = { user: 'nobody', password: 'nobody-Secret-19c2' };
 const PG_SETTINGS = { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' };
-/** No DCSYNC_* variable of the test runner reaches the processes under test. */
-const CLEAN_ENV: Record<string, string | undefined> = Object.fromEntries(Object.keys(process.env).filter((k) => k.startsWith('DCSYNC_')).map((k) => [k, undefined]));
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 describe('sync masters', { timeout: 600_000 }, () => {
   let root = '';
@@ -130,17 +120,10 @@ describe('sync masters', { timeout: 600_000 }, () => {
     }
   }
 
-  function cli(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
-    const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DCSYNC_')));
-    return new Promise((done) => {
-      execFile(process.execPath, [BIN, ...args], { cwd: REPO, env: { ...base, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
-        done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-      });
-    });
-  }
+  const cli = (args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> => dcsyncCli(args, env);
 
   const clientFlags = (): string[] => ['--master.endpoint', endpoints.join(','), '--master.cacert', files.tlsCaCert];
-  const get = (what: string, ...extra: string[]): Promise<Run> => cli(['get', what, ...clientFlags(), '--auth.user', OPS.user, ...extra], { DCSYNC_AUTH_PASSWORD: OPS.password });
+  const get = (what: string, ...extra: string[]): Promise<CliRun> => cli(['get', what, ...clientFlags(), '--auth.user', OPS.user, ...extra], { DCSYNC_AUTH_PASSWORD: OPS.password });
 
   async function logsTail(): Promise<string> {
     const parts: string[] = [];

@@ -7,12 +7,10 @@
  * SIGTERM → the worker stops its tasks and exits 0.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { ControlClient } from '../../../src/control/index.ts';
 import { silentLogger } from '../../../src/core/logger.ts';
@@ -22,20 +20,13 @@ import { startPgCluster, type PgClusterHandle } from '../../../src/local/postgre
 import { spawnDaemon, type DaemonHandle } from '../../../src/local/process.ts';
 import { MASTER_PATHS, MasterStore, PgPool, type LeaderResponse, type TasksResponse, type WorkersResponse } from '../../../src/master/index.ts';
 import { createJwtSecret } from '../../../src/tls/index.ts';
+import { CLEAN_ENV, dcsyncCli, type CliRun } from '../../helpers/cli.ts';
+import { DCSYNC_BIN as BIN, REPO } from '../../../src/local/dcsync-process.ts';
 import { createTestPki, writeTestPki, type TestPkiFiles } from '../../helpers/tls-fixtures.ts';
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const BIN = path.join(REPO, 'bin/dcsync.js');
 const DATACENTER = 'dc-a';
 const OPS = { user: 'ops', password: 'ops-Secret-7f3a' };
 const PG_SETTINGS = { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' };
-const CLEAN_ENV: Record<string, string | undefined> = Object.fromEntries(Object.keys(process.env).filter((k) => k.startsWith('DCSYNC_')).map((k) => [k, undefined]));
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 describe('sync worker', { timeout: 240_000 }, () => {
   let root = '';
@@ -68,14 +59,7 @@ describe('sync worker', { timeout: 240_000 }, () => {
     return { d, id: `127.0.0.1:${port}`, endpoint };
   }
 
-  function cli(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
-    const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DCSYNC_')));
-    return new Promise((done) => {
-      execFile(process.execPath, [BIN, ...args], { cwd: REPO, env: { ...base, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
-        done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-      });
-    });
-  }
+  const cli = (args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> => dcsyncCli(args, env);
 
   async function logsTail(): Promise<string> {
     const parts: string[] = [];

@@ -7,14 +7,12 @@
  * with both ends compared table by table.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, chmod, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { REPO } from '../../../src/local/two-datacenters.ts';
 import { ControlClient } from '../../../src/control/index.ts';
 import { upLocal, type LocalDeployment } from '../../../src/local/deployment.ts';
 import { pgBin } from '../../../src/local/postgres.ts';
@@ -22,29 +20,16 @@ import type { StatusResponse } from '../../../src/master/sync-contract.ts';
 import type { TasksResponse } from '../../../src/master/contract.ts';
 import { createTestCa } from '../../helpers/tls-fixtures.ts';
 import { formatKeyfile, issueClientKeyfile, issueServerKeyfile, parseCa } from '../../../src/tls/index.ts';
+import { dcsyncCli, type CliRun } from '../../helpers/cli.ts';
 import { assertDatabasesEqual, waitFor } from '../../helpers/compare.ts';
 import { queryRows, run } from '../../helpers/psql.ts';
 
-const BIN = path.join(REPO, 'bin/dcsync.js');
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 describe('sync lifecycle on a local two-datacenter deployment', { timeout: 900_000 }, () => {
   let parent: string;
   let dep: LocalDeployment;
 
-  function cli(args: readonly string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<CliResult> {
-    const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DCSYNC_')));
-    return new Promise((done) => {
-      execFile(process.execPath, [BIN, ...args], { cwd: REPO, env: { ...base, ...env }, timeout: timeoutMs }, (err, stdout, stderr) => {
-        done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-      });
-    });
-  }
+  const cli = (args: readonly string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<CliRun> => dcsyncCli(args, env, timeoutMs);
 
   const auth = (): Record<string, string> => ({ DCSYNC_AUTH_PASSWORD: dep.password });
   const at = (dc: 'dc-a' | 'dc-b'): string[] => ['--master.endpoint', dep.datacenter(dc).masters.join(','), '--master.cacert', dep.state().files.tlsCaCert, '--auth.user', dep.state().superuser];
