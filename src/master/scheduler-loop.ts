@@ -5,7 +5,7 @@
  */
 import { errorMessage } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import { AbortedError, delay } from '../core/time.ts';
+import { Waker } from '../core/waker.ts';
 import type { LeaderElection } from './election.ts';
 import { FencedError, type MasterStore } from './store.ts';
 
@@ -21,8 +21,7 @@ export interface SchedulerLoopOptions {
 export class SchedulerLoop {
   readonly #o: SchedulerLoopOptions;
   readonly #log: Logger;
-  #wake: (() => void) | undefined;
-  #poked = false;
+  readonly #waker = new Waker();
   #rounds = 0;
 
   constructor(o: SchedulerLoopOptions) {
@@ -37,19 +36,18 @@ export class SchedulerLoop {
 
   /** Runs a round soon instead of at the next interval. */
   poke(): void {
-    this.#poked = true;
-    this.#wake?.();
+    this.#waker.poke();
   }
 
   /** Runs until the signal aborts. Never throws. */
   async run(signal: AbortSignal): Promise<void> {
-    const onState = (): void => this.#wake?.();
+    const onState = (): void => this.#waker.interrupt();
     this.#o.election.lifecycle.on('state', onState);
     try {
       while (!signal.aborted) {
         const epoch = this.#o.election.leaderEpoch;
         if (epoch !== undefined) await this.#round(epoch);
-        await this.#sleep(this.#o.intervalMs, signal);
+        await this.#waker.sleep(this.#o.intervalMs, signal);
       }
     } finally {
       this.#o.election.lifecycle.off('state', onState);
@@ -57,7 +55,7 @@ export class SchedulerLoop {
   }
 
   async #round(epoch: number): Promise<void> {
-    this.#poked = false;
+    this.#waker.take();
     try {
       const { plan, applied } = await this.#o.store.runSchedulingRound(epoch, { workerTimeoutMs: this.#o.workerTimeoutMs });
       this.#rounds++;
@@ -69,20 +67,6 @@ export class SchedulerLoop {
     } catch (err) {
       if (err instanceof FencedError) this.#log.warn('scheduling round fenced off: no longer the leader', { epoch, currentEpoch: err.currentEpoch });
       else this.#log.warn('scheduling round failed', { epoch, error: errorMessage(err) });
-    }
-  }
-
-  async #sleep(ms: number, signal: AbortSignal): Promise<void> {
-    if (this.#poked) return;
-    const wake = new AbortController();
-    this.#wake = () => wake.abort();
-    const both = AbortSignal.any([signal, wake.signal]);
-    try {
-      await delay(ms, both);
-    } catch (err) {
-      if (!(err instanceof AbortedError)) throw err;
-    } finally {
-      this.#wake = undefined;
     }
   }
 }

@@ -9,7 +9,7 @@
  */
 import { errorMessage } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import { AbortedError, delay } from '../core/time.ts';
+import { Waker } from '../core/waker.ts';
 import type { LeaderElection } from './election.ts';
 import { PeerClient, peerTargetOf } from './peer-client.ts';
 import { cleanupStream } from './source-cleanup.ts';
@@ -31,8 +31,7 @@ export interface SyncLoopOptions {
 export class SyncLoop {
   readonly #o: SyncLoopOptions;
   readonly #log: Logger;
-  #wake: (() => void) | undefined;
-  #poked = false;
+  readonly #waker = new Waker();
   /** Last peer error per sync, to log changes only. */
   readonly #lastPeerError = new Map<string, string | null>();
 
@@ -42,21 +41,20 @@ export class SyncLoop {
   }
 
   poke(): void {
-    this.#poked = true;
-    this.#wake?.();
+    this.#waker.poke();
   }
 
   async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       const epoch = this.#o.election.leaderEpoch;
       if (epoch !== undefined) await this.round(epoch, signal);
-      await this.#sleep(this.#o.intervalMs, signal);
+      await this.#waker.sleep(this.#o.intervalMs, signal);
     }
   }
 
   /** One round; never throws. */
   async round(epoch: number, signal?: AbortSignal): Promise<void> {
-    this.#poked = false;
+    this.#waker.take();
     try {
       for (const s of await this.#o.syncs.list()) {
         if (s.role !== 'incoming') continue;
@@ -134,19 +132,6 @@ export class SyncLoop {
       this.#log.warn('stopping at the source failed; retrying (abort sync stops this side alone)', { syncId: s.id, error: errorMessage(err) });
     } finally {
       client.close();
-    }
-  }
-
-  async #sleep(ms: number, signal: AbortSignal): Promise<void> {
-    if (this.#poked) return;
-    const wake = new AbortController();
-    this.#wake = () => wake.abort();
-    try {
-      await delay(ms, AbortSignal.any([signal, wake.signal]));
-    } catch (err) {
-      if (!(err instanceof AbortedError)) throw err;
-    } finally {
-      this.#wake = undefined;
     }
   }
 }
