@@ -16,7 +16,7 @@
 import { parseLsn } from '../core/lsn.ts';
 import type { TaskState } from './contract.ts';
 import type { SyncStatus } from './scheduler.ts';
-import type { TaskRow } from './store.ts';
+import { stringList, type TaskRow } from './store.ts';
 import type { SyncRecord } from './sync-store.ts';
 import { isActive } from './sync-store.ts';
 import type {
@@ -222,8 +222,4 @@ export function outgoingStatus(sync: SyncRecord, tasks: readonly TaskRow[]): Syn
 export function destinationOf(sync: SyncRecord): { datacenter: string; endpoints: string[] } {
   const d = (sync.config['destination'] ?? {}) as Record<string, unknown>;
   return { datacenter: typeof d['datacenter'] === 'string' ? d['datacenter'] : '', endpoints: stringList(d['endpoints']) };
-}
-
-function stringList(v: unknown): string[] {
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
 }

@@ -535,6 +535,7 @@ export class MasterStore {
   }
 }
 
-function stringList(v: unknown): string[] {
+/** The strings of a JSON array (anything else: none). */
+export function stringList(v: unknown): string[] {
   return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
 }

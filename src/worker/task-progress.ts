@@ -58,17 +58,50 @@ export async function queryDestinationProgress(c: pg.ClientBase, stream: string)
   };
 }
 
-export async function readDestinationProgress(o: { url: string; database: string; stream: string }): Promise<DestinationProgress | undefined> {
-  let c: pg.Client;
-  try {
-    c = await connect({ url: o.url, database: o.database, applicationName: 'dcsync-worker-progress' });
-  } catch (err) {
-    if ((err as { code?: string }).code === '3D000') return undefined; // the database is not created yet
-    throw err;
+/**
+ * Reads a destination task's progress from its target database every few seconds over one kept connection
+ * (opened on first use, dropped after an error and opened again next time).
+ */
+export class DestinationProgressProbe {
+  #client: pg.Client | undefined;
+  #closed = false;
+
+  constructor(private readonly o: { url: string; database: string; stream: string }) {}
+
+  /** undefined while the target database or its state does not exist yet. */
+  async read(): Promise<DestinationProgress | undefined> {
+    if (this.#closed) return undefined;
+    if (!this.#client) {
+      let c: pg.Client;
+      try {
+        c = await connect({ url: this.o.url, database: this.o.database, applicationName: 'dcsync-worker-progress' });
+      } catch (err) {
+        if ((err as { code?: string }).code === '3D000') return undefined; // the database is not created yet
+        throw err;
+      }
+      if (this.#closed) {
+        await c.end().catch(() => {});
+        return undefined;
+      }
+      this.#client = c;
+    }
+    try {
+      return await queryDestinationProgress(this.#client, this.o.stream);
+    } catch (err) {
+      await this.#drop();
+      throw err;
+    }
   }
-  try {
-    return await queryDestinationProgress(c, o.stream);
-  } finally {
-    await c.end().catch(() => {});
+
+  /** The task ended: the connection is closed and no other is opened. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#drop();
+  }
+
+  async #drop(): Promise<void> {
+    const c = this.#client;
+    this.#client = undefined;
+    await c?.end().catch(() => {});
   }
 }

@@ -33,7 +33,7 @@ import type { ApplyMode } from './destination/apply-loop.ts';
 import { reconcile } from './reconcile.ts';
 import { runSourceTask } from './source/source-task.ts';
 import { runTask, type TaskStatus } from './task-runner.ts';
-import { readDestinationProgress, sourceProgress } from './task-progress.ts';
+import { DestinationProgressProbe, sourceProgress } from './task-progress.ts';
 import type { SourceTaskProgress } from './source/source-task.ts';
 import { streamName, type SyncSettings } from '../master/sync-contract.ts';
 
@@ -180,6 +180,8 @@ interface TaskRun {
   source: SourceTaskProgress | undefined;
   /** The progress document last accepted by the master, as JSON without its time stamp. */
   progressSent: string | undefined;
+  /** A destination task's progress reader (one kept connection to its target database). */
+  readonly probe: DestinationProgressProbe | undefined;
 }
 
 /** How often running tasks report their progress (when it changed). */
@@ -366,6 +368,7 @@ export class WorkerDaemon {
       current: { state: 'running', error: null },
       source: undefined,
       progressSent: undefined,
+      probe: a.kind === 'destination' ? new DestinationProgressProbe({ url: o.clusterUrl, database: a.database, stream }) : undefined,
     };
     this.#tasks.set(a.taskId, run);
     const kafka = this.#kafka!;
@@ -422,7 +425,7 @@ export class WorkerDaemon {
         let progress: Record<string, unknown> | undefined;
         try {
           if (a.kind === 'source') progress = run.source ? { ...sourceProgress(run.source) } : undefined;
-          else progress = await readDestinationProgress({ url: this.#o.clusterUrl, database: a.database, stream: streamName(a.syncId, a.run ?? null) }).then((p) => (p ? { ...p } : undefined));
+          else progress = await run.probe?.read().then((p) => (p ? { ...p } : undefined));
         } catch (err) {
           this.#log.debug('progress not read', { taskId: a.taskId, error: errorMessage(err) });
           continue;
@@ -442,6 +445,7 @@ export class WorkerDaemon {
     this.#tasks.delete(taskId);
     this.#log.info('task stopping', { taskId, epoch: run.assignment.epoch, reason });
     run.controller.abort();
+    void run.probe?.close();
     const done = run.done;
     this.#stopping.add(done);
     void done.finally(() => this.#stopping.delete(done));
