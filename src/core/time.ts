@@ -35,3 +35,16 @@ export function parseDuration(value: number | string): number {
 
 /** Microseconds since 2000-01-01, PostgreSQL's timestamp epoch, to a JS Date (ms precision). */
 export const PG_EPOCH_MS = Date.UTC(2000, 0, 1);
+
+/**
+ * Waits for `work` at most `ms`: 'done' once it settled ('done' also rethrows its rejection), 'timeout' when the time
+ * ran out first (the work goes on; the caller decides what to close). The daemons' graceful stop.
+ */
+export async function finishWithin(work: Promise<unknown>, ms: number): Promise<'done' | 'timeout'> {
+  const timer = new AbortController();
+  try {
+    return await Promise.race([work.then(() => 'done' as const), delay(ms, timer.signal).then(() => 'timeout' as const, () => 'done' as const)]);
+  } finally {
+    timer.abort();
+  }
+}

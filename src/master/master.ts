@@ -9,7 +9,7 @@ import { CombinedError, errorMessage, IllegalStateError, ShutdownTimeoutError } 
 import { Lifecycle } from '../core/lifecycle.ts';
 import type { Logger } from '../core/logger.ts';
 import { DEFAULT_RETRY, retry } from '../core/retry.ts';
-import { AbortedError, delay } from '../core/time.ts';
+import { AbortedError, delay, finishWithin } from '../core/time.ts';
 import { redactUrl } from '../source/postgres/connection.ts';
 import { readJwtSecret, readKeyfile } from '../tls/index.ts';
 import { masterRoutes } from './api.ts';
@@ -204,11 +204,6 @@ export class MasterDaemon {
   }
 
   async #drain(graceMs: number): Promise<void> {
-    const timer = new AbortController();
-    const deadline = delay(graceMs, timer.signal).then(
-      () => 'timeout' as const,
-      () => 'done' as const,
-    );
     const work = (async (): Promise<void> => {
       const errors: unknown[] = [];
       await this.#server?.stop().catch((err: unknown) => errors.push(err));
@@ -218,7 +213,7 @@ export class MasterDaemon {
       if (errors.length > 0) throw new CombinedError('stopping the master failed', errors);
     })();
     try {
-      const outcome = await Promise.race([work.then(() => 'done' as const), deadline]);
+      const outcome = await finishWithin(work, graceMs);
       if (outcome === 'timeout') {
         this.#loops.abort();
         await this.#closeResources();
@@ -230,8 +225,6 @@ export class MasterDaemon {
     } catch (err) {
       if (!this.lifecycle.is('failed')) this.lifecycle.to('failed');
       throw err;
-    } finally {
-      timer.abort();
     }
   }
 

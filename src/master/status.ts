@@ -125,11 +125,6 @@ function taskBrief(t: { state: TaskState; workerId: string | null; error: string
   return t ? { state: t.state, workerId: t.workerId, error: t.error } : null;
 }
 
-function tableStatusOf(t: DestinationTableProgress, dbFailed: boolean): TableStatus {
-  if (dbFailed) return 'failed';
-  return t.status;
-}
-
 /** The overall status of the incoming sync and why it failed. */
 function incomingStatus(
   sync: SyncRecord,
@@ -190,7 +185,7 @@ export function buildStatus(input: StatusInput): StatusResponse {
     const lastMessageTime = dp?.lastAppliedAt ?? null;
     dbViews.push({ database: db, status: dbStatus, sourceTask: taskBrief(s), destinationTask: taskBrief(d), ...lag, lastMessageTime });
     for (const t of dp?.tables ?? []) {
-      const status = !isActive(sync.status) ? 'inactive' : tableStatusOf(t, failed);
+      const status: TableStatus = !isActive(sync.status) ? 'inactive' : failed ? 'failed' : t.status;
       const error = t.error ?? (failed ? (d?.state === 'failed' ? d.error : s?.error) ?? null : null);
       tables.push({ database: db, table: `${t.schema}.${t.name}`, status, rowsCopied: t.rowsCopied, rowsTotal: Math.max(t.rowsTotal, t.rowsCopied), ...lag, lastMessageTime, error });
     }

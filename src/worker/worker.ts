@@ -15,7 +15,7 @@ import { WORKER_PORT } from '../control/options.ts';
 import { errorMessage, IllegalStateError, InvalidOptionError, ShutdownTimeoutError } from '../core/errors.ts';
 import { Lifecycle } from '../core/lifecycle.ts';
 import { createLogger, type Logger, type LogLevel } from '../core/logger.ts';
-import { delay } from '../core/time.ts';
+import { delay, finishWithin } from '../core/time.ts';
 import {
   MASTER_PATHS,
   type HeartbeatResponse,
@@ -276,9 +276,7 @@ export class WorkerDaemon {
       await Promise.all([...this.#stopping]);
       await this.#server?.stop();
     })();
-    const timer = new AbortController();
-    const outcome = await Promise.race([work.then(() => 'done' as const), delay(graceMs, timer.signal).then(() => 'timeout' as const, () => 'done' as const)]);
-    timer.abort();
+    const outcome = await finishWithin(work, graceMs);
     this.#client?.close();
     if (outcome === 'timeout') {
       this.lifecycle.to('failed');
