@@ -30,7 +30,7 @@
 import { DcsyncError } from '../core/errors.ts';
 import type { SyncRole, TaskKind, TaskState, ReportedTaskState, TaskView } from './contract.ts';
 import type { PgPool, Queryable } from './pg-pool.ts';
-import { HELD_STATES, planRound, SYNC_STATUSES, type Plan, type PlanInput, type PlanOptions, type SyncStatus } from './scheduler.ts';
+import { HELD_STATES, planRound, type Plan, type PlanInput, type PlanOptions, type SyncStatus } from './scheduler.ts';
 
 export const STATE_SCHEMA = 'dcsync';
 /** The version of the tables below; a master refuses to run against a newer one. */
@@ -159,15 +159,6 @@ export interface WorkerRow {
   readonly tasks: number;
 }
 
-export interface SyncRow {
-  readonly id: string;
-  readonly role: SyncRole;
-  readonly config: Record<string, unknown>;
-  readonly status: SyncStatus;
-  readonly createdAt: Date;
-  readonly updatedAt: Date;
-}
-
 /** A task as stored: the wire view, with a mutable progress object and a Date. */
 export interface TaskRow extends Omit<TaskView, 'progress' | 'updatedAt'> {
   readonly progress: Record<string, unknown>;
@@ -260,17 +251,6 @@ function workerRow(r: Raw): WorkerRow {
     lastHeartbeat: date(r['last_heartbeat']),
     ageMs: num(r['age_ms']),
     tasks: int(r['tasks'] ?? 0, 'task count'),
-  };
-}
-
-function syncRow(r: Raw): SyncRow {
-  return {
-    id: String(r['id']),
-    role: r['role'] as SyncRole,
-    config: jsonObject(r['config']),
-    status: r['status'] as SyncStatus,
-    createdAt: date(r['created_at']),
-    updatedAt: date(r['updated_at']),
   };
 }
 
@@ -460,35 +440,6 @@ export class MasterStore {
     });
   }
 
-  // ------------------------------------------------------------------------------------------- syncs
-
-  /** Creates or replaces a sync (leader only: fenced by the lease epoch). */
-  async putSync(epoch: number, s: { id: string; role: SyncRole; status: SyncStatus; config?: Readonly<Record<string, unknown>> }): Promise<SyncRow> {
-    if (!SYNC_STATUSES.includes(s.status)) throw new RangeError(`unknown sync status '${s.status}'`);
-    return this.fenced(epoch, async (q) => {
-      const r = await q.query(
-        `INSERT INTO dcsync.master_syncs (id, role, config, status) VALUES ($1, $2, $3::jsonb, $4)
-         ON CONFLICT (id) DO UPDATE SET role = EXCLUDED.role, config = EXCLUDED.config, status = EXCLUDED.status, updated_at = now()
-         RETURNING id, role, config, status, created_at, updated_at`,
-        [s.id, s.role, JSON.stringify(s.config ?? {}), s.status],
-      );
-      return syncRow(r.rows[0]!);
-    });
-  }
-
-  /** Sets a sync's status (leader only). False when there is no such sync. */
-  async setSyncStatus(epoch: number, id: string, status: SyncStatus): Promise<boolean> {
-    if (!SYNC_STATUSES.includes(status)) throw new RangeError(`unknown sync status '${status}'`);
-    return this.fenced(epoch, async (q) => {
-      const r = await q.query('UPDATE dcsync.master_syncs SET status = $2, updated_at = now() WHERE id = $1', [id, status]);
-      return (r.rowCount ?? 0) > 0;
-    });
-  }
-
-  async listSyncs(): Promise<SyncRow[]> {
-    const r = await this.pool.query('SELECT id, role, config, status, created_at, updated_at FROM dcsync.master_syncs ORDER BY id');
-    return r.rows.map(syncRow);
-  }
 
   // ------------------------------------------------------------------------------------------- scheduling
 
@@ -500,13 +451,13 @@ export class MasterStore {
   async runSchedulingRound(epoch: number, opts: PlanOptions): Promise<RoundResult> {
     return this.fenced(epoch, async (q) => {
       const now = await q.query<{ now_ms: string }>('SELECT (EXTRACT(EPOCH FROM now()) * 1000)::float8 AS now_ms');
-      const syncs = (await q.query('SELECT id, role, config, status, created_at, updated_at FROM dcsync.master_syncs ORDER BY id')).rows.map(syncRow);
+      const syncs = (await q.query<{ id: string; role: SyncRole; status: SyncStatus; databases: unknown }>(`SELECT id, role, status, config -> 'databases' AS databases FROM dcsync.master_syncs ORDER BY id`)).rows;
       const dbs = await q.query<{ datname: string }>('SELECT datname FROM pg_database WHERE NOT datistemplate AND datallowconn ORDER BY datname');
       const tasks = (await q.query(`SELECT ${TASK_COLUMNS} FROM dcsync.master_tasks ORDER BY id FOR UPDATE`)).rows.map(taskRow);
       const workers = await q.query<{ id: string; hb_ms: string }>('SELECT id, (EXTRACT(EPOCH FROM last_heartbeat) * 1000)::float8 AS hb_ms FROM dcsync.master_workers');
       const input: PlanInput = {
         nowMs: num(now.rows[0]?.now_ms),
-        syncs: syncs.map((s) => ({ id: s.id, role: s.role, status: s.status, databases: stringList(s.config['databases']) })),
+        syncs: syncs.map((s) => ({ id: s.id, role: s.role, status: s.status, databases: stringList(s.databases) })),
         localDatabases: dbs.rows.map((d) => d.datname),
         tasks,
         workers: workers.rows.map((w) => ({ id: w.id, lastHeartbeatMs: num(w.hb_ms) })),

@@ -34,6 +34,7 @@ import {
 import { createJwtSecret, parseJwtSecret, signJwt, type JwtSecret } from '../../../src/tls/index.ts';
 import { CLEAN_ENV, dcsyncCli, type CliRun } from '../../helpers/cli.ts';
 import { DCSYNC_BIN as BIN, REPO } from '../../../src/local/dcsync-process.ts';
+import { SyncStore } from '../../../src/master/sync-store.ts';
 import { createTestPki, writeTestPki, type TestPki, type TestPkiFiles } from '../../helpers/tls-fixtures.ts';
 import { formatKeyfile, issueServerKeyfile } from '../../../src/tls/index.ts';
 import tls from 'node:tls';
@@ -305,9 +306,9 @@ describe('sync masters', { timeout: 600_000 }, () => {
       const empty = await w1.post<HeartbeatResponse>('/workers/w1/heartbeat', {});
       assert.deepEqual(empty.assignments, []);
 
-      // An outgoing sync (as the configure flow will write it): one source task per database of the cluster.
+      // An outgoing sync (as the peer route writes it): one source task per database of the cluster.
       const lease = await store.readLease();
-      await store.putSync(lease.epoch, { id: 'main', role: 'outgoing', status: 'running', config: {} });
+      await new SyncStore(storePool!, store).putOutgoing(lease.epoch, { id: 'main', run: 'abc123', config: {} });
       const hb = await waitFor('four assignments', async () => {
         const r = await w1.requestAt<HeartbeatResponse>(follower, 'POST', '/workers/w1/heartbeat');
         return r.assignments.length === 4 ? r : undefined;
@@ -445,7 +446,7 @@ describe('sync masters', { timeout: 600_000 }, () => {
     await waitForLeader();
     const tasksBefore = await tasksNow();
     const workersBefore = (await ops.get<WorkersResponse>(MASTER_PATHS.workers)).workers.map((w) => w.id);
-    const syncsBefore = await store.listSyncs();
+    const syncsBefore = await new SyncStore(storePool!, store).list();
     for (const d of masters) await d!.stop(15_000);
     for (const d of masters) assert.equal(await d!.exited, 0);
     for (let i = 0; i < 3; i++) await startMaster(i);
@@ -464,7 +465,7 @@ describe('sync masters', { timeout: 600_000 }, () => {
     const workers = await get('workers', '--json');
     assert.equal(workers.code, 0, workers.stderr);
     assert.deepEqual((JSON.parse(workers.stdout) as WorkersResponse).workers.map((w) => w.id), workersBefore);
-    assert.deepEqual((await store.listSyncs()).map((s) => [s.id, s.role, s.status]), syncsBefore.map((s) => [s.id, s.role, s.status]));
+    assert.deepEqual((await new SyncStore(storePool!, store).list()).map((s) => [s.id, s.role, s.status]), syncsBefore.map((s) => [s.id, s.role, s.status]));
   });
 
   it('usage errors exit 2', async () => {

@@ -22,6 +22,7 @@ import { MASTER_PATHS, MasterStore, PgPool, type LeaderResponse, type TasksRespo
 import { createJwtSecret } from '../../../src/tls/index.ts';
 import { CLEAN_ENV, dcsyncCli, type CliRun } from '../../helpers/cli.ts';
 import { DCSYNC_BIN as BIN, REPO } from '../../../src/local/dcsync-process.ts';
+import { SyncStore } from '../../../src/master/sync-store.ts';
 import { createTestPki, writeTestPki, type TestPkiFiles } from '../../helpers/tls-fixtures.ts';
 
 const DATACENTER = 'dc-a';
@@ -162,7 +163,7 @@ describe('sync worker', { timeout: 240_000 }, () => {
 
   it('starts the tasks the master assigns and reports them with its epoch', async (t) => {
     const lease = await store.readLease();
-    await store.putSync(lease.epoch, { id: 'main', role: 'outgoing', status: 'running', config: {} });
+    await new SyncStore(storePool!, store).putOutgoing(lease.epoch, { id: 'main', run: 'abc123', config: {} });
     const tasks = await waitFor('tasks reported by the worker', async () => {
       const ts = await tasksNow();
       return ts.length === 2 && ts.every((x) => x.workerId === w1.id && (x.state === 'running' || x.state === 'failed')) ? ts : undefined;
