@@ -113,26 +113,33 @@ export interface WaitForOptions {
 }
 
 /**
- * Polls `cond` until it returns true. A throwing `cond` counts as false; the last error becomes the
- * timeout error's cause (and is named in its message).
+ * Polls `fn` until it returns a value (not undefined). A throwing `fn` counts as no value; the last error becomes
+ * the timeout error's cause (and is named in its message), followed by `context()` (e.g. the tails of the logs).
  */
-export async function waitFor(cond: () => Promise<boolean>, opts: WaitForOptions): Promise<void> {
+export async function waitForValue<T>(fn: () => Promise<T | undefined>, opts: WaitForOptions & { context?: () => Promise<string> }): Promise<T> {
   const intervalMs = opts.intervalMs ?? 100;
   const deadline = Date.now() + opts.timeoutMs;
   let lastErr: unknown;
   for (;;) {
     try {
-      if (await cond()) return;
+      const v = await fn();
+      if (v !== undefined) return v;
       lastErr = undefined;
     } catch (err) {
       lastErr = err;
     }
     if (Date.now() >= deadline) {
       const why = lastErr === undefined ? '' : ` (last error: ${lastErr instanceof Error ? lastErr.message : String(lastErr)})`;
-      throw new Error(`timed out after ${opts.timeoutMs} ms waiting for ${opts.what}${why}`, lastErr === undefined ? undefined : { cause: lastErr });
+      const context = opts.context ? `\n${await opts.context()}` : '';
+      throw new Error(`timed out after ${opts.timeoutMs} ms waiting for ${opts.what}${why}${context}`, lastErr === undefined ? undefined : { cause: lastErr });
     }
     await delay(Math.min(intervalMs, Math.max(0, deadline - Date.now())));
   }
+}
+
+/** Polls `cond` until it returns true (see waitForValue). */
+export async function waitFor(cond: () => Promise<boolean>, opts: WaitForOptions): Promise<void> {
+  await waitForValue(async () => ((await cond()) ? true : undefined), opts);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ import { createJwtSecret, parseJwtSecret, signJwt, type JwtSecret } from '../../
 import { CLEAN_ENV, dcsyncCli, type CliRun } from '../../helpers/cli.ts';
 import { DCSYNC_BIN as BIN, REPO } from '../../../src/local/dcsync-process.ts';
 import { SyncStore } from '../../../src/master/sync-store.ts';
+import { waitForValue } from '../../helpers/compare.ts';
 import { createTestPki, writeTestPki, type TestPki, type TestPkiFiles } from '../../helpers/tls-fixtures.ts';
 import { formatKeyfile, issueServerKeyfile } from '../../../src/tls/index.ts';
 import tls from 'node:tls';
@@ -191,20 +192,8 @@ describe('sync masters', { timeout: 600_000 }, () => {
     return (await ops.get<TasksResponse>(MASTER_PATHS.tasks, { timeout: 3_000 })).tasks;
   }
 
-  async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-    const until = Date.now() + timeoutMs;
-    let lastErr: unknown;
-    while (Date.now() < until) {
-      try {
-        const v = await fn();
-        if (v !== undefined) return v;
-      } catch (err) {
-        lastErr = err;
-      }
-      await delay(200);
-    }
-    assert.fail(`${what}: not within ${timeoutMs} ms${lastErr instanceof Error ? ` (${lastErr.message})` : ''}\n${await logsTail()}`);
-  }
+  const waitFor = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> =>
+    waitForValue(fn, { what, timeoutMs, intervalMs: 200, context: logsTail });
 
   before(async () => {
     root = await mkdtemp(path.join(tmpdir(), 'dcsync-master-it-'));

@@ -23,6 +23,7 @@ import { createJwtSecret } from '../../../src/tls/index.ts';
 import { CLEAN_ENV, dcsyncCli, type CliRun } from '../../helpers/cli.ts';
 import { DCSYNC_BIN as BIN, REPO } from '../../../src/local/dcsync-process.ts';
 import { SyncStore } from '../../../src/master/sync-store.ts';
+import { waitForValue } from '../../helpers/compare.ts';
 import { createTestPki, writeTestPki, type TestPkiFiles } from '../../helpers/tls-fixtures.ts';
 
 const DATACENTER = 'dc-a';
@@ -71,20 +72,8 @@ describe('sync worker', { timeout: 240_000 }, () => {
     return parts.join('\n');
   }
 
-  async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-    const until = Date.now() + timeoutMs;
-    let lastErr: unknown;
-    while (Date.now() < until) {
-      try {
-        const v = await fn();
-        if (v !== undefined) return v;
-      } catch (err) {
-        lastErr = err;
-      }
-      await delay(250);
-    }
-    assert.fail(`${what}: not within ${timeoutMs} ms${lastErr instanceof Error ? ` (${lastErr.message})` : ''}\n${await logsTail()}`);
-  }
+  const waitFor = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> =>
+    waitForValue(fn, { what, timeoutMs, intervalMs: 250, context: logsTail });
 
   const tasksNow = async (): Promise<TasksResponse['tasks']> => (await ops.get<TasksResponse>(MASTER_PATHS.tasks, { timeout: 3_000 })).tasks;
   const workersNow = async (): Promise<WorkersResponse['workers']> => (await ops.get<WorkersResponse>(MASTER_PATHS.workers, { timeout: 3_000 })).workers;
