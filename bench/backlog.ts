@@ -9,6 +9,7 @@ import { SOURCE_DB, type Bench, type Verification } from './lib/context.ts';
 import { pgbench, type PgbenchResult } from './lib/pgbench.ts';
 import { StageTracker } from './lib/stages.ts';
 import { bytes, rate, secs } from './lib/report.ts';
+import { cpuBetween, sampleCpu, type CpuGroup } from './lib/cpu.ts';
 
 export interface DrainResult {
   ms: number;
@@ -17,6 +18,8 @@ export interface DrainResult {
   verification: Verification;
   /** dcsync only: when the backlog was in Kafka A, in Kafka B, applied (approximate). */
   stages?: string;
+  /** CPU seconds per part of the deployment during the drain. */
+  cpu: string;
 }
 
 export interface BacklogResult {
@@ -68,6 +71,16 @@ export async function runBacklog(ctx: Bench): Promise<BacklogResult> {
   await ctx.checkpoint();
   const stages = new StageTracker(ctx.env, dcsync.o.syncId, dcsync.o.database, opts.partitions);
   await stages.start(signal);
+  const cpuGroups: CpuGroup[] = [
+    { name: 'PostgreSQL A', pid: () => ctx.env.pgA.pid(), split: { name: 'walsender', cmdline: /walsender/ } },
+    { name: 'PostgreSQL B', pid: () => ctx.env.pgB.pid(), split: { name: 'native apply worker', cmdline: /logical replication/ } },
+    { name: 'Kafka A', pid: () => ctx.env.kafkaA.pid },
+    { name: 'Kafka B', pid: () => ctx.env.kafkaB.pid },
+    { name: 'MirrorMaker 2', pid: () => ctx.env.mm2.pid },
+    { name: 'dcsync source', pid: () => dcsync.source?.pid },
+    { name: 'dcsync destination', pid: () => dcsync.destination?.pid },
+  ];
+  let cpuBefore = sampleCpu(cpuGroups);
   let started = performance.now();
   let first = NaN;
   const reachedAt = new Map<number, number>();
@@ -81,6 +94,7 @@ export async function runBacklog(ctx: Bench): Promise<BacklogResult> {
     },
     { what: `dcsync to apply the backlog up to ${endLsn}`, intervalMs: 50, timeoutMs: 3_600_000, signal, check: () => dcsync.check() },
   );
+  const dcsyncCpu = cpuBetween(cpuBefore, sampleCpu(cpuGroups));
   const dcsyncMs = dcsyncDone - started;
   const dcsyncFirst = first - started;
   const stageTimes = await stages.stop(started);
@@ -90,11 +104,13 @@ export async function runBacklog(ctx: Bench): Promise<BacklogResult> {
       ? `; ${stageTimes.records} records in Kafka A after ${secs(stageTimes.sourceMs)}, in Kafka B after ${secs(stageTimes.mirrorMs)}, applied after ${secs(dcsyncMs)}`
       : '') + (perPartition ? `; partitions done at ${perPartition}` : '');
   ctx.say(`  dcsync drained it in ${secs(dcsyncMs)} (${rate(run.transactions, dcsyncMs)} tx/s, ${rate(rowChanges, dcsyncMs)} row changes/s; first change applied after ${secs(dcsyncFirst)}${stageText})`);
+  ctx.say(`    CPU during the drain: ${dcsyncCpu}`);
   const dcsyncVerification = await ctx.verify(dcsync.targetUrl, 'dcsync after the backlog');
   await dcsync.stopSource();
 
   // Native: from ALTER SUBSCRIPTION … ENABLE until its origin's remote_lsn is at or after endLsn.
   await ctx.checkpoint();
+  cpuBefore = sampleCpu(cpuGroups);
   started = performance.now();
   first = NaN;
   await native.enable();
@@ -106,9 +122,11 @@ export async function runBacklog(ctx: Bench): Promise<BacklogResult> {
     },
     { what: `the native subscription to apply the backlog up to ${endLsn}`, intervalMs: 50, timeoutMs: 3_600_000, signal },
   );
+  const nativeCpu = cpuBetween(cpuBefore, sampleCpu(cpuGroups));
   const nativeMs = nativeDone - started;
   const nativeFirst = first - started;
   ctx.say(`  native subscription drained it in ${secs(nativeMs)} (${rate(run.transactions, nativeMs)} tx/s, ${rate(rowChanges, nativeMs)} row changes/s; first change applied after ${secs(nativeFirst)})`);
+  ctx.say(`    CPU during the drain: ${nativeCpu}`);
   const nativeVerification = await ctx.verify(native.targetUrl, 'native subscription after the backlog');
   await native.disable(signal);
 
@@ -117,8 +135,8 @@ export async function runBacklog(ctx: Bench): Promise<BacklogResult> {
     walBytes,
     rowChanges,
     slots,
-    dcsync: { ms: dcsyncMs, firstMs: dcsyncFirst, verification: dcsyncVerification, stages: stageText.slice(2) },
-    native: { ms: nativeMs, firstMs: nativeFirst, verification: nativeVerification },
+    dcsync: { ms: dcsyncMs, firstMs: dcsyncFirst, verification: dcsyncVerification, stages: stageText.slice(2), cpu: dcsyncCpu },
+    native: { ms: nativeMs, firstMs: nativeFirst, verification: nativeVerification, cpu: nativeCpu },
     load,
   };
 }

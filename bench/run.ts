@@ -236,7 +236,9 @@ function printSummary(opts: BenchOptions, r: Results, problems: string[]): void 
     out.push(`    slots behind at the end: ${b.slots.map((s) => `${s.name} ${bytes(s.behindBytes)}`).join(', ')}`);
     out.push(`    dcsync: ${secs(b.dcsync.ms)} from starting the source task until every partition's applied position ≥ the LSN at pgbench's end (first change applied after ${secs(b.dcsync.firstMs)}); ${b.dcsync.verification.detail}`);
     if (b.dcsync.stages) out.push(`      dcsync stages (sampled every 250 ms, approximate): ${b.dcsync.stages}`);
+    out.push(`      CPU used meanwhile: ${b.dcsync.cpu}`);
     out.push(`    native: ${secs(b.native.ms)} from ALTER SUBSCRIPTION ENABLE until its origin's remote_lsn > that LSN, i.e. the marker transaction after it applied (first change applied after ${secs(b.native.firstMs)}); ${b.native.verification.detail}`);
+    out.push(`      CPU used meanwhile: ${b.native.cpu}`);
     out.push(`    ratio = native time / dcsync time (how many times faster dcsync drains)`);
   }
   if (l) {

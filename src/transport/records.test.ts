@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { gunzipSync } from 'node:zlib';
 import { lsn } from '../core/lsn.ts';
-import { decodeChangeBatch, decodeSnapshotRecord, encodeChangeBatch, encodeSnapshotRecord, type ChangeStreamRecord } from './records.ts';
+import { decodeChangeBatch, encodeChangeBatch } from './change-batch.ts';
+import { decodeSnapshotRecord, encodeSnapshotRecord, type ChangeStreamRecord } from './records.ts';
 import { decodeDatabaseToken, encodeDatabaseToken, parseRemoteTopic, remoteTopicName, topicName } from './topics.ts';
 
 const origin = { xid: 4242, commitTimeUs: 1_764_150_000_123_456n };
@@ -89,30 +89,49 @@ test('batches in the version-1 form (a list of entries, written by older dcsync)
   assert.deepEqual(decodeChangeBatch(...v1Record(entries, entryToJson)), entries);
 });
 
-test('version-2 batches list each relation once; changes share its table and column arrays', () => {
+test('batches in the version-2 form (JSON, written by older dcsync) still decode, sharing table and column arrays', () => {
+  const body = {
+    v: 2,
+    r: [['s', 'n', ['id'], ['id', 'v'], 0]],
+    e: [
+      ['c', '0/64', 0, 7, '1000000', 0, [0, 'i', ['1', 'x']]],
+      ['c', 0, 1, 7, 0, 1, [0, 'u', ['1', null], [1]]],
+      ['c', '0/65', 0, 8, '1000001', 1, [0, 'd', ['1']]],
+      ['m', '0/66', 3, 9, '5', 1],
+    ],
+  };
   const t = { schema: 's', name: 'n' };
-  const cols = ['id', 'v'];
   const key = ['id'];
-  const entries: ChangeStreamRecord[] = [];
-  for (let i = 0; i < 50; i++) {
-    const pos = { lsn: lsn(BigInt(100 + Math.floor(i / 3))), index: i % 3 };
-    const at = { xid: 7 + Math.floor(i / 3), commitTimeUs: 1_000_000n + BigInt(Math.floor(i / 3)) };
-    const change =
-      i % 5 === 4
-        ? ({ op: 'delete', table: t, keyColumns: key, fullIdentity: false, oldKey: [String(i)] } as const)
-        : i % 5 === 3
-          ? ({ op: 'update', table: { schema: 's', name: 'n' }, keyColumns: key, fullIdentity: false, columns: cols, values: [String(i), null], unchanged: [1] } as const)
-          : ({ op: 'insert', table: t, keyColumns: key, fullIdentity: false, columns: cols, values: [String(i), 'x'] } as const);
-    entries.push({ ...at, kind: 'change', pos, endOfTx: i % 3 === 2, change });
-  }
-  entries.push({ ...origin, kind: 'change', pos: { lsn: lsn(999n), index: 0 }, endOfTx: true, change: { op: 'insert', table: { schema: 'other', name: 'n' }, keyColumns: ['a', 'b'], fullIdentity: true, columns: ['a', 'b'], values: ['1', '2'] } });
+  const cols = ['id', 'v'];
+  const back = decodeChangeBatch({ 'dcsync-kind': 'batch' }, Buffer.from(JSON.stringify(body)));
+  assert.deepEqual(back, [
+    { kind: 'change', pos: { lsn: lsn(0x64n), index: 0 }, xid: 7, commitTimeUs: 1_000_000n, endOfTx: false, change: { op: 'insert', table: t, keyColumns: key, fullIdentity: false, columns: cols, values: ['1', 'x'] } },
+    { kind: 'change', pos: { lsn: lsn(0x64n), index: 1 }, xid: 7, commitTimeUs: 1_000_000n, endOfTx: true, change: { op: 'update', table: t, keyColumns: key, fullIdentity: false, columns: cols, values: ['1', null], unchanged: [1] } },
+    { kind: 'change', pos: { lsn: lsn(0x65n), index: 0 }, xid: 8, commitTimeUs: 1_000_001n, endOfTx: true, change: { op: 'delete', table: t, keyColumns: key, fullIdentity: false, oldKey: ['1'] } },
+    { kind: 'commit', pos: { lsn: lsn(0x66n), index: 3 }, xid: 9, commitTimeUs: 5n },
+  ]);
+  const a = back[0]!;
+  const b = back[1]!;
+  assert.ok(a.kind === 'change' && b.kind === 'change' && a.change.table === b.change.table && a.change.op !== 'delete' && b.change.op !== 'delete' && a.change.columns === b.change.columns);
+});
+
+test('bodies are Brotli-compressed; gzip bodies of older dcsync and small plain bodies still decode', async () => {
+  const { brotliDecompressSync, gzipSync } = await import('node:zlib');
+  const entries: ChangeStreamRecord[] = Array.from({ length: 40 }, (_, i) => ({
+    kind: 'change',
+    pos: { lsn: lsn(100n), index: i },
+    xid: 9,
+    commitTimeUs: 5n,
+    endOfTx: i === 39,
+    change: { op: 'insert', table: { schema: 's', name: 't' }, keyColumns: ['id'], fullIdentity: false, columns: ['id', 'v'], values: [String(i), 'x'.repeat(30)] },
+  }));
   const rec = encodeChangeBatch('d', entries);
-  const body = JSON.parse(gunzipSync(rec.value).toString()) as { v: number; r: unknown[]; e: unknown[][] };
-  assert.equal(body.v, 2);
-  assert.equal(body.r.length, 2);
-  assert.equal(body.e[1]![1], 0, 'the LSN of an entry of the same transaction is not repeated');
-  const back = decodeChangeBatch(rec.headers, rec.value);
-  assert.deepEqual(back, entries);
-  const changes = back.flatMap((r) => (r.kind === 'change' && r.change.op !== 'delete' ? [r.change] : []));
-  assert.ok(changes.slice(0, -1).every((c) => c.columns === changes[0]!.columns && c.table === changes[0]!.table));
+  assert.equal(rec.headers['dcsync-enc'], 'br');
+  const body = brotliDecompressSync(rec.value);
+  assert.ok(rec.value.length < body.length / 3);
+  assert.deepEqual(decodeChangeBatch({ ...rec.headers, 'dcsync-enc': 'gzip' }, gzipSync(body)), entries);
+  const small = encodeChangeBatch('d', entries.slice(0, 1));
+  assert.equal(small.headers['dcsync-enc'], undefined);
+  assert.deepEqual(decodeChangeBatch(small.headers, small.value), entries.slice(0, 1));
+  assert.throws(() => decodeChangeBatch({ ...rec.headers, 'dcsync-enc': 'lzma' }, rec.value), /unknown record encoding 'lzma'/);
 });

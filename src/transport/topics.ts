@@ -51,13 +51,3 @@ export function parseRemoteTopic(
   if (!m) return undefined;
   return { database: decodeDatabaseToken(m[1]!), kind: m[2] as TopicKind };
 }
-
-/** FNV-1a, 32 bit: stable across processes and versions (unlike a library's default partitioner). */
-export function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}

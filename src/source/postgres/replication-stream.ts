@@ -3,16 +3,17 @@ import { ConnectionLostError, IllegalStateError } from '../../core/errors.ts';
 import { formatLsn, type Lsn } from '../../core/lsn.ts';
 import type { Logger } from '../../core/logger.ts';
 import { classifyPgError } from './errors.ts';
-import { decodeWalSenderFrame, encodeStandbyStatus, pgNowMicros, PgOutputDecoder, type PgOutputMessage } from './protocol/index.ts';
+import { decodeWalSenderFrame, encodeStandbyStatus, pgNowMicros, xlogDataOf } from './protocol/index.ts';
 
-export interface StreamedMessage {
-  /** Start of the WAL data this message came from (0/0 for some messages: never use it as a position). */
-  dataStart: Lsn;
-  walEnd: Lsn;
-  message: PgOutputMessage;
+/**
+ * Receives the stream's frames as the connection parses them, synchronously. `data` is a view of the connection's
+ * read buffer, valid only during the call: copy what must outlive it. A throw fails the stream.
+ */
+export interface StreamConsumer {
+  /** One pgoutput message and the walEnd of its XLogData frame. */
+  message(data: Buffer, walEnd: Lsn): void;
+  keepalive(walEnd: Lsn): void;
 }
-
-export type StreamItem = StreamedMessage | { keepalive: true; walEnd: Lsn };
 
 export interface StartOptions {
   slot: string;
@@ -23,36 +24,27 @@ export interface StartOptions {
   messages?: boolean;
   /** Status to the server at least this often (must be well under wal_sender_timeout). */
   statusIntervalMs?: number;
-  /** Pause reading from the socket when this many items wait unconsumed. */
-  highWater?: number;
 }
 
 /** What the server may forget: everything up to `flushed` is durable downstream. */
 export type StatusSource = () => { written: Lsn; flushed: Lsn };
 
-interface Waiter {
-  resolve(item: StreamItem | undefined): void;
-  reject(err: Error): void;
-}
-
 /**
- * One logical replication connection in copy-both mode: START_REPLICATION, decode of every frame, standby
- * status updates (on request and on a timer), and backpressure by pausing the socket. States: idle →
- * streaming → closed. A server close after close() is expected; before it, iteration fails with a retriable
- * ConnectionLostError.
+ * One logical replication connection in copy-both mode: START_REPLICATION, each frame handed to the consumer as
+ * it is parsed (no queue: the consumer copies what it keeps), standby status updates (on request and on a timer),
+ * and flow control by pausing the socket. States: idle → streaming → closed. A server close after close() is
+ * expected; before it, waiting fails with a retriable ConnectionLostError.
  */
 export class ReplicationStream {
   #state: 'idle' | 'streaming' | 'closed' = 'idle';
-  #queue: StreamItem[] = [];
-  /** Index of the next item to hand out: shift() on a long array is O(n). */
-  #head = 0;
-  #waiters: Waiter[] = [];
+  #consumer: StreamConsumer | undefined;
+  /** Frames handed to the consumer since the last waitForFrames. */
+  #frames = 0;
+  #waiter: (() => void) | undefined;
   #failure: Error | undefined;
   #ended = false;
   #paused = false;
   #timer: NodeJS.Timeout | undefined;
-  readonly #decoder = new PgOutputDecoder();
-  #highWater = 20_000;
 
   constructor(
     private readonly client: pg.Client,
@@ -60,10 +52,10 @@ export class ReplicationStream {
     private readonly log: Logger,
   ) {}
 
-  start(o: StartOptions): void {
+  start(o: StartOptions, consumer: StreamConsumer): void {
     if (this.#state !== 'idle') throw new IllegalStateError(`replication stream is ${this.#state}`);
     this.#state = 'streaming';
-    this.#highWater = o.highWater ?? 20_000;
+    this.#consumer = consumer;
     const pubs = o.publications.map((p) => p.replace(/'/g, "''")).join(',');
     const opts = [`proto_version '${o.protoVersion ?? 1}'`, `publication_names '${pubs}'`];
     if (o.messages ?? true) opts.push(`messages 'true'`);
@@ -107,27 +99,37 @@ export class ReplicationStream {
   }
 
   #onCopyData(chunk: Buffer): void {
+    if (this.#failure || this.#state !== 'streaming') return;
+    const consumer = this.#consumer!;
     try {
-      const frame = decodeWalSenderFrame(chunk);
-      if (frame.tag === 'keepalive') {
-        if (frame.replyRequested) this.sendStatus(false);
-        this.#push({ keepalive: true, walEnd: frame.walEnd });
-        return;
+      const x = xlogDataOf(chunk);
+      if (x) consumer.message(x.data, x.walEnd);
+      else {
+        const frame = decodeWalSenderFrame(chunk);
+        if (frame.tag === 'xlogdata') consumer.message(frame.data, frame.walEnd);
+        else {
+          if (frame.replyRequested) this.sendStatus(false);
+          consumer.keepalive(frame.walEnd);
+        }
       }
-      this.#push({ dataStart: frame.dataStart, walEnd: frame.walEnd, message: this.#decoder.decode(frame.data) });
+      this.#frames++;
+      this.#wake();
     } catch (err) {
       this.#fail(err instanceof Error ? err : new Error(String(err)));
     }
   }
 
-  #push(item: StreamItem): void {
-    const w = this.#waiters.shift();
-    if (w) return w.resolve(item);
-    this.#queue.push(item);
-    if (!this.#paused && this.#queue.length - this.#head >= this.#highWater) {
-      this.#paused = true;
-      this.#socket()?.pause();
-    }
+  /** Stops reading from the socket (frames already read are still handed over); `resume` reads again. */
+  pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    this.#socket()?.pause();
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#socket()?.resume();
   }
 
   #socket(): { pause(): void; resume(): void } | undefined {
@@ -137,79 +139,52 @@ export class ReplicationStream {
   #fail(err: Error): void {
     if (this.#state === 'closed' || this.#failure) return;
     this.#failure = err;
-    this.#flushWaiters();
+    this.#socket()?.pause();
+    this.#wake();
   }
 
   #end(): void {
     if (this.#ended) return;
     this.#ended = true;
     if (this.#state !== 'closed' && !this.#failure) this.#failure = new ConnectionLostError('replication connection closed by the server');
-    this.#flushWaiters();
+    this.#wake();
   }
 
-  #flushWaiters(): void {
-    for (const w of this.#waiters.splice(0)) {
-      if (this.#failure && this.#state !== 'closed') w.reject(this.#failure);
-      else w.resolve(undefined);
-    }
+  #wake(): void {
+    const w = this.#waiter;
+    this.#waiter = undefined;
+    w?.();
   }
 
   /**
-   * Up to `max` items that are already there, or, when none are, the first to arrive within `timeoutMs`
-   * (an empty list when none did). Draining in batches lets the caller flush once per batch.
+   * How many frames the consumer was handed since the last call: at once when there were any, else after the
+   * first one arrives or `timeoutMs` passes (0). Throws the stream's failure; 0 once closed.
    */
-  async nextBatch(timeoutMs: number, max = 10_000): Promise<StreamItem[]> {
-    if (this.#queue.length - this.#head > 0) return this.#take(max);
+  async waitForFrames(timeoutMs: number): Promise<number> {
+    if (this.#frames === 0 && !this.#failure && this.#state === 'streaming') {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          if (this.#waiter === done) this.#waiter = undefined;
+          resolve();
+        }, timeoutMs);
+        const done = (): void => {
+          clearTimeout(timer);
+          resolve();
+        };
+        this.#waiter = done;
+      });
+    }
     if (this.#failure && this.#state !== 'closed') throw this.#failure;
-    if (this.#state === 'closed') return [];
-    const first = await new Promise<StreamItem | undefined>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const i = this.#waiters.indexOf(waiter);
-        if (i >= 0) this.#waiters.splice(i, 1);
-        resolve(undefined);
-      }, timeoutMs);
-      const waiter: Waiter = {
-        resolve: (v) => {
-          clearTimeout(timer);
-          resolve(v);
-        },
-        reject: (err) => {
-          clearTimeout(timer);
-          reject(err);
-        },
-      };
-      this.#waiters.push(waiter);
-    });
-    return first ? [first, ...this.#take(max - 1)] : [];
-  }
-
-  #take(max: number): StreamItem[] {
-    const end = Math.min(this.#queue.length, this.#head + max);
-    const out = this.#queue.slice(this.#head, end);
-    this.#head = end;
-    if (this.#head >= this.#queue.length) {
-      this.#queue = [];
-      this.#head = 0;
-    } else if (this.#head > 50_000) {
-      this.#queue = this.#queue.slice(this.#head);
-      this.#head = 0;
-    }
-    if (this.#paused && this.#queue.length - this.#head < this.#highWater / 2) {
-      this.#paused = false;
-      this.#socket()?.resume();
-    }
-    return out;
-  }
-
-  get pending(): number {
-    return this.#queue.length - this.#head;
+    const n = this.#frames;
+    this.#frames = 0;
+    return n;
   }
 
   async close(): Promise<void> {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     if (this.#timer) clearInterval(this.#timer);
-    this.#flushWaiters();
+    this.#wake();
     await this.client.end().catch(() => {});
   }
 }

@@ -3,8 +3,10 @@ import { formatLsn, type Lsn } from '../../core/lsn.ts';
 import { tableKey, type RowChange, type TableId, type Value } from '../../model/change.ts';
 import { DCSYNC_SCHEMA, type SourceTable } from '../../source/postgres/catalog.ts';
 import type { PgOutputMessage, RelationColumn, Tuple } from '../../source/postgres/protocol/index.ts';
+import type { BatchRelation } from '../../transport/change-batch.ts';
+import { KeyHash } from '../../transport/partition-key.ts';
 
-interface RelationInfo {
+export interface RelationInfo {
   table: TableId;
   /** Skip: dcsync's own schema. */
   internal: boolean;
@@ -14,6 +16,12 @@ interface RelationInfo {
   keyIdx: number[];
   keyColumns: readonly string[];
   fullIdentity: boolean;
+  /** How change batches name this table (one object per relation: batches list it once). */
+  batch: BatchRelation;
+  /** Partition hash of a whole-row identity table; of the others, the running hash to start each key from. */
+  hash: number;
+  /** A table without replica identity (inserts only): rows are hashed by all their values (partition-key.ts). */
+  insertOnly: boolean;
 }
 
 type RelMessage = Extract<PgOutputMessage, { tag: 'relation' }>;
@@ -34,7 +42,8 @@ export class ChangeBuilder {
   onRelation(m: RelMessage, at: Lsn): void {
     const table = { schema: m.schema, name: m.name };
     if (m.schema === DCSYNC_SCHEMA) {
-      this.#relations.set(m.relationId, { table, internal: true, columns: m.columns, keyIdx: [], keyColumns: [], fullIdentity: false });
+      const batch = { table, keyColumns: [], columns: [], fullIdentity: false };
+      this.#relations.set(m.relationId, { table, internal: true, columns: m.columns, keyIdx: [], keyColumns: [], fullIdentity: false, batch, hash: 0, insertOnly: false });
       return;
     }
     const source = this.#tables.get(tableKey(table));
@@ -51,7 +60,11 @@ export class ChangeBuilder {
     // A table without identity only ever sends inserts (see ensurePublications): they are applied as plain inserts.
     const keyColumns = source.noIdentity ? source.columns : source.keyColumns;
     const keyIdx = keyColumns.map((k) => names.indexOf(k));
-    this.#relations.set(m.relationId, { table, internal: false, columns: m.columns, source, keyIdx, keyColumns, fullIdentity: source.fullIdentity || source.noIdentity });
+    const fullIdentity = source.fullIdentity || source.noIdentity;
+    const batch: BatchRelation = { table, keyColumns, columns: source.columns, fullIdentity };
+    const insertOnly = source.noIdentity;
+    const hash = fullIdentity && !insertOnly ? KeyHash.ofTable(table) : KeyHash.prefixOf(table);
+    this.#relations.set(m.relationId, { table, internal: false, columns: m.columns, source, keyIdx, keyColumns, fullIdentity, batch, hash, insertOnly });
   }
 
   relation(relationId: number): RelationInfo {

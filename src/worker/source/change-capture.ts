@@ -1,25 +1,30 @@
 import { ReplicationError } from '../../core/errors.ts';
 import type { Lsn } from '../../core/lsn.ts';
 import type { RowChange, TableId } from '../../model/change.ts';
-import type { PgOutputMessage } from '../../source/postgres/protocol/index.ts';
-import { fnv1a } from '../../transport/topics.ts';
-import { changeKey, encodeChangeBatch, type Barrier, type ChangeStreamRecord } from '../../transport/records.ts';
+import { PgOutputDecoder, PgOutputTag, type PgOutputMessage } from '../../source/postgres/protocol/index.ts';
+import { hasValue, RowScan, valueLength } from '../../source/postgres/protocol/row-scan.ts';
+import { ChangeBatchWriter, EntryOrigin } from '../../transport/change-batch.ts';
+import { KeyHash } from '../../transport/partition-key.ts';
+import type { Barrier } from '../../transport/records.ts';
 import type { ChangeSink } from '../../transport/sink.ts';
-import { ChangeBuilder, isKeyChange } from './change-builder.ts';
+import { ChangeBuilder, isKeyChange, type RelationInfo } from './change-builder.ts';
 import type { Checkpoint } from './checkpoint.ts';
 
 /** PG epoch (2000-01-01) to Unix epoch, in microseconds. */
 const PG_EPOCH_OFFSET_US = 946_684_800_000_000n;
 
+/** In `OpenTx.last`: the partition has none of the transaction's entries / had some, but they left with a flush. */
+const UNTOUCHED = -1;
+const SENT = -2;
+
 interface OpenTx {
   finalLsn: Lsn;
-  xid: number;
   commitTimeUs: bigint;
+  origin: EntryOrigin;
   index: number;
-  /** Per partition, the transaction's newest entry while it still waits in the outbox (so it can be flagged as the end). */
-  last: Map<number, ChangeStreamRecord | null>;
   /** Consecutive key-changing updates, sent together as one barrier. */
   keyChanges: { first: number; changes: RowChange[] } | null;
+  touched: boolean;
 }
 
 export interface CaptureOptions {
@@ -31,6 +36,8 @@ export interface CaptureOptions {
   builder: ChangeBuilder;
   /** A partition's entries go out as one Kafka record once this many wait (and at every flush). */
   maxBatchEntries?: number;
+  /** … or once they take this many bytes (before compression). */
+  maxBatchBytes?: number;
   /** Largest barrier group of key-changing updates. */
   maxBarrierChanges?: number;
 }
@@ -38,24 +45,36 @@ export interface CaptureOptions {
 /**
  * Maps one database's pgoutput stream onto the changes topic: rows to partitions by (table, key), per-row order
  * kept; changes every partition must see at the same point (truncates, key moves) as barriers; heartbeats to every
- * partition. Entries wait per partition and leave as one Kafka record per partition and flush (the stream loop
- * flushes whenever it has drained what the server sent), so a busy stream makes few, large records. A transaction
- * is confirmed to the checkpoint only with the sequence number of the last record holding its entries.
+ * partition. Entries wait per partition in a batch writer and leave as one Kafka record per partition and flush
+ * (the stream loop flushes whenever it has drained what the server sent), so a busy stream makes few, large
+ * records. A transaction is confirmed to the checkpoint only with the sequence number of the last record holding
+ * its entries.
+ *
+ * Rows take a path without strings: the message is scanned where it lies, its key hashed from its bytes, and its
+ * tuples copied into the batch (change-batch.ts). Only key-changing updates, which become barriers, are decoded.
  */
 export class ChangeCapture {
   #tx: OpenTx | undefined;
   /** The last transaction that carried changes: its commit LSN and time (status and lag). */
   lastData: { readonly lsn: Lsn; readonly commitTimeUs: bigint } | undefined;
-  readonly #out: ChangeStreamRecord[][];
-  /** Transaction ends (and heartbeats) whose entries are all in the outbox, to confirm at the next flush. */
+  readonly #writers: ChangeBatchWriter[];
+  /** Per partition, the flags offset of the open transaction's newest entry in its writer, or UNTOUCHED / SENT. */
+  readonly #last: Int32Array;
+  /** Transaction ends (and heartbeats) whose entries are all in the writers, to confirm at the next flush. */
   #ends: Lsn[] = [];
   readonly #maxBatch: number;
+  readonly #maxBytes: number;
   readonly #maxBarrier: number;
   #pending = 0;
+  readonly #decoder = new PgOutputDecoder();
+  readonly #scan = new RowScan();
+  readonly #hash = new KeyHash();
 
   constructor(private readonly o: CaptureOptions) {
-    this.#out = Array.from({ length: o.partitions }, () => []);
+    this.#writers = Array.from({ length: o.partitions }, () => new ChangeBatchWriter());
+    this.#last = new Int32Array(o.partitions).fill(UNTOUCHED);
     this.#maxBatch = o.maxBatchEntries ?? 2000;
+    this.#maxBytes = o.maxBatchBytes ?? 1024 * 1024;
     this.#maxBarrier = o.maxBarrierChanges ?? 1000;
   }
 
@@ -63,37 +82,28 @@ export class ChangeCapture {
     return this.#tx !== undefined;
   }
 
-  /** Entries waiting in the outbox for the next flush. */
+  /** Entries waiting in the writers for the next flush. */
   get pending(): number {
     return this.#pending;
   }
 
-  handle(m: PgOutputMessage, walEnd: Lsn): void {
+  /** One pgoutput message, as the walsender sent it. `data` is not kept: it may be reused once this returns. */
+  handle(data: Buffer, walEnd: Lsn): void {
+    const tag = data[0];
+    if (tag === PgOutputTag.Insert || tag === PgOutputTag.Update || tag === PgOutputTag.Delete) this.#row(data);
+    else this.#message(this.#decoder.decode(data), walEnd);
+  }
+
+  #message(m: PgOutputMessage, walEnd: Lsn): void {
     switch (m.tag) {
       case 'begin':
-        this.#tx = { finalLsn: m.finalLsn, xid: m.xid, commitTimeUs: m.commitTime + PG_EPOCH_OFFSET_US, index: 0, last: new Map(), keyChanges: null };
+        const commitTimeUs = m.commitTime + PG_EPOCH_OFFSET_US;
+        this.#tx = { finalLsn: m.finalLsn, commitTimeUs, origin: new EntryOrigin(m.finalLsn, m.xid, commitTimeUs), index: 0, keyChanges: null, touched: false };
+        this.#last.fill(UNTOUCHED);
         return;
       case 'relation':
         this.o.builder.onRelation(m, this.#tx?.finalLsn ?? walEnd);
         return;
-      case 'insert':
-      case 'update':
-      case 'delete': {
-        const tx = this.#requireTx(m.tag);
-        const change = this.o.builder.build(m);
-        if (!change) return;
-        if (this.o.partitions > 1 && isKeyChange(change)) {
-          if (!tx.keyChanges) tx.keyChanges = { first: tx.index, changes: [] };
-          tx.keyChanges.changes.push(change);
-          tx.index++;
-          if (tx.keyChanges.changes.length >= this.#maxBarrier) this.#closeKeyChanges(tx);
-          return;
-        }
-        this.#closeKeyChanges(tx);
-        const partition = this.o.partitions === 1 ? 0 : fnv1a(changeKey(change)) % this.o.partitions;
-        this.#emit(tx, partition, { kind: 'change', pos: { lsn: tx.finalLsn, index: tx.index++ }, xid: tx.xid, commitTimeUs: tx.commitTimeUs, change, endOfTx: false });
-        return;
-      }
       case 'truncate': {
         const tx = this.#requireTx(m.tag);
         const tables: TableId[] = [];
@@ -109,10 +119,11 @@ export class ChangeCapture {
       case 'commit': {
         const tx = this.#requireTx(m.tag);
         this.#closeKeyChanges(tx);
-        if (tx.last.size > 0) this.lastData = { lsn: tx.finalLsn, commitTimeUs: tx.commitTimeUs };
-        for (const [p, last] of tx.last) {
-          if (last && (last.kind === 'change' || last.kind === 'barrier')) last.endOfTx = true;
-          else this.#push(p, { kind: 'commit', pos: { lsn: tx.finalLsn, index: tx.index }, xid: tx.xid, commitTimeUs: tx.commitTimeUs });
+        if (tx.touched) this.lastData = { lsn: tx.finalLsn, commitTimeUs: tx.commitTimeUs };
+        for (let p = 0; p < this.o.partitions; p++) {
+          const last = this.#last[p]!;
+          if (last >= 0) this.#writers[p]!.endTransactionAt(last);
+          else if (last === SENT) this.#add(p, (w) => w.commit(tx.origin, tx.index));
         }
         this.#tx = undefined;
         this.#ends.push(m.endLsn);
@@ -122,8 +133,8 @@ export class ChangeCapture {
         if (m.prefix === 'dcsync.ddl' && m.transactional)
           throw new ReplicationError(`a structure change (DDL) was made at the source: ${m.content.toString()}; replicating DDL is not supported yet`);
         if (m.prefix === 'dcsync.heartbeat' && !m.transactional) {
-          const nowUs = BigInt(Date.now()) * 1000n;
-          for (let p = 0; p < this.o.partitions; p++) this.#push(p, { kind: 'heartbeat', pos: { lsn: m.lsn, index: 0 }, xid: 0, commitTimeUs: nowUs });
+          const origin = new EntryOrigin(m.lsn, 0, BigInt(Date.now()) * 1000n);
+          for (let p = 0; p < this.o.partitions; p++) this.#add(p, (w) => w.heartbeat(origin));
           this.#ends.push(m.lsn);
         }
         return;
@@ -131,17 +142,73 @@ export class ChangeCapture {
       case 'origin':
       case 'type':
         return;
+      case 'insert':
+      case 'update':
+      case 'delete':
+        // handle() takes rows by their bytes; a decoded row here would be a programming error.
+        throw new ReplicationError(`pgoutput '${m.tag}' reached the message path`);
       default:
         throw new ReplicationError(`unexpected pgoutput message '${m.tag}' (dcsync requests protocol 1 without streaming)`);
     }
   }
 
+  #row(data: Buffer): void {
+    const s = this.#scan;
+    s.scan(data);
+    const tx = this.#requireTx(s.tag === PgOutputTag.Insert ? 'insert' : s.tag === PgOutputTag.Update ? 'update' : 'delete');
+    const rel = this.o.builder.relation(s.relationId);
+    if (rel.internal || !rel.source) return;
+    if (s.binaryColumn >= 0)
+      throw new ReplicationError(`table ${rel.table.schema}.${rel.table.name}: binary value in column ${rel.columns[s.binaryColumn]?.name}; dcsync requests text values`);
+    let from: number;
+    if (s.tag === PgOutputTag.Insert) from = s.newMarker;
+    else if (s.tag === PgOutputTag.Delete) from = s.oldMarker;
+    else if (s.oldMarker < 0) from = s.newMarker;
+    else if (rel.fullIdentity) from = s.oldMarker;
+    else if (keyDiffers(s, data, rel.keyIdx)) {
+      // The rare path: decoded whole, as before. In parallel mode it is ordered against both keys' partitions.
+      const change = this.o.builder.build(this.#decoder.decode(data) as Extract<PgOutputMessage, { tag: 'update' }>);
+      if (change && this.o.partitions > 1 && isKeyChange(change)) {
+        if (!tx.keyChanges) tx.keyChanges = { first: tx.index, changes: [] };
+        tx.keyChanges.changes.push(change);
+        tx.index++;
+        if (tx.keyChanges.changes.length >= this.#maxBarrier) this.#closeKeyChanges(tx);
+        return;
+      }
+      from = s.oldMarker;
+    } else {
+      // Same key: the old tuple is needed only to fill unchanged TOAST values from a full old row.
+      from = s.oldKind === 0x4f && s.newHasUnchanged ? s.oldMarker : s.newMarker;
+    }
+    this.#closeKeyChanges(tx);
+    const p = this.o.partitions === 1 ? 0 : this.#partition(rel, data) % this.o.partitions;
+    const w = this.#writers[p]!;
+    this.#last[p] = w.row(tx.origin, tx.index++, rel.batch, s.tag, data, from, data.length);
+    tx.touched = true;
+    this.#pending++;
+    if (w.entries >= this.#maxBatch || w.bytes >= this.#maxBytes) this.#flushPartition(p);
+  }
+
+  /** The partition hash of the scanned row, equal to partition-key.ts's `changeKey` of its decoded change. */
+  #partition(rel: RelationInfo, data: Buffer): number {
+    if (rel.fullIdentity && !rel.insertOnly) return rel.hash;
+    const s = this.#scan;
+    const h = this.#hash;
+    h.begin(rel.hash);
+    const fromOld = s.tag === PgOutputTag.Delete;
+    for (const i of rel.keyIdx) {
+      const at = keyColumnAt(s, data, i, fromOld);
+      if (at < 0) h.null();
+      else h.value(data, at + 5, at + 5 + valueLength(data, at));
+    }
+    return h.end();
+  }
+
   /** Announces, between transactions, that a table stopped replicating: the destination marks it failed at this point. */
   failTable(table: TableId, reason: string, at: Lsn): void {
     if (this.#tx) throw new ReplicationError('failTable inside a transaction');
-    const pos = { lsn: at, index: 2_000_000_000 };
-    for (let p = 0; p < this.o.partitions; p++)
-      this.#push(p, { kind: 'barrier', pos, xid: 0, commitTimeUs: BigInt(Date.now()) * 1000n, barrier: { type: 'table-failed', table, reason }, endOfTx: true });
+    const origin = new EntryOrigin(at, 0, BigInt(Date.now()) * 1000n);
+    for (let p = 0; p < this.o.partitions; p++) this.#add(p, (w) => w.barrier(origin, 2_000_000_000, { type: 'table-failed', table, reason }, true));
     this.flush();
   }
 
@@ -156,13 +223,12 @@ export class ChangeCapture {
   }
 
   #flushPartition(p: number): void {
-    const entries = this.#out[p]!;
-    if (entries.length === 0) return;
-    this.o.sink.enqueue(this.o.topic, p, encodeChangeBatch(this.o.database, entries));
-    this.#out[p] = [];
-    this.#pending -= entries.length;
+    const w = this.#writers[p]!;
+    if (w.entries === 0) return;
+    this.#pending -= w.entries;
+    this.o.sink.enqueue(this.o.topic, p, w.toRecord(this.o.database));
     // Entries that left can no longer be flagged: the transaction's end in this partition becomes a commit entry.
-    if (this.#tx?.last.has(p)) this.#tx.last.set(p, null);
+    if (this.#tx && this.#last[p]! >= 0) this.#last[p] = SENT;
   }
 
   #requireTx(tag: string): OpenTx {
@@ -178,19 +244,52 @@ export class ChangeCapture {
   }
 
   #barrier(tx: OpenTx, index: number, barrier: Barrier): void {
-    for (let p = 0; p < this.o.partitions; p++)
-      this.#emit(tx, p, { kind: 'barrier', pos: { lsn: tx.finalLsn, index }, xid: tx.xid, commitTimeUs: tx.commitTimeUs, barrier, endOfTx: false });
+    tx.touched = true;
+    for (let p = 0; p < this.o.partitions; p++) {
+      const w = this.#writers[p]!;
+      this.#last[p] = w.barrier(tx.origin, index, barrier, false);
+      this.#pending++;
+      if (w.entries >= this.#maxBatch || w.bytes >= this.#maxBytes) this.#flushPartition(p);
+    }
   }
 
-  #emit(tx: OpenTx, partition: number, entry: ChangeStreamRecord): void {
-    const waiting = this.#push(partition, entry);
-    tx.last.set(partition, entry);
-    if (waiting >= this.#maxBatch) this.#flushPartition(partition);
-  }
-
-  /** Adds an entry to the partition's outbox; returns how many wait there. */
-  #push(partition: number, entry: ChangeStreamRecord): number {
+  /** An entry outside the flow of row changes (commit, heartbeat, table failure). */
+  #add(p: number, write: (w: ChangeBatchWriter) => void): void {
+    write(this.#writers[p]!);
     this.#pending++;
-    return this.#out[partition]!.push(entry);
   }
+}
+
+/**
+ * Offset of key column `i` of the scanned row, or -1 for NULL: the new tuple's value (for a delete, the old one's),
+ * an unchanged TOAST value taken from a full old row ('O') as ChangeBuilder does, else NULL.
+ */
+function keyColumnAt(s: RowScan, data: Buffer, i: number, fromOld: boolean): number {
+  if (fromOld) {
+    const at = i < s.oldCount ? s.oldCols[i]! : -1;
+    return at >= 0 && hasValue(data, at) ? at : -1;
+  }
+  const at = i < s.newCount ? s.newCols[i]! : -1;
+  if (at >= 0 && hasValue(data, at)) return at;
+  if (at >= 0 && data[at] === 0x75 /* u */ && s.oldKind === 0x4f /* O */ && i < s.oldCount) {
+    const old = s.oldCols[i]!;
+    if (hasValue(data, old)) return old;
+  }
+  return -1;
+}
+
+/** Whether an update's old key differs from its new one, compared as ChangeBuilder compares the decoded values. */
+function keyDiffers(s: RowScan, data: Buffer, keyIdx: readonly number[]): boolean {
+  for (const i of keyIdx) {
+    const oldAt = i < s.oldCount && hasValue(data, s.oldCols[i]!) ? s.oldCols[i]! : -1;
+    const newAt = keyColumnAt(s, data, i, false);
+    if (oldAt < 0 || newAt < 0) {
+      if (oldAt >= 0 || newAt >= 0) return true;
+      continue;
+    }
+    const len = valueLength(data, oldAt);
+    if (len !== valueLength(data, newAt)) return true;
+    if (data.compare(data, oldAt + 5, oldAt + 5 + len, newAt + 5, newAt + 5 + len) !== 0) return true;
+  }
+  return false;
 }

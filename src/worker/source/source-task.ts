@@ -7,7 +7,7 @@ import { AbortedError } from '../../core/time.ts';
 import { tableKey } from '../../model/change.ts';
 import { checkSourceServer, createSlotWithSnapshot, dropSlot, ensurePublications, listSourceTables, slotExists, updateDeleteCounters, type SourceTable } from '../../source/postgres/catalog.ts';
 import { connect, userOf } from '../../source/postgres/connection.ts';
-import { ReplicationStream } from '../../source/postgres/replication-stream.ts';
+import { ReplicationStream, type StartOptions } from '../../source/postgres/replication-stream.ts';
 import { dumpSchema } from '../../source/postgres/schema-dump.ts';
 import { ensureTopic } from '../../transport/kafka/admin.ts';
 import { KafkaSink } from '../../transport/kafka/kafka-sink.ts';
@@ -159,7 +159,6 @@ export async function runSourceTask(o: SourceTaskOptions, signal: AbortSignal): 
     const capture = new ChangeCapture({ database: o.database, topic: changesTopic, partitions: o.partitions, sink: changeSink, checkpoint, builder });
     changeSink.onAcked((seq) => checkpoint.acked(seq));
     stream = new ReplicationStream(repl, () => ({ written: checkpoint.received, flushed: checkpoint.flushed }), log);
-    stream.start({ slot, startLsn: ZERO_LSN, publications, protoVersion: 1, messages: true, statusIntervalMs: o.statusIntervalMs });
 
     const copying =
       pending.length > 0
@@ -204,7 +203,8 @@ export async function runSourceTask(o: SourceTaskOptions, signal: AbortSignal): 
       report();
       await sequences.tick();
     };
-    await streamLoop(o, stream, capture, checkpoint, changeSink, meta, noIdentity, changesTopic, signal, log, copyFailure, tick);
+    const start = { slot, startLsn: ZERO_LSN, publications, protoVersion: 1 as const, messages: true, statusIntervalMs: o.statusIntervalMs };
+    await streamLoop(o, stream, start, capture, checkpoint, changeSink, meta, noIdentity, signal, log, copyFailure, tick);
     await copying;
   } finally {
     await stream?.close();
@@ -223,21 +223,23 @@ async function waitAcked(sink: KafkaSink, seq: number, signal: AbortSignal): Pro
   while (sink.acked < seq) await sink.flush(signal);
 }
 
-/** A read of at least this many stream items means a backlog: see streamLoop. */
-const COALESCE_READ = 256;
+/** At least this many frames between two wake-ups of the stream loop means a backlog: see streamLoop. */
+const COALESCE_FRAMES = 256;
 const COALESCE_MS = 100;
 /** Per partition. */
 const COALESCE_ENTRIES = 1000;
+/** Stop reading from the server while this many entries wait unsent (the loop flushes them first). */
+const MAX_PENDING_ENTRIES = 200_000;
 
 async function streamLoop(
   o: SourceTaskOptions,
   stream: ReplicationStream,
+  start: StartOptions,
   capture: ChangeCapture,
   checkpoint: Checkpoint,
   sink: KafkaSink,
   meta: pg.Client,
   noIdentity: SourceTable[],
-  topic: string,
   signal: AbortSignal,
   log: Logger,
   copyFailure: Promise<unknown>,
@@ -246,6 +248,19 @@ async function streamLoop(
   let failure: unknown;
   void copyFailure.then((e) => {
     if (e && !(e instanceof AbortedError)) failure = e;
+  });
+  let committed = false;
+  // Frames are captured as they arrive (ChangeCapture copies what it keeps); this loop decides when to flush.
+  stream.start(start, {
+    message(data, walEnd) {
+      capture.handle(data, walEnd);
+      if (data[0] === 0x43 /* Commit */) committed = true;
+      if (capture.pending >= MAX_PENDING_ENTRIES) stream.pause();
+    },
+    keepalive(walEnd) {
+      capture.flush();
+      checkpoint.idle(walEnd, capture.inTransaction, sink.acked === sink.lastEnqueued);
+    },
   });
   let lastActivity = Date.now();
   let lastHeartbeat = 0;
@@ -258,24 +273,23 @@ async function streamLoop(
   while (!signal.aborted) {
     if (failure) throw failure;
     if (sink.failure) throw sink.failure;
-    const items = await stream.nextBatch(capture.pending > 0 ? COALESCE_MS : 250);
+    const frames = await stream.waitForFrames(capture.pending > 0 ? COALESCE_MS : 250);
     const now = Date.now();
-    for (const item of items) {
-      if ('keepalive' in item) {
-        capture.flush();
-        checkpoint.idle(item.walEnd, capture.inTransaction, sink.acked === sink.lastEnqueued);
-      } else {
-        capture.handle(item.message, item.walEnd);
-        if (item.message.tag === 'commit') lastActivity = now;
-      }
+    if (committed) {
+      lastActivity = now;
+      committed = false;
     }
     if (capture.pending > 0 && waitingSince === 0) waitingSince = now;
-    if (items.length < COALESCE_READ || capture.pending >= COALESCE_ENTRIES * o.partitions || now - waitingSince >= COALESCE_MS) {
+    if (frames < COALESCE_FRAMES || capture.pending >= COALESCE_ENTRIES * o.partitions || now - waitingSince >= COALESCE_MS) {
       capture.flush();
       waitingSince = 0;
     }
     await tick();
-    if (sink.pendingBytes > 16 * 1024 * 1024) await sink.waitForRoom(signal);
+    if (sink.pendingBytes > 16 * 1024 * 1024) {
+      stream.pause();
+      await sink.waitForRoom(signal);
+    }
+    if (capture.pending < MAX_PENDING_ENTRIES) stream.resume();
     if (now - lastActivity > o.heartbeatMs && now - lastHeartbeat > o.heartbeatMs) {
       lastHeartbeat = now;
       await meta.query(`SELECT pg_logical_emit_message(false, 'dcsync.heartbeat', '')`).catch((err: unknown) => log.warn('heartbeat failed', { error: err as Error }));

@@ -19,6 +19,7 @@ import {
   insertSql,
   missingKeysSql,
   type SqlColumn,
+  textArrayLiteral,
   updateKeysSql,
   updateOneSql,
   upsertSql,
@@ -71,7 +72,8 @@ class Runner {
 
   async #query(text: string, values: readonly unknown[]): Promise<{ rowCount: number; rows: Value[][] }> {
     this.stats.statements++;
-    const r = await this.client.query<Value[]>({ text, values: values as unknown[], rowMode: 'array' });
+    const params = values.map((v) => (Array.isArray(v) ? textArrayLiteral(v as readonly Value[]) : v));
+    const r = await this.client.query<Value[]>({ text, values: params, rowMode: 'array' });
     return { rowCount: r.rowCount ?? 0, rows: r.rows };
   }
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, test } from 'node:test';
 import {
+  textArrayLiteral,
   deleteKeysSql,
   deleteOneSql,
   existsOneSql,
@@ -74,4 +75,13 @@ describe('sql builders', () => {
       `SELECT 1 FROM "my ""schema"""."Tab" AS s WHERE format('%L', s."id") = format('%L', $1::text) LIMIT 1`,
     );
   });
+});
+
+test('text[] literals match what node-postgres would send for the same values', async () => {
+  // @ts-expect-error: node-postgres's internal module has no type declarations
+  const { prepareValue } = (await import('pg/lib/utils.js')).default as { prepareValue(v: unknown): string };
+  const values = ['', 'plain', 'a"b', 'back\\slash', '\\"', '{x,y}', 'NULL', ' spaced ', 'ü😀', 'line\nbreak', null];
+  assert.equal(textArrayLiteral(values), prepareValue(values));
+  assert.equal(textArrayLiteral([]), '{}');
+  assert.equal(textArrayLiteral(['a"b', null]), '{"a\\"b",NULL}');
 });

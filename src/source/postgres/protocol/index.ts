@@ -19,4 +19,7 @@ export {
   pgNowMicros,
   pgTimeToDate,
   WalSenderTag,
+  xlogDataOf,
 } from './walsender.ts';
+export { ColumnKind, TupleMarker } from './tags.ts';
+export { hasValue, RowScan, valueLength } from './row-scan.ts';

@@ -1,6 +1,10 @@
 import { ProtocolError } from '../../../core/errors.ts';
 import type { Lsn } from '../../../core/lsn.ts';
+import { utf8 } from '../../../core/utf8.ts';
 import type { PgOutputMessage, RelationColumn, ReplicaIdentity, Tuple, TupleValue } from './messages.ts';
+import { ColumnKind, PgOutputTag, TupleMarker } from './tags.ts';
+
+export { PgOutputTag } from './tags.ts';
 
 /**
  * Decoder for the pgoutput plugin's messages, logical replication protocol versions 1 and 2
@@ -17,39 +21,6 @@ import type { PgOutputMessage, RelationColumn, ReplicaIdentity, Tuple, TupleValu
  *   Invalid UTF-8 would become U+FFFD, not an error.
  * - The namespace of an object in pg_catalog is sent as the empty string; it is passed on as ''.
  */
-
-/** Message tags (first byte). Protocol v3/v4 tags (two-phase commit, parallel streaming) are not supported. */
-export const enum PgOutputTag {
-  Begin = 0x42 /* B */,
-  Commit = 0x43 /* C */,
-  Origin = 0x4f /* O */,
-  Relation = 0x52 /* R */,
-  Type = 0x59 /* Y */,
-  Insert = 0x49 /* I */,
-  Update = 0x55 /* U */,
-  Delete = 0x44 /* D */,
-  Truncate = 0x54 /* T */,
-  Message = 0x4d /* M */,
-  StreamStart = 0x53 /* S */,
-  StreamStop = 0x45 /* E */,
-  StreamCommit = 0x63 /* c */,
-  StreamAbort = 0x41 /* A */,
-}
-
-/** Kind byte of one TupleData column. */
-const enum ColumnKind {
-  Null = 0x6e /* n */,
-  Unchanged = 0x75 /* u */,
-  Text = 0x74 /* t */,
-  Binary = 0x62 /* b */,
-}
-
-/** Byte that introduces a TupleData inside Insert/Update/Delete. */
-const enum TupleMarker {
-  New = 0x4e /* N */,
-  Key = 0x4b /* K */,
-  Old = 0x4f /* O */,
-}
 
 const TAG_NAMES: Readonly<Record<number, string>> = {
   [PgOutputTag.Begin]: 'Begin',
@@ -73,18 +44,6 @@ const NULL_VALUE: TupleValue = Object.freeze({ kind: 'null' });
 const UNCHANGED_VALUE: TupleValue = Object.freeze({ kind: 'unchanged' });
 
 const EMPTY = Buffer.alloc(0);
-
-/**
- * UTF-8 bytes [start, end) of `buf` as a string. Buffer#utf8Slice is what buf.toString('utf8', start, end) ends up
- * calling after its argument handling; calling it directly, together with the inline reads in tuple(), took the
- * 4-text-column Insert benchmark (decode.bench.ts) from about 1.7M to 2.4M messages per CPU-second. It is not in
- * @types/node, hence the narrow cast; toString is the fallback. Callers check the bounds first.
- */
-type Utf8Sliceable = Buffer & { utf8Slice(start: number, end: number): string };
-const utf8: (buf: Buffer, start: number, end: number) => string =
-  typeof (Buffer.prototype as Partial<Utf8Sliceable>).utf8Slice === 'function'
-    ? (buf, start, end) => (buf as Utf8Sliceable).utf8Slice(start, end)
-    : (buf, start, end) => buf.toString('utf8', start, end);
 
 /** Printable form of a tag byte for error messages: `'B' (0x42)`. */
 function describeByte(b: number): string {

@@ -66,6 +66,20 @@ export function decodeWalSenderFrame(buf: Buffer): WalSenderFrame {
 }
 
 /**
+ * The pgoutput message inside an XLogData frame and the frame's walEnd, without building a frame object: the
+ * stream's hot path, one call per message. Undefined for any other frame (decode those with decodeWalSenderFrame).
+ */
+export function xlogDataOf(buf: Buffer): { data: Buffer; walEnd: Lsn } | undefined {
+  if (buf.length < XLOGDATA_HEADER || buf[0] !== WalSenderTag.XLogData) return undefined;
+  XLOG_DATA.data = buf.subarray(XLOGDATA_HEADER);
+  XLOG_DATA.walEnd = buf.readBigUInt64BE(9) as Lsn;
+  return XLOG_DATA;
+}
+
+/** Reused by xlogDataOf: its result is valid until the next call. */
+const XLOG_DATA: { data: Buffer; walEnd: Lsn } = { data: Buffer.alloc(0), walEnd: 0n as Lsn };
+
+/**
  * Encodes a Standby status update ('r'), the CopyData payload a client sends to confirm progress. The server may
  * remove WAL up to `flushed`, so send only what is durable downstream. `now` is microseconds since 2000-01-01
  * (see pgNowMicros).

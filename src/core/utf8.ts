@@ -1,0 +1,12 @@
+/**
+ * UTF-8 bytes [start, end) of `buf` as a string. Buffer#utf8Slice is what buf.toString('utf8', start, end) ends up
+ * calling after its argument handling; calling it directly took the 4-text-column Insert benchmark of the pgoutput
+ * decoder (decode.bench.ts) from about 1.7M to 2.4M messages per CPU-second. It is not in @types/node, hence the
+ * narrow cast; toString is the fallback. Callers check the bounds first.
+ */
+type Utf8Sliceable = Buffer & { utf8Slice(start: number, end: number): string };
+
+export const utf8: (buf: Buffer, start: number, end: number) => string =
+  typeof (Buffer.prototype as Partial<Utf8Sliceable>).utf8Slice === 'function'
+    ? (buf, start, end) => (buf as Utf8Sliceable).utf8Slice(start, end)
+    : (buf, start, end) => buf.toString('utf8', start, end);

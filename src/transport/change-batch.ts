@@ -1,0 +1,513 @@
+/**
+ * Change batches, format 3: many entries of one partition in one Kafka record, in a binary body whose row data
+ * has the layout of pgoutput's, so the source forwards a row's bytes as the walsender sent them (no strings, no
+ * JSON) and the destination reads the values once.
+ *
+ *   body    := 0x03 entry*                                  (compressed when 1 kB or more: records.ts compressBody)
+ *   entry   := 'r' u32 len json                             a relation: [schema, name, keyColumns, columns, full];
+ *                                                           the n-th 'r' of a body is relation n
+ *            | 'c' flags u32 index [origin] u16 rel u8 op u32 len rowdata
+ *            | 'b' flags u32 index [origin] u32 len json    a barrier (records.ts barrierToJson)
+ *            | 'm' flags u32 index [origin]                 the end of a transaction in this partition
+ *            | 'h' flags u32 index [origin]                 a heartbeat
+ *   flags   := 1 end of transaction | 2 origin follows: u64 commit LSN, u32 xid, i64 commit time (µs since
+ *              the Unix epoch); without 2 the entry has the previous entry's origin
+ *   op      := 'I' | 'U' | 'D'
+ *   rowdata := as in pgoutput after the relation id: insert `'N' tuple`, update `['K'|'O' tuple] 'N' tuple`,
+ *              delete `('K'|'O') tuple`; tuple := i16 count, per column 'n' | 'u' | 't' i32 len UTF-8 bytes
+ *
+ * Integers are big-endian. Values are PostgreSQL's text form. An update carries its old tuple only where the
+ * destination needs it: identity of the whole row, a key that changed, or 'O' values for unchanged TOAST columns.
+ * Decoding yields the same RowChanges as ChangeBuilder builds from the decoded pgoutput message.
+ */
+import { ProtocolError } from '../core/errors.ts';
+import { formatLsn, type Lsn } from '../core/lsn.ts';
+import { utf8 } from '../core/utf8.ts';
+import type { RowChange, TableId, Value } from '../model/change.ts';
+import { barrierFromJson, barrierToJson, compressBody, decodeChangeBatchJson, decompressBody, H, headerText, type Barrier, type ChangeStreamRecord, type KafkaRecord, type RawHeaders } from './records.ts';
+
+export const FORMAT_3 = 0x03;
+
+const enum Kind {
+  Relation = 0x72 /* r */,
+  Change = 0x63 /* c */,
+  Barrier = 0x62 /* b */,
+  Commit = 0x6d /* m */,
+  Heartbeat = 0x68 /* h */,
+}
+
+const END_OF_TX = 1;
+const ORIGIN = 2;
+
+const enum Op {
+  Insert = 0x49 /* I */,
+  Update = 0x55 /* U */,
+  Delete = 0x44 /* D */,
+}
+
+const enum Col {
+  Null = 0x6e /* n */,
+  Unchanged = 0x75 /* u */,
+  Text = 0x74 /* t */,
+}
+
+const MARK_NEW = 0x4e; /* N */
+const MARK_KEY = 0x4b; /* K */
+const MARK_OLD = 0x4f; /* O */
+
+/** A table as the changes of a batch refer to it. The writer lists each object once per batch (compared by identity). */
+export interface BatchRelation {
+  readonly table: TableId;
+  readonly keyColumns: readonly string[];
+  readonly columns: readonly string[];
+  readonly fullIdentity: boolean;
+}
+
+type RelationJson = [string, string, readonly string[], readonly string[], 0 | 1];
+
+/** Where entries come from: a transaction's commit LSN, xid and commit time (µs since the Unix epoch), encoded once. */
+export class EntryOrigin {
+  readonly bytes = Buffer.allocUnsafe(20);
+
+  constructor(
+    readonly lsn: Lsn,
+    readonly xid: number,
+    readonly commitTimeUs: bigint,
+  ) {
+    this.bytes.writeBigUInt64BE(lsn, 0);
+    this.bytes.writeUInt32BE(xid >>> 0, 8);
+    this.bytes.writeBigInt64BE(commitTimeUs, 12);
+  }
+
+  sameAs(o: EntryOrigin): boolean {
+    return this === o || (this.lsn === o.lsn && this.xid === o.xid && this.commitTimeUs === o.commitTimeUs);
+  }
+}
+
+/**
+ * Appends entries to one growing buffer, to become one Kafka record. `row` copies a row's pgoutput bytes;
+ * entries return the offset of their flags byte so that the end of a transaction can be flagged on the entry
+ * already written (`endTransactionAt`) while it is still in this batch.
+ */
+export class ChangeBatchWriter {
+  #buf: Buffer;
+  #len = 1;
+  #count = 0;
+  readonly #relations = new Map<BatchRelation, number>();
+  /** Of the previous entry: an entry with the same origin does not repeat it. */
+  #origin: EntryOrigin | undefined;
+  #first: EntryOrigin | undefined;
+  #firstIndex = 0;
+  #lastLsn = 0n;
+  #lastIndex = 0;
+
+  constructor(initialBytes = 64 * 1024) {
+    this.#buf = Buffer.allocUnsafe(Math.max(initialBytes, 64));
+    this.#buf[0] = FORMAT_3;
+  }
+
+  /** Entries written (relations not counted). */
+  get entries(): number {
+    return this.#count;
+  }
+
+  get bytes(): number {
+    return this.#len;
+  }
+
+  /** A change whose row data is `src[from, to)`: pgoutput's bytes after the relation id (see the format above). */
+  row(origin: EntryOrigin, index: number, rel: BatchRelation, op: number, src: Buffer, from: number, to: number): number {
+    const r = this.#relation(rel);
+    const flags = this.#head(Kind.Change, index, origin, 7 + to - from);
+    const buf = this.#buf;
+    let p = this.#len;
+    buf[p] = r >>> 8;
+    buf[p + 1] = r & 0xff;
+    buf[p + 2] = op;
+    buf.writeUInt32BE(to - from, p + 3);
+    p += 7;
+    src.copy(buf, p, from, to);
+    this.#len = p + (to - from);
+    return flags;
+  }
+
+  /** A domain change (tests and tools; the source forwards bytes with `row`). */
+  change(origin: EntryOrigin, index: number, c: RowChange, endOfTx: boolean): void {
+    const rel = this.#domainRelation(c);
+    const data = encodeRowData(c, rel);
+    const flags = this.row(origin, index, rel, c.op === 'insert' ? Op.Insert : c.op === 'update' ? Op.Update : Op.Delete, data, 0, data.length);
+    if (endOfTx) this.endTransactionAt(flags);
+  }
+
+  barrier(origin: EntryOrigin, index: number, barrier: Barrier, endOfTx: boolean): number {
+    const json = Buffer.from(JSON.stringify(barrierToJson(barrier)));
+    const flags = this.#head(Kind.Barrier, index, origin, 4 + json.length);
+    this.#buf.writeUInt32BE(json.length, this.#len);
+    json.copy(this.#buf, this.#len + 4);
+    this.#len += 4 + json.length;
+    if (endOfTx) this.endTransactionAt(flags);
+    return flags;
+  }
+
+  commit(origin: EntryOrigin, index: number): void {
+    this.endTransactionAt(this.#head(Kind.Commit, index, origin, 0));
+  }
+
+  /** A heartbeat's origin: its LSN, xid 0, the time it was read. */
+  heartbeat(origin: EntryOrigin): void {
+    this.endTransactionAt(this.#head(Kind.Heartbeat, 0, origin, 0));
+  }
+
+  endTransactionAt(flagsOffset: number): void {
+    this.#buf[flagsOffset] = this.#buf[flagsOffset]! | END_OF_TX;
+  }
+
+  /** The batch as a Kafka record; the writer starts empty again. */
+  toRecord(database: string): KafkaRecord {
+    const first = this.#first;
+    if (this.#count === 0 || !first) throw new RangeError('empty change batch');
+    const headers: Record<string, string> = {};
+    const record: KafkaRecord = {
+      key: null,
+      value: compressBody(this.#buf.subarray(0, this.#len), headers),
+      headers: {
+        ...headers,
+        [H.db]: database,
+        [H.kind]: 'batch',
+        [H.lsn]: formatLsn(first.lsn),
+        [H.idx]: String(this.#firstIndex),
+        [H.xid]: String(first.xid),
+        [H.ts]: first.commitTimeUs.toString(),
+        [H.last]: `${formatLsn(this.#lastLsn)}:${this.#lastIndex}:${this.#count}`,
+      },
+    };
+    this.#len = 1;
+    this.#count = 0;
+    this.#relations.clear();
+    this.#domain?.clear();
+    this.#origin = undefined;
+    this.#first = undefined;
+    return record;
+  }
+
+  /** Writes an entry's kind, flags, index and (when it changed) origin; returns the offset of its flags byte. */
+  #head(kind: number, index: number, origin: EntryOrigin, payload: number): number {
+    const sameOrigin = this.#origin !== undefined && this.#origin.sameAs(origin);
+    this.#ensure(6 + (sameOrigin ? 0 : 20) + payload);
+    const buf = this.#buf;
+    const at = this.#len;
+    buf[at] = kind;
+    buf[at + 1] = sameOrigin ? 0 : ORIGIN;
+    buf.writeUInt32BE(index, at + 2);
+    let p = at + 6;
+    if (!sameOrigin) {
+      origin.bytes.copy(buf, p);
+      p += 20;
+      this.#origin = origin;
+    }
+    this.#len = p;
+    if (this.#count === 0) {
+      this.#first = origin;
+      this.#firstIndex = index;
+    }
+    this.#lastLsn = origin.lsn;
+    this.#lastIndex = index;
+    this.#count++;
+    return at + 1;
+  }
+
+  #relation(rel: BatchRelation): number {
+    const known = this.#relations.get(rel);
+    if (known !== undefined) return known;
+    const index = this.#relations.size;
+    if (index > 0xffff) throw new RangeError('more than 65536 relations in one change batch');
+    const json: RelationJson = [rel.table.schema, rel.table.name, rel.keyColumns, rel.columns, rel.fullIdentity ? 1 : 0];
+    const bytes = Buffer.from(JSON.stringify(json));
+    this.#ensure(5 + bytes.length);
+    this.#buf[this.#len] = Kind.Relation;
+    this.#buf.writeUInt32BE(bytes.length, this.#len + 1);
+    bytes.copy(this.#buf, this.#len + 5);
+    this.#len += 5 + bytes.length;
+    this.#relations.set(rel, index);
+    return index;
+  }
+
+  #domain: Map<string, BatchRelation> | undefined;
+
+  #domainRelation(c: RowChange): BatchRelation {
+    // A delete names no columns: its relation's columns are its key columns.
+    const columns = c.op === 'delete' ? c.keyColumns : c.columns;
+    const k = JSON.stringify([c.table.schema, c.table.name, c.keyColumns, columns, c.fullIdentity]);
+    this.#domain ??= new Map();
+    let rel = this.#domain.get(k);
+    if (!rel) this.#domain.set(k, (rel = { table: c.table, keyColumns: c.keyColumns, columns, fullIdentity: c.fullIdentity }));
+    return rel;
+  }
+
+  #ensure(more: number): void {
+    const need = this.#len + more;
+    if (need <= this.#buf.length) return;
+    let size = this.#buf.length * 2;
+    while (size < need) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.#buf.copy(next, 0, 0, this.#len);
+    this.#buf = next;
+  }
+}
+
+/** Row data for a domain change: old values as a 'K' tuple (key columns filled, others NULL), never filled from. */
+function encodeRowData(c: RowChange, rel: BatchRelation): Buffer {
+  const parts: Buffer[] = [];
+  const tuple = (values: readonly (Value | undefined)[], unchanged: readonly number[] = []): void => {
+    const head = Buffer.alloc(2);
+    head.writeUInt16BE(values.length);
+    parts.push(head);
+    values.forEach((v, i) => {
+      if (unchanged.includes(i)) parts.push(Buffer.from('u'));
+      else if (v === null || v === undefined) parts.push(Buffer.from('n'));
+      else {
+        const bytes = Buffer.from(v, 'utf8');
+        const h = Buffer.alloc(5);
+        h[0] = Col.Text;
+        h.writeInt32BE(bytes.length, 1);
+        parts.push(h, bytes);
+      }
+    });
+  };
+  const oldTuple = (oldKey: readonly Value[]): void => {
+    const values = new Array<Value>(rel.columns.length).fill(null);
+    rel.keyColumns.forEach((k, i) => (values[rel.columns.indexOf(k)] = oldKey[i] ?? null));
+    parts.push(Buffer.from([MARK_KEY]));
+    tuple(values);
+  };
+  if (c.op === 'delete') oldTuple(c.oldKey);
+  else {
+    if (c.op === 'update' && c.oldKey) oldTuple(c.oldKey);
+    parts.push(Buffer.from([MARK_NEW]));
+    tuple(c.values, c.op === 'update' ? c.unchanged : []);
+  }
+  return Buffer.concat(parts);
+}
+
+/** Entries in enqueue order as domain records, from a record of any format (1 and 2 are JSON: records.ts). */
+export function decodeChangeBatch(headers: RawHeaders | undefined, value: Buffer | null): ChangeStreamRecord[] {
+  const kind = headerText(headers, H.kind);
+  if (kind === undefined) throw new ProtocolError(`record lacks header '${H.kind}'`);
+  if (kind !== 'batch') throw new ProtocolError(`unknown change record kind '${kind}'`);
+  const body = decompressBody(headers, value);
+  return body.length > 0 && body[0] === FORMAT_3 ? new BatchReader(body).entries() : decodeChangeBatchJson(body);
+}
+
+interface Relation {
+  table: TableId;
+  keyColumns: readonly string[];
+  columns: readonly string[];
+  fullIdentity: boolean;
+  keyIdx: number[];
+}
+
+/** Reads a format-3 body. Every change of a relation shares its TableId and column arrays. */
+class BatchReader {
+  #p = 1;
+  readonly #relations: Relation[] = [];
+  readonly #tables = new Map<string, TableId>();
+  #lsn = 0n as Lsn;
+  #xid = 0;
+  #ts = 0n;
+  #unchanged: number[] = [];
+
+  constructor(private readonly buf: Buffer) {}
+
+  entries(): ChangeStreamRecord[] {
+    const buf = this.buf;
+    const out: ChangeStreamRecord[] = [];
+    let seenOrigin = false;
+    while (this.#p < buf.length) {
+      const kind = buf[this.#p]!;
+      if (kind === Kind.Relation) {
+        this.#relation();
+        continue;
+      }
+      this.#need(6);
+      const flags = buf[this.#p + 1]!;
+      const index = buf.readUInt32BE(this.#p + 2);
+      this.#p += 6;
+      if (flags & ORIGIN) {
+        this.#need(20);
+        this.#lsn = buf.readBigUInt64BE(this.#p) as Lsn;
+        this.#xid = buf.readUInt32BE(this.#p + 8);
+        this.#ts = buf.readBigInt64BE(this.#p + 12);
+        this.#p += 20;
+        seenOrigin = true;
+      } else if (!seenOrigin) throw new ProtocolError('change batch: the first entry has no origin');
+      const pos = { lsn: this.#lsn, index };
+      const xid = this.#xid;
+      const commitTimeUs = this.#ts;
+      const endOfTx = (flags & END_OF_TX) !== 0;
+      switch (kind) {
+        case Kind.Change:
+          out.push({ kind: 'change', pos, xid, commitTimeUs, endOfTx, change: this.#change() });
+          break;
+        case Kind.Barrier: {
+          const len = this.#u32();
+          this.#need(len);
+          const json = JSON.parse(utf8(buf, this.#p, this.#p + len)) as { type: string };
+          this.#p += len;
+          out.push({ kind: 'barrier', pos, xid, commitTimeUs, endOfTx, barrier: barrierFromJson(json) });
+          break;
+        }
+        case Kind.Commit:
+          out.push({ kind: 'commit', pos, xid, commitTimeUs });
+          break;
+        case Kind.Heartbeat:
+          out.push({ kind: 'heartbeat', pos, xid, commitTimeUs });
+          break;
+        default:
+          throw new ProtocolError(`change batch: unknown entry kind 0x${kind.toString(16)} at offset ${this.#p - 6}`);
+      }
+    }
+    return out;
+  }
+
+  #relation(): void {
+    this.#p++;
+    const len = this.#u32();
+    this.#need(len);
+    const [schema, name, keyColumns, columns, full] = JSON.parse(utf8(this.buf, this.#p, this.#p + len)) as RelationJson;
+    this.#p += len;
+    const k = schema + '\u0000' + name;
+    let table = this.#tables.get(k);
+    if (!table) this.#tables.set(k, (table = { schema, name }));
+    const keyIdx = keyColumns.map((c) => columns.indexOf(c));
+    if (keyIdx.includes(-1)) throw new ProtocolError(`change batch: relation ${schema}.${name} lists key columns that are not among its columns`);
+    this.#relations.push({ table, keyColumns, columns, fullIdentity: full === 1, keyIdx });
+  }
+
+  /** Mirrors ChangeBuilder.build: same values, unchanged list and old key for the same pgoutput message. */
+  #change(): RowChange {
+    this.#need(7);
+    const buf = this.buf;
+    const relIndex = (buf[this.#p]! << 8) | buf[this.#p + 1]!;
+    const op = buf[this.#p + 2]!;
+    const len = buf.readUInt32BE(this.#p + 3);
+    this.#p += 7;
+    this.#need(len);
+    const end = this.#p + len;
+    const rel = this.#relations[relIndex];
+    if (rel === undefined) throw new ProtocolError(`change refers to relation ${relIndex}, the batch lists ${this.#relations.length}`);
+    const { table, keyColumns, fullIdentity, columns } = rel;
+    let oldKind = 0;
+    let old: Value[] | undefined;
+    const marker = buf[this.#p];
+    if (marker === MARK_KEY || marker === MARK_OLD) {
+      oldKind = marker;
+      this.#p++;
+      old = this.#tuple(end, null);
+    }
+    if (op === Op.Delete) {
+      this.#end(end);
+      if (!old) throw new ProtocolError(`change batch: delete without old values (${table.schema}.${table.name})`);
+      return { op: 'delete', table, keyColumns, fullIdentity, oldKey: pick(old, rel.keyIdx) };
+    }
+    if (buf[this.#p] !== MARK_NEW) throw new ProtocolError(`change batch: expected a new tuple at offset ${this.#p}`);
+    this.#p++;
+    const unchanged = this.#unchanged;
+    unchanged.length = 0;
+    const values = this.#tuple(end, unchanged);
+    this.#end(end);
+    if (op === Op.Insert) return { op: 'insert', table, keyColumns, fullIdentity, columns, values };
+    if (op !== Op.Update) throw new ProtocolError(`change batch: unknown op 0x${op.toString(16)}`);
+    const kept: number[] = [];
+    for (const i of unchanged) {
+      // With REPLICA IDENTITY FULL the old row carries the value: use it and keep the update whole.
+      const o = oldKind === MARK_OLD ? old?.[i] : undefined;
+      if (o !== undefined && o !== null) values[i] = o;
+      else kept.push(i);
+    }
+    if (!old) return { op: 'update', table, keyColumns, fullIdentity, columns, values, unchanged: kept };
+    const oldKey = pick(old, rel.keyIdx);
+    if (!fullIdentity) {
+      let same = true;
+      for (let k = 0; k < rel.keyIdx.length; k++) if (oldKey[k] !== values[rel.keyIdx[k]!]) same = false;
+      if (same) return { op: 'update', table, keyColumns, fullIdentity, columns, values, unchanged: kept };
+    }
+    return { op: 'update', table, keyColumns, fullIdentity, columns, values, unchanged: kept, oldKey };
+  }
+
+  /** A tuple's values ('u' and 'n' as null); the indexes of 'u' go to `unchanged` when given. */
+  #tuple(end: number, unchanged: number[] | null): Value[] {
+    const buf = this.buf;
+    let p = this.#p;
+    if (end - p < 2) throw this.#truncated();
+    const count = (buf[p]! << 8) | buf[p + 1]!;
+    p += 2;
+    const values = new Array<Value>(count);
+    for (let i = 0; i < count; i++) {
+      if (p >= end) throw this.#truncated();
+      const kind = buf[p++]!;
+      if (kind === Col.Text) {
+        if (end - p < 4) throw this.#truncated();
+        const len = (buf[p]! << 24) | (buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!;
+        p += 4;
+        if (len < 0 || end - p < len) throw this.#truncated();
+        values[i] = utf8(buf, p, p + len);
+        p += len;
+      } else if (kind === Col.Null) values[i] = null;
+      else if (kind === Col.Unchanged) {
+        values[i] = null;
+        unchanged?.push(i);
+      } else throw new ProtocolError(`change batch: column kind 0x${kind.toString(16)} at offset ${p - 1}`);
+    }
+    this.#p = p;
+    return values;
+  }
+
+  #end(end: number): void {
+    if (this.#p !== end) throw new ProtocolError(`change batch: ${end - this.#p} unread byte(s) in a change at offset ${this.#p}`);
+  }
+
+  #u32(): number {
+    this.#need(4);
+    const v = this.buf.readUInt32BE(this.#p);
+    this.#p += 4;
+    return v;
+  }
+
+  #need(n: number): void {
+    if (this.buf.length - this.#p < n) throw this.#truncated();
+  }
+
+  #truncated(): ProtocolError {
+    return new ProtocolError(`change batch truncated at offset ${this.#p} (${this.buf.length} bytes)`);
+  }
+}
+
+function pick(values: readonly Value[], idx: readonly number[]): Value[] {
+  const out = new Array<Value>(idx.length);
+  for (let k = 0; k < idx.length; k++) out[k] = values[idx[k]!] ?? null;
+  return out;
+}
+
+/** Encodes domain entries as one record (tests and tools). */
+export function encodeChangeBatch(database: string, entries: readonly ChangeStreamRecord[]): KafkaRecord {
+  const w = new ChangeBatchWriter();
+  for (const e of entries) {
+    const origin = new EntryOrigin(e.pos.lsn, e.xid, e.commitTimeUs);
+    switch (e.kind) {
+      case 'change':
+        w.change(origin, e.pos.index, e.change, e.endOfTx);
+        break;
+      case 'barrier':
+        w.barrier(origin, e.pos.index, e.barrier, e.endOfTx);
+        break;
+      case 'commit':
+        w.commit(origin, e.pos.index);
+        break;
+      case 'heartbeat':
+        if (e.pos.index !== 0 || e.xid !== 0) throw new RangeError('a heartbeat has index 0 and xid 0');
+        w.heartbeat(origin);
+        break;
+    }
+  }
+  return w.toRecord(database);
+}
