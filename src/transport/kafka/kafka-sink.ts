@@ -34,6 +34,8 @@ export class KafkaSink implements ChangeSink {
   #seq = 0;
   #acked = 0;
   #sending = false;
+  /** Settles when the current pump (the request in flight) ends. */
+  #pumping: Promise<void> = Promise.resolve();
   #failure: Error | undefined;
   #closed = false;
   #listeners: ((acked: number) => void)[] = [];
@@ -86,13 +88,14 @@ export class KafkaSink implements ChangeSink {
     const seq = ++this.#seq;
     this.#queue.push({ seq, topic, partition, record, bytes });
     this.#pendingBytes += bytes;
-    if (!this.#sending) void this.#pump();
+    if (!this.#sending) this.#pumping = this.#pump();
     return seq;
   }
 
   async waitForRoom(signal?: AbortSignal): Promise<void> {
     while (this.#pendingBytes > this.#maxPendingBytes) {
       if (this.#failure) throw this.#failure;
+      if (this.#closed) throw new IllegalStateError('sink is closed');
       if (signal?.aborted) throw new AbortedError();
       await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
     }
@@ -103,6 +106,7 @@ export class KafkaSink implements ChangeSink {
     const target = this.#seq;
     while (this.#acked < target) {
       if (this.#failure) throw this.#failure;
+      if (this.#closed) throw new IllegalStateError('sink is closed');
       if (signal?.aborted) throw new AbortedError();
       await new Promise<void>((resolve) => this.#ackWaiters.push(resolve));
     }
@@ -111,7 +115,7 @@ export class KafkaSink implements ChangeSink {
   async #pump(): Promise<void> {
     this.#sending = true;
     try {
-      while (this.#queue.length > 0 && !this.#failure) {
+      while (this.#queue.length > 0 && !this.#failure && !this.#closed) {
         let bytes = 0;
         let n = 0;
         while (n < this.#queue.length && (n === 0 || bytes + this.#queue[n]!.bytes <= this.#maxRequestBytes)) bytes += this.#queue[n++]!.bytes;
@@ -128,7 +132,9 @@ export class KafkaSink implements ChangeSink {
           this.#count(n, bytes, Date.now() - started);
         } catch (err) {
           this.#failure = wrapKafkaError(err, 'producing to Kafka');
-          this.log.error('produce failed', { error: this.#failure });
+          // Records not acknowledged before a close are simply not confirmed: the next run sends them again.
+          if (this.#closed) this.log.debug('produce ended by close', { error: this.#failure });
+          else this.log.error('produce failed', { error: this.#failure });
           break;
         }
         this.#queue.splice(0, n);
@@ -140,7 +146,7 @@ export class KafkaSink implements ChangeSink {
       }
     } finally {
       this.#sending = false;
-      if (this.#failure) {
+      if (this.#failure || this.#closed) {
         for (const w of this.#roomWaiters.splice(0)) w();
         for (const w of this.#ackWaiters.splice(0)) w();
       }
@@ -164,9 +170,11 @@ export class KafkaSink implements ChangeSink {
     return this.#failure;
   }
 
+  /** Stops taking records; the request in flight gets up to 5 s to be answered, then the producer disconnects. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await Promise.race([this.#pumping, new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
     await this.producer.disconnect().catch((err: unknown) => this.log.warn('producer disconnect failed', { error: err as Error }));
   }
 }
