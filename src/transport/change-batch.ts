@@ -298,23 +298,61 @@ export function decodeChangeBatch(headers: RawHeaders | undefined, value: Buffer
   return body.length > 0 && body[0] === FORMAT_3 ? new BatchReader(body).entries() : decodeChangeBatchJson(body);
 }
 
-interface Relation {
-  table: TableId;
-  keyColumns: readonly string[];
-  columns: readonly string[];
-  fullIdentity: boolean;
-  keyIdx: number[];
+/** A table as a row change is derived for it: `keyIdx` is the position of each key column in `columns`. */
+export interface ChangeRelation {
+  readonly table: TableId;
+  readonly keyColumns: readonly string[];
+  readonly columns: readonly string[];
+  readonly fullIdentity: boolean;
+  readonly keyIdx: readonly number[];
+}
+
+/**
+ * The RowChange of one pgoutput row, from its tuples' values (unchanged TOAST and NULL both as null; `unchanged`
+ * lists the new tuple's unchanged TOAST columns). The one derivation shared by the source's ChangeBuilder (decoded
+ * messages) and the destination's batch reader (format-3 row data): unchanged values are taken from a full old row
+ * ('O') where it has them; an update names its old key only when the key changed or the identity is the whole row.
+ */
+export function rowChangeOf(
+  rel: ChangeRelation,
+  op: 'insert' | 'update' | 'delete',
+  values: Value[] | undefined,
+  unchanged: readonly number[],
+  oldKind: 'K' | 'O' | undefined,
+  old: readonly Value[] | undefined,
+): RowChange {
+  const { table, keyColumns, fullIdentity, columns, keyIdx } = rel;
+  if (op === 'delete') {
+    if (!old) throw new ProtocolError(`delete without old values (${table.schema}.${table.name})`);
+    return { op: 'delete', table, keyColumns, fullIdentity, oldKey: pick(old, keyIdx) };
+  }
+  if (!values) throw new ProtocolError(`${op} without new values (${table.schema}.${table.name})`);
+  if (op === 'insert') return { op: 'insert', table, keyColumns, fullIdentity, columns, values };
+  const kept: number[] = [];
+  for (const i of unchanged) {
+    // With REPLICA IDENTITY FULL the old row carries the value: use it and keep the update whole.
+    const o = oldKind === 'O' ? old?.[i] : undefined;
+    if (o !== undefined && o !== null) values[i] = o;
+    else kept.push(i);
+  }
+  if (!old) return { op: 'update', table, keyColumns, fullIdentity, columns, values, unchanged: kept };
+  const oldKey = pick(old, keyIdx);
+  if (!fullIdentity) {
+    let same = true;
+    for (let k = 0; k < keyIdx.length; k++) if (oldKey[k] !== values[keyIdx[k]!]) same = false;
+    if (same) return { op: 'update', table, keyColumns, fullIdentity, columns, values, unchanged: kept };
+  }
+  return { op: 'update', table, keyColumns, fullIdentity, columns, values, unchanged: kept, oldKey };
 }
 
 /** Reads a format-3 body. Every change of a relation shares its TableId and column arrays. */
 class BatchReader {
   #p = 1;
-  readonly #relations: Relation[] = [];
+  readonly #relations: ChangeRelation[] = [];
   readonly #tables = new Map<string, TableId>();
   #lsn = 0n as Lsn;
   #xid = 0;
   #ts = 0n;
-  #unchanged: number[] = [];
 
   constructor(private readonly buf: Buffer) {}
 
@@ -395,43 +433,26 @@ class BatchReader {
     const end = this.#p + len;
     const rel = this.#relations[relIndex];
     if (rel === undefined) throw new ProtocolError(`change refers to relation ${relIndex}, the batch lists ${this.#relations.length}`);
-    const { table, keyColumns, fullIdentity, columns } = rel;
-    let oldKind = 0;
+    let oldKind: 'K' | 'O' | undefined;
     let old: Value[] | undefined;
     const marker = buf[this.#p];
     if (marker === MARK_KEY || marker === MARK_OLD) {
-      oldKind = marker;
+      oldKind = marker === MARK_KEY ? 'K' : 'O';
       this.#p++;
       old = this.#tuple(end, null);
     }
     if (op === Op.Delete) {
       this.#end(end);
-      if (!old) throw new ProtocolError(`change batch: delete without old values (${table.schema}.${table.name})`);
-      return { op: 'delete', table, keyColumns, fullIdentity, oldKey: pick(old, rel.keyIdx) };
+      if (!old) throw new ProtocolError(`change batch: delete without old values (${rel.table.schema}.${rel.table.name})`);
+      return rowChangeOf(rel, 'delete', undefined, [], oldKind, old);
     }
     if (buf[this.#p] !== MARK_NEW) throw new ProtocolError(`change batch: expected a new tuple at offset ${this.#p}`);
     this.#p++;
-    const unchanged = this.#unchanged;
-    unchanged.length = 0;
+    const unchanged: number[] = [];
     const values = this.#tuple(end, unchanged);
     this.#end(end);
-    if (op === Op.Insert) return { op: 'insert', table, keyColumns, fullIdentity, columns, values };
-    if (op !== Op.Update) throw new ProtocolError(`change batch: unknown op 0x${op.toString(16)}`);
-    const kept: number[] = [];
-    for (const i of unchanged) {
-      // With REPLICA IDENTITY FULL the old row carries the value: use it and keep the update whole.
-      const o = oldKind === MARK_OLD ? old?.[i] : undefined;
-      if (o !== undefined && o !== null) values[i] = o;
-      else kept.push(i);
-    }
-    if (!old) return { op: 'update', table, keyColumns, fullIdentity, columns, values, unchanged: kept };
-    const oldKey = pick(old, rel.keyIdx);
-    if (!fullIdentity) {
-      let same = true;
-      for (let k = 0; k < rel.keyIdx.length; k++) if (oldKey[k] !== values[rel.keyIdx[k]!]) same = false;
-      if (same) return { op: 'update', table, keyColumns, fullIdentity, columns, values, unchanged: kept };
-    }
-    return { op: 'update', table, keyColumns, fullIdentity, columns, values, unchanged: kept, oldKey };
+    if (op !== Op.Insert && op !== Op.Update) throw new ProtocolError(`change batch: unknown op 0x${op.toString(16)}`);
+    return rowChangeOf(rel, op === Op.Insert ? 'insert' : 'update', values, unchanged, oldKind, old);
   }
 
   /** A tuple's values ('u' and 'n' as null); the indexes of 'u' go to `unchanged` when given. */

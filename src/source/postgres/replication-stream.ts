@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { ConnectionLostError, IllegalStateError } from '../../core/errors.ts';
+import { ConnectionLostError, IllegalStateError, ProtocolError } from '../../core/errors.ts';
 import { formatLsn, type Lsn } from '../../core/lsn.ts';
 import type { Logger } from '../../core/logger.ts';
 import { classifyPgError } from './errors.ts';
@@ -105,12 +105,11 @@ export class ReplicationStream {
       const x = xlogDataOf(chunk);
       if (x) consumer.message(x.data, x.walEnd);
       else {
+        // Not a well-formed XLogData frame: a keepalive, or decoding throws a ProtocolError naming the problem.
         const frame = decodeWalSenderFrame(chunk);
-        if (frame.tag === 'xlogdata') consumer.message(frame.data, frame.walEnd);
-        else {
-          if (frame.replyRequested) this.sendStatus(false);
-          consumer.keepalive(frame.walEnd);
-        }
+        if (frame.tag !== 'keepalive') throw new ProtocolError(`walsender frame '${frame.tag}' not taken by xlogDataOf`);
+        if (frame.replyRequested) this.sendStatus(false);
+        consumer.keepalive(frame.walEnd);
       }
       this.#frames++;
       this.#wake();

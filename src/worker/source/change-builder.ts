@@ -3,7 +3,7 @@ import { formatLsn, type Lsn } from '../../core/lsn.ts';
 import { tableKey, type RowChange, type TableId, type Value } from '../../model/change.ts';
 import { DCSYNC_SCHEMA, type SourceTable } from '../../source/postgres/catalog.ts';
 import type { PgOutputMessage, RelationColumn, Tuple } from '../../source/postgres/protocol/index.ts';
-import type { BatchRelation } from '../../transport/change-batch.ts';
+import { rowChangeOf, type ChangeRelation } from '../../transport/change-batch.ts';
 import { KeyHash } from '../../transport/partition-key.ts';
 
 export interface RelationInfo {
@@ -12,12 +12,9 @@ export interface RelationInfo {
   internal: boolean;
   columns: readonly RelationColumn[];
   source?: SourceTable;
-  /** Position of each key column in the relation's columns. */
-  keyIdx: number[];
-  keyColumns: readonly string[];
-  fullIdentity: boolean;
-  /** How change batches name this table (one object per relation: batches list it once). */
-  batch: BatchRelation;
+  /** The table as its changes name it (key columns and their positions, identity), in the domain and in change
+   * batches: one object per relation, so a batch lists it once. */
+  change: ChangeRelation;
   /** Partition hash of a whole-row identity table; of the others, the running hash to start each key from. */
   hash: number;
   /** A table without replica identity (inserts only): rows are hashed by all their values (partition-key.ts). */
@@ -42,8 +39,8 @@ export class ChangeBuilder {
   onRelation(m: RelMessage, at: Lsn): void {
     const table = { schema: m.schema, name: m.name };
     if (m.schema === DCSYNC_SCHEMA) {
-      const batch = { table, keyColumns: [], columns: [], fullIdentity: false };
-      this.#relations.set(m.relationId, { table, internal: true, columns: m.columns, keyIdx: [], keyColumns: [], fullIdentity: false, batch, hash: 0, insertOnly: false });
+      const change = { table, keyColumns: [], columns: [], fullIdentity: false, keyIdx: [] };
+      this.#relations.set(m.relationId, { table, internal: true, columns: m.columns, change, hash: 0, insertOnly: false });
       return;
     }
     const source = this.#tables.get(tableKey(table));
@@ -61,10 +58,10 @@ export class ChangeBuilder {
     const keyColumns = source.noIdentity ? source.columns : source.keyColumns;
     const keyIdx = keyColumns.map((k) => names.indexOf(k));
     const fullIdentity = source.fullIdentity || source.noIdentity;
-    const batch: BatchRelation = { table, keyColumns, columns: source.columns, fullIdentity };
+    const change: ChangeRelation = { table, keyColumns, columns: source.columns, fullIdentity, keyIdx };
     const insertOnly = source.noIdentity;
     const hash = fullIdentity && !insertOnly ? KeyHash.ofTable(table) : KeyHash.prefixOf(table);
-    this.#relations.set(m.relationId, { table, internal: false, columns: m.columns, source, keyIdx, keyColumns, fullIdentity, batch, hash, insertOnly });
+    this.#relations.set(m.relationId, { table, internal: false, columns: m.columns, source, change, hash, insertOnly });
   }
 
   relation(relationId: number): RelationInfo {
@@ -76,48 +73,18 @@ export class ChangeBuilder {
   /** The RowChange for an insert/update/delete, or undefined for dcsync's own tables. Hot path: no spreads, no closures. */
   build(m: Extract<PgOutputMessage, { tag: 'insert' | 'update' | 'delete' }>): RowChange | undefined {
     const rel = this.relation(m.relationId);
-    const s = rel.source;
-    if (rel.internal || !s) return undefined;
-    const table = rel.table;
-    // A table without identity only ever sends inserts (see ensurePublications); they are applied as plain inserts.
-    const keyColumns = rel.keyColumns;
-    const fullIdentity = rel.fullIdentity;
-    const columns = s.columns;
-    if (m.tag === 'insert') return { op: 'insert', table, keyColumns, fullIdentity, columns, values: textValues(m.newTuple, rel) };
-    if (m.tag === 'delete') {
-      const old = textValues(m.oldTuple, rel);
-      return { op: 'delete', table, keyColumns, fullIdentity, oldKey: pick(old, rel.keyIdx) };
-    }
-    const values = textValues(m.newTuple, rel);
+    if (rel.internal || !rel.source) return undefined;
+    const values = m.tag === 'delete' ? undefined : textValues(m.newTuple, rel);
     const unchanged: number[] = [];
-    const oldTuple = m.oldTuple;
-    for (let i = 0; i < m.newTuple.length; i++) {
-      if (m.newTuple[i]!.kind !== 'unchanged') continue;
-      // With REPLICA IDENTITY FULL the old row carries the value: use it and keep the update whole.
-      const o = m.oldKind === 'O' ? oldTuple?.[i] : undefined;
-      if (o && o.kind === 'text') values[i] = o.value;
-      else unchanged.push(i);
-    }
-    if (!oldTuple) return { op: 'update', table, keyColumns, fullIdentity, columns, values, unchanged };
-    const oldKey = pick(textValues(oldTuple, rel), rel.keyIdx);
-    if (!fullIdentity) {
-      let same = true;
-      for (let k = 0; k < rel.keyIdx.length; k++) if (oldKey[k] !== values[rel.keyIdx[k]!]) same = false;
-      if (same) return { op: 'update', table, keyColumns, fullIdentity, columns, values, unchanged };
-    }
-    return { op: 'update', table, keyColumns, fullIdentity, columns, values, unchanged, oldKey };
+    if (m.tag === 'update') for (let i = 0; i < m.newTuple.length; i++) if (m.newTuple[i]!.kind === 'unchanged') unchanged.push(i);
+    const old = m.tag === 'insert' || !m.oldTuple ? undefined : textValues(m.oldTuple, rel);
+    return rowChangeOf(rel.change, m.tag, values, unchanged, m.tag === 'insert' ? undefined : m.oldKind, old);
   }
 
   tableOf(relationId: number): { table: TableId; internal: boolean } {
     const r = this.relation(relationId);
     return { table: r.table, internal: r.internal };
   }
-}
-
-function pick(values: readonly Value[], idx: readonly number[]): Value[] {
-  const out = new Array<Value>(idx.length);
-  for (let k = 0; k < idx.length; k++) out[k] = values[idx[k]!] ?? null;
-  return out;
 }
 
 function textValues(t: Tuple, rel: RelationInfo): Value[] {

@@ -18,13 +18,11 @@ const UNTOUCHED = -1;
 const SENT = -2;
 
 interface OpenTx {
-  finalLsn: Lsn;
-  commitTimeUs: bigint;
+  /** Its commit LSN, xid and commit time, as every entry of it carries them. */
   origin: EntryOrigin;
   index: number;
   /** Consecutive key-changing updates, sent together as one barrier. */
   keyChanges: { first: number; changes: RowChange[] } | null;
-  touched: boolean;
 }
 
 export interface CaptureOptions {
@@ -97,12 +95,11 @@ export class ChangeCapture {
   #message(m: PgOutputMessage, walEnd: Lsn): void {
     switch (m.tag) {
       case 'begin':
-        const commitTimeUs = m.commitTime + PG_EPOCH_OFFSET_US;
-        this.#tx = { finalLsn: m.finalLsn, commitTimeUs, origin: new EntryOrigin(m.finalLsn, m.xid, commitTimeUs), index: 0, keyChanges: null, touched: false };
+        this.#tx = { origin: new EntryOrigin(m.finalLsn, m.xid, m.commitTime + PG_EPOCH_OFFSET_US), index: 0, keyChanges: null };
         this.#last.fill(UNTOUCHED);
         return;
       case 'relation':
-        this.o.builder.onRelation(m, this.#tx?.finalLsn ?? walEnd);
+        this.o.builder.onRelation(m, this.#tx?.origin.lsn ?? walEnd);
         return;
       case 'truncate': {
         const tx = this.#requireTx(m.tag);
@@ -119,7 +116,7 @@ export class ChangeCapture {
       case 'commit': {
         const tx = this.#requireTx(m.tag);
         this.#closeKeyChanges(tx);
-        if (tx.touched) this.lastData = { lsn: tx.finalLsn, commitTimeUs: tx.commitTimeUs };
+        if (this.#last.some((l) => l !== UNTOUCHED)) this.lastData = { lsn: tx.origin.lsn, commitTimeUs: tx.origin.commitTimeUs };
         for (let p = 0; p < this.o.partitions; p++) {
           const last = this.#last[p]!;
           if (last >= 0) this.#writers[p]!.endTransactionAt(last);
@@ -164,8 +161,8 @@ export class ChangeCapture {
     if (s.tag === PgOutputTag.Insert) from = s.newMarker;
     else if (s.tag === PgOutputTag.Delete) from = s.oldMarker;
     else if (s.oldMarker < 0) from = s.newMarker;
-    else if (rel.fullIdentity) from = s.oldMarker;
-    else if (keyDiffers(s, data, rel.keyIdx)) {
+    else if (rel.change.fullIdentity) from = s.oldMarker;
+    else if (keyDiffers(s, data, rel.change.keyIdx)) {
       // The rare path: decoded whole, as before. In parallel mode it is ordered against both keys' partitions.
       const change = this.o.builder.build(this.#decoder.decode(data) as Extract<PgOutputMessage, { tag: 'update' }>);
       if (change && this.o.partitions > 1 && isKeyChange(change)) {
@@ -183,20 +180,19 @@ export class ChangeCapture {
     this.#closeKeyChanges(tx);
     const p = this.o.partitions === 1 ? 0 : this.#partition(rel, data) % this.o.partitions;
     const w = this.#writers[p]!;
-    this.#last[p] = w.row(tx.origin, tx.index++, rel.batch, s.tag, data, from, data.length);
-    tx.touched = true;
+    this.#last[p] = w.row(tx.origin, tx.index++, rel.change, s.tag, data, from, data.length);
     this.#pending++;
     if (w.entries >= this.#maxBatch || w.bytes >= this.#maxBytes) this.#flushPartition(p);
   }
 
   /** The partition hash of the scanned row, equal to partition-key.ts's `changeKey` of its decoded change. */
   #partition(rel: RelationInfo, data: Buffer): number {
-    if (rel.fullIdentity && !rel.insertOnly) return rel.hash;
+    if (rel.change.fullIdentity && !rel.insertOnly) return rel.hash;
     const s = this.#scan;
     const h = this.#hash;
     h.begin(rel.hash);
     const fromOld = s.tag === PgOutputTag.Delete;
-    for (const i of rel.keyIdx) {
+    for (const i of rel.change.keyIdx) {
       const at = keyColumnAt(s, data, i, fromOld);
       if (at < 0) h.null();
       else h.value(data, at + 5, at + 5 + valueLength(data, at));
@@ -244,7 +240,6 @@ export class ChangeCapture {
   }
 
   #barrier(tx: OpenTx, index: number, barrier: Barrier): void {
-    tx.touched = true;
     for (let p = 0; p < this.o.partitions; p++) {
       const w = this.#writers[p]!;
       this.#last[p] = w.barrier(tx.origin, index, barrier, false);

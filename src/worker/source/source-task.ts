@@ -7,6 +7,7 @@ import { AbortedError } from '../../core/time.ts';
 import { tableKey } from '../../model/change.ts';
 import { checkSourceServer, createSlotWithSnapshot, dropSlot, ensurePublications, listSourceTables, slotExists, updateDeleteCounters, type SourceTable } from '../../source/postgres/catalog.ts';
 import { connect, userOf } from '../../source/postgres/connection.ts';
+import { PgOutputTag } from '../../source/postgres/protocol/index.ts';
 import { ReplicationStream, type StartOptions } from '../../source/postgres/replication-stream.ts';
 import { dumpSchema } from '../../source/postgres/schema-dump.ts';
 import { ensureTopic } from '../../transport/kafka/admin.ts';
@@ -254,7 +255,7 @@ async function streamLoop(
   stream.start(start, {
     message(data, walEnd) {
       capture.handle(data, walEnd);
-      if (data[0] === 0x43 /* Commit */) committed = true;
+      if (data[0] === PgOutputTag.Commit) committed = true;
       if (capture.pending >= MAX_PENDING_ENTRIES) stream.pause();
     },
     keepalive(walEnd) {
