@@ -96,6 +96,13 @@ function checkClientKeyfile(pem: string): void {
 }
 
 /** Waits (up to timeoutMs) until the sync is `inactive`, then answers 200; still going on: 202. */
+/** The incoming sync `id` of this datacenter, or a 404 (`where` tells the operator which side to ask). */
+async function incomingSync(d: SyncApiDeps, id: string, where = ''): Promise<SyncRecord> {
+  const cur = await d.syncs.get(id);
+  if (!cur || cur.role !== 'incoming') throw new HttpError(404, 'not-found', `no incoming sync '${id}' in this datacenter${where}`);
+  return cur;
+}
+
 async function answerWhenInactive(
   d: SyncApiDeps,
   cur: SyncRecord,
@@ -229,8 +236,7 @@ export function syncRoutes(d: SyncApiDeps): Route[] {
       summary: 'stop the incoming sync on both sides; the source drops its slots and publications',
       handler: leaderOnly(d, async (req, epoch) => {
         const id = parseSyncId(req.params.id);
-        const cur = await d.syncs.get(id);
-        if (!cur || cur.role !== 'incoming') throw new HttpError(404, 'not-found', `no incoming sync '${id}' in this datacenter (stop sync runs against the destination's masters)`);
+        const cur = await incomingSync(d, id, " (stop sync runs against the destination's masters)");
         if (cur.status !== 'inactive' && cur.status !== 'cancelling') await d.syncs.setStatus(epoch, id, 'cancelling');
         d.log.info('sync stopping', { syncId: id });
         d.scheduler.poke();
@@ -248,8 +254,7 @@ export function syncRoutes(d: SyncApiDeps): Route[] {
       summary: 'stop the incoming sync at this side only (when the source cannot be reached)',
       handler: leaderOnly(d, async (req, epoch) => {
         const id = parseSyncId(req.params.id);
-        const cur = await d.syncs.get(id);
-        if (!cur || cur.role !== 'incoming') throw new HttpError(404, 'not-found', `no incoming sync '${id}' in this datacenter`);
+        const cur = await incomingSync(d, id);
         await d.syncs.setStatus(epoch, id, 'inactive');
         d.log.warn('sync aborted at the destination', { syncId: id });
         d.scheduler.poke();
