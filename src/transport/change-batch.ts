@@ -94,11 +94,10 @@ export class ChangeBatchWriter {
   #len = 1;
   #count = 0;
   readonly #relations = new Map<BatchRelation, number>();
-  /** Of the previous entry: an entry with the same origin does not repeat it. */
+  /** Of the previous entry (the last one's, when the record is made): an entry with the same origin does not repeat it. */
   #origin: EntryOrigin | undefined;
   #first: EntryOrigin | undefined;
   #firstIndex = 0;
-  #lastLsn = 0n;
   #lastIndex = 0;
 
   constructor(initialBytes = 64 * 1024) {
@@ -165,7 +164,8 @@ export class ChangeBatchWriter {
   /** The batch as a Kafka record; the writer starts empty again. */
   toRecord(database: string): KafkaRecord {
     const first = this.#first;
-    if (this.#count === 0 || !first) throw new RangeError('empty change batch');
+    const last = this.#origin;
+    if (this.#count === 0 || !first || !last) throw new RangeError('empty change batch');
     const headers: Record<string, string> = {};
     const record: KafkaRecord = {
       key: null,
@@ -178,7 +178,7 @@ export class ChangeBatchWriter {
         [H.idx]: String(this.#firstIndex),
         [H.xid]: String(first.xid),
         [H.ts]: first.commitTimeUs.toString(),
-        [H.last]: `${formatLsn(this.#lastLsn)}:${this.#lastIndex}:${this.#count}`,
+        [H.last]: `${formatLsn(last.lsn)}:${this.#lastIndex}:${this.#count}`,
       },
     };
     this.#len = 1;
@@ -210,7 +210,6 @@ export class ChangeBatchWriter {
       this.#first = origin;
       this.#firstIndex = index;
     }
-    this.#lastLsn = origin.lsn;
     this.#lastIndex = index;
     this.#count++;
     return at + 1;
