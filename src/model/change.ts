@@ -1,7 +1,8 @@
 /**
  * The domain's unit of replication: one row change of one table, with values in PostgreSQL's text form
  * (as produced by the type's output function with DateStyle=ISO, IntervalStyle=postgres, extra_float_digits=3).
- * Source, transport and destination all speak this; none of them sees pgoutput bytes or Kafka records.
+ * Source, transport and destination all speak this; none of them sees pgoutput bytes or Kafka records. The apply
+ * may also get a change still encoded (EncodedChange): the same change, its values as UTF-8 byte ranges.
  */
 import type { Lsn } from '../core/lsn.ts';
 
@@ -50,6 +51,43 @@ export interface DeleteChange extends ChangeBase {
   readonly op: 'delete';
   /** Values of `keyColumns` of the deleted row. */
   readonly oldKey: readonly Value[];
+}
+
+/**
+ * A row change as read from a change batch, its values still UTF-8 bytes: the apply copies them into its
+ * statements' parameters without making strings, and decodes the change where it needs a RowChange.
+ */
+export interface EncodedChange {
+  readonly op: 'insert' | 'update' | 'delete';
+  readonly table: TableId;
+  readonly keyColumns: readonly string[];
+  /** The columns of the change's tuples. */
+  readonly columns: readonly string[];
+  readonly fullIdentity: boolean;
+  /** Position of each key column in `columns`. */
+  readonly keyIdx: readonly number[];
+  /**
+   * The values of the row the change leaves behind (insert, update: the new row; delete: the old row, key columns
+   * filled) when they are all there to read: undefined for an update that needs more than its new row (it changed
+   * the key, its table's identity is the whole row, or it has unchanged TOAST values).
+   */
+  cells(): Cells | undefined;
+  /** The same change as a RowChange. */
+  decode(): RowChange;
+}
+
+/** Column values as byte ranges: `ranges[2i]`, `ranges[2i + 1]` are the start and end of column i's UTF-8 text in `bytes`; a start of -1 is NULL. */
+export interface Cells {
+  readonly bytes: Buffer;
+  readonly ranges: Int32Array;
+}
+
+export function isEncoded(c: RowChange | EncodedChange): c is EncodedChange {
+  return typeof (c as Partial<EncodedChange>).decode === 'function';
+}
+
+export function asRowChange(c: RowChange | EncodedChange): RowChange {
+  return isEncoded(c) ? c.decode() : c;
 }
 
 /** Where a change stands in the source's commit order: the commit LSN of its transaction and its index in it. */

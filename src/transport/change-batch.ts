@@ -23,7 +23,7 @@
 import { ProtocolError } from '../core/errors.ts';
 import { formatLsn, type Lsn } from '../core/lsn.ts';
 import { utf8 } from '../core/utf8.ts';
-import type { RowChange, TableId, Value } from '../model/change.ts';
+import type { Cells, EncodedChange, RowChange, TableId, Value } from '../model/change.ts';
 import { barrierFromJson, barrierToJson, compressBody, decodeChangeBatchJson, decompressBody, H, headerText, type Barrier, type ChangeStreamRecord, type KafkaRecord, type RawHeaders } from './records.ts';
 
 export const FORMAT_3 = 0x03;
@@ -290,6 +290,13 @@ function encodeRowData(c: RowChange, rel: BatchRelation): Buffer {
 
 /** Entries in enqueue order as domain records, from a record of any format (1 and 2 are JSON: records.ts). */
 export function decodeChangeBatch(headers: RawHeaders | undefined, value: Buffer | null): ChangeStreamRecord[] {
+  const entries = readChangeBatch(headers, value);
+  for (const e of entries) if (e.kind === 'change' && e.change instanceof EncodedRow) e.change = e.change.decode();
+  return entries as ChangeStreamRecord[];
+}
+
+/** As decodeChangeBatch, but the changes of a format-3 body stay encoded (their values are read when needed). */
+export function readChangeBatch(headers: RawHeaders | undefined, value: Buffer | null): ChangeStreamRecord<RowChange | EncodedChange>[] {
   const kind = headerText(headers, H.kind);
   if (kind === undefined) throw new ProtocolError(`record lacks header '${H.kind}'`);
   if (kind !== 'batch') throw new ProtocolError(`unknown change record kind '${kind}'`);
@@ -355,9 +362,9 @@ class BatchReader {
 
   constructor(private readonly buf: Buffer) {}
 
-  entries(): ChangeStreamRecord[] {
+  entries(): ChangeStreamRecord<EncodedRow>[] {
     const buf = this.buf;
-    const out: ChangeStreamRecord[] = [];
+    const out: ChangeStreamRecord<EncodedRow>[] = [];
     let seenOrigin = false;
     while (this.#p < buf.length) {
       const kind = buf[this.#p]!;
@@ -420,8 +427,7 @@ class BatchReader {
     this.#relations.push({ table, keyColumns, columns, fullIdentity: full === 1, keyIdx });
   }
 
-  /** Mirrors ChangeBuilder.build: same values, unchanged list and old key for the same pgoutput message. */
-  #change(): RowChange {
+  #change(): EncodedRow {
     this.#need(7);
     const buf = this.buf;
     const relIndex = (buf[this.#p]! << 8) | buf[this.#p + 1]!;
@@ -429,61 +435,12 @@ class BatchReader {
     const len = buf.readUInt32BE(this.#p + 3);
     this.#p += 7;
     this.#need(len);
-    const end = this.#p + len;
+    const start = this.#p;
+    this.#p += len;
     const rel = this.#relations[relIndex];
     if (rel === undefined) throw new ProtocolError(`change refers to relation ${relIndex}, the batch lists ${this.#relations.length}`);
-    let oldKind: 'K' | 'O' | undefined;
-    let old: Value[] | undefined;
-    const marker = buf[this.#p];
-    if (marker === MARK_KEY || marker === MARK_OLD) {
-      oldKind = marker === MARK_KEY ? 'K' : 'O';
-      this.#p++;
-      old = this.#tuple(end, null);
-    }
-    if (op === Op.Delete) {
-      this.#end(end);
-      if (!old) throw new ProtocolError(`change batch: delete without old values (${rel.table.schema}.${rel.table.name})`);
-      return rowChangeOf(rel, 'delete', undefined, [], oldKind, old);
-    }
-    if (buf[this.#p] !== MARK_NEW) throw new ProtocolError(`change batch: expected a new tuple at offset ${this.#p}`);
-    this.#p++;
-    const unchanged: number[] = [];
-    const values = this.#tuple(end, unchanged);
-    this.#end(end);
-    if (op !== Op.Insert && op !== Op.Update) throw new ProtocolError(`change batch: unknown op 0x${op.toString(16)}`);
-    return rowChangeOf(rel, op === Op.Insert ? 'insert' : 'update', values, unchanged, oldKind, old);
-  }
-
-  /** A tuple's values ('u' and 'n' as null); the indexes of 'u' go to `unchanged` when given. */
-  #tuple(end: number, unchanged: number[] | null): Value[] {
-    const buf = this.buf;
-    let p = this.#p;
-    if (end - p < 2) throw this.#truncated();
-    const count = (buf[p]! << 8) | buf[p + 1]!;
-    p += 2;
-    const values = new Array<Value>(count);
-    for (let i = 0; i < count; i++) {
-      if (p >= end) throw this.#truncated();
-      const kind = buf[p++]!;
-      if (kind === Col.Text) {
-        if (end - p < 4) throw this.#truncated();
-        const len = (buf[p]! << 24) | (buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!;
-        p += 4;
-        if (len < 0 || end - p < len) throw this.#truncated();
-        values[i] = utf8(buf, p, p + len);
-        p += len;
-      } else if (kind === Col.Null) values[i] = null;
-      else if (kind === Col.Unchanged) {
-        values[i] = null;
-        unchanged?.push(i);
-      } else throw new ProtocolError(`change batch: column kind 0x${kind.toString(16)} at offset ${p - 1}`);
-    }
-    this.#p = p;
-    return values;
-  }
-
-  #end(end: number): void {
-    if (this.#p !== end) throw new ProtocolError(`change batch: ${end - this.#p} unread byte(s) in a change at offset ${this.#p}`);
+    if (op !== Op.Insert && op !== Op.Update && op !== Op.Delete) throw new ProtocolError(`change batch: unknown op 0x${op.toString(16)}`);
+    return new EncodedRow(rel, op === Op.Insert ? 'insert' : op === Op.Update ? 'update' : 'delete', buf, start, this.#p);
   }
 
   #u32(): number {
@@ -499,6 +456,155 @@ class BatchReader {
 
   #truncated(): ProtocolError {
     return new ProtocolError(`change batch truncated at offset ${this.#p} (${this.buf.length} bytes)`);
+  }
+}
+
+/**
+ * A change of a format-3 body, its row data `buf[start, end)` read only when asked: `decode` mirrors
+ * ChangeBuilder.build (same values, unchanged list and old key for the same pgoutput message), `cells` gives the
+ * values' byte ranges without making strings.
+ */
+export class EncodedRow implements EncodedChange {
+  constructor(
+    readonly relation: ChangeRelation,
+    readonly op: 'insert' | 'update' | 'delete',
+    private readonly buf: Buffer,
+    private readonly start: number,
+    private readonly end: number,
+  ) {}
+
+  get table(): TableId {
+    return this.relation.table;
+  }
+  get keyColumns(): readonly string[] {
+    return this.relation.keyColumns;
+  }
+  get columns(): readonly string[] {
+    return this.relation.columns;
+  }
+  get fullIdentity(): boolean {
+    return this.relation.fullIdentity;
+  }
+  get keyIdx(): readonly number[] {
+    return this.relation.keyIdx;
+  }
+
+  cells(): Cells | undefined {
+    const buf = this.buf;
+    let p = this.start;
+    const width = this.relation.columns.length;
+    const marker = buf[p];
+    const hasOld = marker === MARK_KEY || marker === MARK_OLD;
+    if (this.op === 'delete') {
+      if (!hasOld) throw this.#error('delete without old values');
+      const ranges = new Int32Array(2 * this.#width(p + 1, width));
+      if (this.#ranges(p + 1, ranges) !== this.end) throw this.#error('unread bytes after the old row');
+      return { bytes: buf, ranges };
+    }
+    if (hasOld) {
+      if (this.op === 'update') return undefined;
+      throw this.#error('insert with old values');
+    }
+    if (marker !== MARK_NEW) throw this.#error('expected a new tuple');
+    p++;
+    const ranges = new Int32Array(2 * this.#width(p, width));
+    const at = this.#ranges(p, ranges);
+    if (at < 0) return undefined;
+    if (at !== this.end) throw this.#error('unread bytes after the new row');
+    return { bytes: buf, ranges };
+  }
+
+  decode(): RowChange {
+    const rel = this.relation;
+    let p = this.start;
+    let oldKind: 'K' | 'O' | undefined;
+    let old: Value[] | undefined;
+    const marker = this.buf[p];
+    if (marker === MARK_KEY || marker === MARK_OLD) {
+      oldKind = marker === MARK_KEY ? 'K' : 'O';
+      [old, p] = this.#values(p + 1, null);
+    }
+    if (this.op === 'delete') {
+      if (p !== this.end) throw this.#error('unread bytes after the old row');
+      if (!old) throw this.#error('delete without old values');
+      return rowChangeOf(rel, 'delete', undefined, [], oldKind, old);
+    }
+    if (this.buf[p] !== MARK_NEW) throw this.#error('expected a new tuple');
+    const unchanged: number[] = [];
+    const [values, end] = this.#values(p + 1, unchanged);
+    if (end !== this.end) throw this.#error('unread bytes after the new row');
+    return rowChangeOf(rel, this.op, values, unchanged, oldKind, old);
+  }
+
+  #width(p: number, width: number): number {
+    const n = this.#count(p);
+    if (n !== width) throw this.#error(`${n} values for ${width} columns`);
+    return n;
+  }
+
+  #count(p: number): number {
+    if (this.end - p < 2) throw this.#truncated(p);
+    return (this.buf[p]! << 8) | this.buf[p + 1]!;
+  }
+
+  /** Fills `ranges` from the tuple at `p`; returns the offset after it, or -1 at an unchanged TOAST value. */
+  #ranges(p: number, ranges: Int32Array): number {
+    const buf = this.buf;
+    const end = this.end;
+    const count = ranges.length >> 1;
+    p += 2;
+    for (let i = 0; i < count; i++) {
+      if (p >= end) throw this.#truncated(p);
+      const kind = buf[p++]!;
+      if (kind === Col.Text) {
+        if (end - p < 4) throw this.#truncated(p);
+        const len = (buf[p]! << 24) | (buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!;
+        p += 4;
+        if (len < 0 || end - p < len) throw this.#truncated(p);
+        ranges[2 * i] = p;
+        ranges[2 * i + 1] = p + len;
+        p += len;
+      } else if (kind === Col.Null) {
+        ranges[2 * i] = -1;
+        ranges[2 * i + 1] = -1;
+      } else if (kind === Col.Unchanged) return -1;
+      else throw new ProtocolError(`change batch: column kind 0x${kind.toString(16)} at offset ${p - 1}`);
+    }
+    return p;
+  }
+
+  /** A tuple's values ('u' and 'n' as null) and the offset after it; the indexes of 'u' go to `unchanged` when given. */
+  #values(p: number, unchanged: number[] | null): [Value[], number] {
+    const buf = this.buf;
+    const end = this.end;
+    const count = this.#count(p);
+    p += 2;
+    const values = new Array<Value>(count);
+    for (let i = 0; i < count; i++) {
+      if (p >= end) throw this.#truncated(p);
+      const kind = buf[p++]!;
+      if (kind === Col.Text) {
+        if (end - p < 4) throw this.#truncated(p);
+        const len = (buf[p]! << 24) | (buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!;
+        p += 4;
+        if (len < 0 || end - p < len) throw this.#truncated(p);
+        values[i] = utf8(buf, p, p + len);
+        p += len;
+      } else if (kind === Col.Null) values[i] = null;
+      else if (kind === Col.Unchanged) {
+        values[i] = null;
+        unchanged?.push(i);
+      } else throw new ProtocolError(`change batch: column kind 0x${kind.toString(16)} at offset ${p - 1}`);
+    }
+    return [values, p];
+  }
+
+  #error(what: string): ProtocolError {
+    return new ProtocolError(`change batch: ${what} in a ${this.op} of ${this.relation.table.schema}.${this.relation.table.name} at offset ${this.start}`);
+  }
+
+  #truncated(p: number): ProtocolError {
+    return new ProtocolError(`change batch: row data truncated at offset ${p} (ends at ${this.end})`);
   }
 }
 

@@ -35,8 +35,9 @@ interface Origin {
   commitTimeUs: bigint;
 }
 
-export type ChangeStreamRecord =
-  | (Origin & { kind: 'change'; change: RowChange; endOfTx: boolean })
+/** `C`: the change's form; decoders that keep rows encoded (readChangeBatch) give `RowChange | EncodedChange`. */
+export type ChangeStreamRecord<C = RowChange> =
+  | (Origin & { kind: 'change'; change: C; endOfTx: boolean })
   /** End of a transaction in this partition, for transactions too large to be flagged on their last record. */
   | (Origin & { kind: 'commit' })
   | (Origin & { kind: 'barrier'; barrier: Barrier; endOfTx: boolean })

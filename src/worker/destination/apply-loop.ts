@@ -5,9 +5,9 @@ import type { Logger } from '../../core/logger.ts';
 import { createOutcome } from '../../core/outcome.ts';
 import { AbortedError, delay } from '../../core/time.ts';
 import { applyChanges, TargetCatalog } from '../../destination/postgres/apply/index.ts';
-import { comparePositions, qualifiedName, tableKey, type Position, type RowChange, type TableId } from '../../model/change.ts';
+import { comparePositions, type EncodedChange, qualifiedName, tableKey, type Position, type RowChange, type TableId } from '../../model/change.ts';
 import { connect } from '../../source/postgres/connection.ts';
-import { decodeChangeBatch } from '../../transport/change-batch.ts';
+import { readChangeBatch } from '../../transport/change-batch.ts';
 import type { Barrier, ChangeStreamRecord, RawHeaders } from '../../transport/records.ts';
 import { createConsumer, nextOffset } from '../../transport/kafka/kafka-source.ts';
 import { wrapKafkaError } from '../../transport/kafka/errors.ts';
@@ -29,10 +29,10 @@ export interface ApplyLoopOptions {
   onApplied?: (p: { partition: number; position: Position; commitTimeUs: bigint; changes: number }) => void;
 }
 
-/** One entry of a change batch, with the Kafka record it came in. */
+/** One entry of a change batch, with the Kafka record it came in; rows of format-3 batches stay encoded. */
 interface Item {
   offset: string;
-  rec: ChangeStreamRecord;
+  rec: ChangeStreamRecord<RowChange | EncodedChange>;
   /** The last entry of its Kafka record. */
   whole: boolean;
 }
@@ -92,7 +92,7 @@ export async function runApplyLoop(o: ApplyLoopOptions, signal: AbortSignal): Pr
     return s;
   };
 
-  const wanted = (c: RowChange, pos: Position): boolean => {
+  const wanted = (c: RowChange | EncodedChange, pos: Position): boolean => {
     const t = tables.get(tableKey(c.table));
     if (t?.status === 'failed') return false;
     // The table was copied from a snapshot taken after this change: the copy contains it already.
@@ -144,7 +144,7 @@ export async function runApplyLoop(o: ApplyLoopOptions, signal: AbortSignal): Pr
 
   const eachBatch = async (p: number, records: Iterable<Item>, ctl: { resolveOffset(o: string): void; pause(): void }): Promise<void> => {
     const s = await partition(p);
-    let batch: RowChange[] = [];
+    let batch: (RowChange | EncodedChange)[] = [];
     let last: Item | undefined;
     let lastEnd: Item | undefined;
     let count = 0;
@@ -264,7 +264,7 @@ export async function runApplyLoop(o: ApplyLoopOptions, signal: AbortSignal): Pr
           // Decoded one Kafka record at a time, as the loop reaches it: memory stays bounded by the apply batch.
           const items = function* (): Generator<Item> {
             for (const m of batch.messages) {
-              const entries = decodeChangeBatch(m.headers as RawHeaders | undefined, m.value);
+              const entries = readChangeBatch(m.headers as RawHeaders | undefined, m.value);
               for (let i = 0; i < entries.length; i++) yield { offset: m.offset, rec: entries[i]!, whole: i === entries.length - 1 };
             }
           };

@@ -19,7 +19,10 @@ import {
   TargetSchemaError,
 } from '../../../src/destination/postgres/apply/index.ts';
 import { type PgClusterHandle, startPgCluster } from '../../../src/local/postgres.ts';
-import { qualifiedName, quoteIdent, type RowChange, type UpdateChange, type Value } from '../../../src/model/change.ts';
+import { planEncodedChanges } from '../../../src/destination/postgres/apply/plan-encoded.ts';
+import { lsn } from '../../../src/core/lsn.ts';
+import { type EncodedChange, qualifiedName, quoteIdent, type RowChange, type UpdateChange, type Value } from '../../../src/model/change.ts';
+import { encodeChangeBatch, readChangeBatch } from '../../../src/transport/change-batch.ts';
 import { type GenTable, mulberry32, pick, randInt, type Rng, SourceSim } from '../../helpers/random-changes.ts';
 
 /** Values come back exactly as the server's output functions wrote them. */
@@ -89,6 +92,12 @@ const TABLES = SPECS.map((s) => s.table.name);
 
 const retarget = (c: RowChange, schema: string): RowChange => ({ ...c, table: { schema, name: c.table.name } });
 
+/** The changes as the destination's apply loop gets them from a change batch: rows still encoded. */
+function encoded(changes: readonly RowChange[]): EncodedChange[] {
+  const rec = encodeChangeBatch('db', changes.map((change, i) => ({ kind: 'change', pos: { lsn: lsn(BigInt(i + 1)), index: 0 }, xid: 1, commitTimeUs: 1n, endOfTx: true, change })));
+  return readChangeBatch(rec.headers, rec.value).flatMap((e) => (e.kind === 'change' ? [e.change as EncodedChange] : []));
+}
+
 /** The reference: each change with plain per-row SQL (parameter types inferred from the target columns). */
 async function referenceApply(client: pg.Client, change: RowChange, schema: string): Promise<void> {
   const c = retarget(change, schema);
@@ -133,7 +142,7 @@ async function dump(client: pg.Client, schema: string, name: string): Promise<st
   return r.rows.map((row) => JSON.stringify(row)).sort();
 }
 
-async function applyBatch(client: pg.Client, catalog: TargetCatalog, changes: readonly RowChange[], maxRowsPerStep?: number): Promise<ApplyStats> {
+async function applyBatch(client: pg.Client, catalog: TargetCatalog, changes: readonly (RowChange | EncodedChange)[], maxRowsPerStep?: number): Promise<ApplyStats> {
   await client.query('BEGIN');
   try {
     await client.query('SET LOCAL session_replication_role = replica');
@@ -176,11 +185,11 @@ describe('applyChanges against PostgreSQL', () => {
   for (const seed of [7, 4242]) {
     it(`gives the same content as one-by-one application (seed ${seed}, 700 changes)`, async (t) => {
       const rnd = mulberry32(seed);
-      const [app, one, ref] = [`app_${seed}`, `one_${seed}`, `ref_${seed}`];
-      for (const s of [app, one, ref]) await client.query(DDL(s));
+      const [app, one, ref, enc] = [`app_${seed}`, `one_${seed}`, `ref_${seed}`, `enc_${seed}`];
+      for (const s of [app, one, ref, enc]) await client.query(DDL(s));
       const sim = new SourceSim(rnd, SPECS);
-      for (const c of sim.seed(25)) for (const s of [app, one, ref]) await referenceApply(client, c, s);
-      for (const s of [app, one, ref]) for (const n of TABLES) await client.query(`UPDATE ${qualifiedName({ schema: s, name: n })} SET extra = 'X'`);
+      for (const c of sim.seed(25)) for (const s of [app, one, ref, enc]) await referenceApply(client, c, s);
+      for (const s of [app, one, ref, enc]) for (const n of TABLES) await client.query(`UPDATE ${qualifiedName({ schema: s, name: n })} SET extra = 'X'`);
 
       const changes: RowChange[] = [];
       for (let i = 0; i < 700; i++) changes.push(sim.next());
@@ -201,16 +210,25 @@ describe('applyChanges against PostgreSQL', () => {
         statements += (await applyBatch(client, catalog, batch, rnd() < 0.25 ? randInt(rnd, 1, 5) : undefined)).statements;
       }
       const single = await applyBatch(client, catalog, changes.map((c) => retarget(c, one)));
+      // The same changes read from change batches: batches of plain changes are planned from their bytes.
+      let fromBytes = 0;
+      for (let i = 0; i < changes.length; ) {
+        const batch = encoded(changes.slice(i, (i += randInt(rnd, 1, 6))).map((c) => retarget(c, enc)));
+        if (planEncodedChanges(batch)) fromBytes++;
+        await applyBatch(client, catalog, batch);
+      }
 
       for (const n of TABLES) {
         const want = await dump(client, ref, n);
         assert.deepEqual(await dump(client, app, n), want, `table ${n}, random batches`);
         assert.deepEqual(await dump(client, one, n), want, `table ${n}, one batch`);
+        assert.deepEqual(await dump(client, enc, n), want, `table ${n}, encoded batches`);
       }
       t.diagnostic(
         `${changes.length} changes (${counts.keyChanges} key changes, ${counts.partial} partial updates, ${counts.fullIdentity} on the table without key): ` +
-          `${batches} batches → ${statements} statements; one batch → ${single.statements} statements`,
+          `${batches} batches → ${statements} statements; one batch → ${single.statements} statements; ${fromBytes} encoded batches planned from their bytes`,
       );
+      assert.ok(fromBytes > 20, `only ${fromBytes} encoded batches planned from their bytes`);
       const rows: number[] = [];
       for (const n of TABLES) rows.push((await dump(client, ref, n)).length);
       t.diagnostic(`final rows per table: ${rows.join(', ')}`);

@@ -8,9 +8,10 @@
  */
 import type { ClientBase } from 'pg';
 import { DcsyncError } from '../../../core/errors.ts';
-import { qualifiedName, type RowChange, type Value } from '../../../model/change.ts';
+import { asRowChange, type EncodedChange, qualifiedName, type RowChange, type Value } from '../../../model/change.ts';
 import { existingColumn, hasUniqueKey, type TargetCatalog, type TargetTable, writableColumn } from './catalog.ts';
-import { type ApplyStep, type PlanOptions, planChanges } from './collapse.ts';
+import { type ApplyStep, type ColumnValues, type PlanOptions, planChanges } from './collapse.ts';
+import { planEncodedChanges } from './plan-encoded.ts';
 import { RowNotFoundError, TargetSchemaError } from './errors.ts';
 import {
   deleteKeysSql,
@@ -52,12 +53,12 @@ export type ApplyOptions = PlanOptions;
 export async function applyChanges(
   client: ClientBase,
   catalog: TargetCatalog,
-  changes: readonly RowChange[],
+  changes: readonly (RowChange | EncodedChange)[],
   opts: ApplyOptions = {},
 ): Promise<ApplyStats> {
   const stats: ApplyStats = { changes: changes.length, statements: 0, rowsUpserted: 0, rowsInserted: 0, rowsUpdated: 0, rowsDeleted: 0 };
   if (changes.length === 0) return stats;
-  const steps = planChanges(changes, opts);
+  const steps = planEncodedChanges(changes, opts) ?? planChanges(changes.map(asRowChange), opts);
   const run = new Runner(client, catalog, stats);
   for (const step of steps) await run.step(step);
   return stats;
@@ -70,7 +71,8 @@ class Runner {
     readonly stats: ApplyStats,
   ) {}
 
-  async #query(text: string, values: readonly unknown[]): Promise<{ rowCount: number; rows: Value[][] }> {
+  /** Arrays of text forms are sent as array literals; binary text[]s (Buffers) and single values as they are. */
+  async #query(text: string, values: readonly (ColumnValues | Value)[]): Promise<{ rowCount: number; rows: Value[][] }> {
     this.stats.statements++;
     const params = values.map((v) => (Array.isArray(v) ? textArrayLiteral(v as readonly Value[]) : v));
     const r = await this.client.query<Value[]>({ text, values: params, rowMode: 'array' });
@@ -155,7 +157,7 @@ class Runner {
   }
 
   /** Throws RowNotFoundError naming the first key (column-major `keys`) without a row. */
-  async #requireKeys(t: TargetTable, key: readonly SqlColumn[], keys: readonly (readonly Value[])[], what: string): Promise<void> {
+  async #requireKeys(t: TargetTable, key: readonly SqlColumn[], keys: readonly ColumnValues[], what: string): Promise<void> {
     const r = await this.#query(missingKeysSql(t.id, key), keys);
     const missing = r.rows[0];
     if (missing !== undefined) {

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type GenTable, mulberry32, randInt, type Rng, SourceSim } from '../../../../test/helpers/random-changes.ts';
 import { type RowChange, type TableId, tableKey, type Value } from '../../../model/change.ts';
-import { type ApplyStep, planChanges } from './collapse.ts';
+import { type ApplyStep, type ColumnValues, planChanges } from './collapse.ts';
+import { readBinaryTextArray } from './text-array.ts';
 import { InvalidChangeError, RowNotFoundError } from './errors.ts';
 
 const T: TableId = { schema: 'public', name: 't' };
@@ -202,8 +203,8 @@ function referenceApply(m: Model, c: RowChange): void {
   }
 }
 
-function columnsOf(data: readonly (readonly Value[])[], row: number): Value[] {
-  return data.map((col) => col[row] as Value);
+function columnsOf(data: readonly ColumnValues[], row: number): Value[] {
+  return data.map((col) => (Buffer.isBuffer(col) ? readBinaryTextArray(col) : col)[row] as Value);
 }
 
 /** The plan's steps with the semantics the SQL gives them (see sql.ts). */

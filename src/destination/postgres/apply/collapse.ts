@@ -29,13 +29,17 @@
  */
 import { type DeleteChange, type InsertChange, type RowChange, type TableId, type UpdateChange, type Value, tableKey } from '../../../model/change.ts';
 import { InvalidChangeError, RowNotFoundError } from './errors.ts';
+import type { BinaryTextArray } from './text-array.ts';
+
+/** One column's values for `unnest`: text forms, or a `text[]` already in binary format (plan-encoded.ts). */
+export type ColumnValues = readonly Value[] | BinaryTextArray;
 
 /**
  * Column-major data: `data[i]` holds the values of column i for every row, the shape `unnest($1::text[], …)`
  * consumes. `count` is the number of rows.
  */
 export interface ColumnData {
-  readonly data: readonly (readonly Value[])[];
+  readonly data: readonly ColumnValues[];
   readonly count: number;
 }
 
