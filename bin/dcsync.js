@@ -1,6 +1,33 @@
 #!/usr/bin/env -S node --max-semi-space-size=64
 // --max-semi-space-size: see DAEMON_NODE_FLAGS in src/local/dcsync-process.ts.
-// Runs the TypeScript sources directly (tsx), so `npx dcsync …` works right after `npm ci`.
-import { register } from "tsx/esm/api";
-register();
-await import("../src/main.ts");
+// Starts from dist/dcsync.mjs (scripts/bundle.mjs, built by `npm ci`) while it is newer than every source file, else
+// from the TypeScript sources through tsx: `npx dcsync …` works right after `npm ci`, and an edited source is never
+// shadowed by an older bundle.
+import { readdirSync, statSync } from 'node:fs';
+
+const bundle = new URL('../dist/dcsync.mjs', import.meta.url);
+const src = new URL('../src/', import.meta.url);
+
+function newestMtimeMs(dir) {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = new URL(e.name + (e.isDirectory() ? '/' : ''), dir);
+    newest = Math.max(newest, e.isDirectory() ? newestMtimeMs(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+function bundleIsFresh() {
+  try {
+    return statSync(bundle).mtimeMs >= newestMtimeMs(src);
+  } catch {
+    return false;
+  }
+}
+
+if (bundleIsFresh()) await import(bundle.href);
+else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import('../src/main.ts');
+}

@@ -7,5 +7,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
+node scripts/bundle.mjs # dist/dcsync.mjs, what bin/dcsync.js starts from (npm ci builds it too; this refreshes it)
 bash scripts/setup-postgres.sh
 bash scripts/setup-kafka.sh

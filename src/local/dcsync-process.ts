@@ -5,11 +5,11 @@
  */
 import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { INSTALL_DIR } from '../core/install-dir.ts';
 import { DcsyncError } from '../core/errors.ts';
 import { spawnDaemon, type DaemonHandle } from './process.ts';
 
-export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const REPO = INSTALL_DIR;
 export const DCSYNC_BIN = path.join(REPO, 'bin/dcsync.js');
 
 /** A dcsync command exited with another code than 0; the message ends with its stderr. */

@@ -7,8 +7,8 @@ import { execFile } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { INSTALL_DIR } from '../core/install-dir.ts';
 import { DcsyncError, InvalidOptionError, errorMessage } from '../core/errors.ts';
 import { silentLogger, type Logger } from '../core/logger.ts';
 import { AbortedError, delay } from '../core/time.ts';
@@ -31,7 +31,7 @@ export const MIB = 1024 * 1024;
 /** Topic that waitMirrorFlow writes its probe records to (on the source cluster). */
 export const MM2_PROBE_TOPIC = 'dcsync-mm2-probe';
 
-const REPO_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const REPO_DIR = INSTALL_DIR;
 
 /** $DCSYNC_CACHE_DIR, default <repo>/.cache (the same rule as scripts/setup-kafka.sh). */
 export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
