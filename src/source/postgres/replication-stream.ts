@@ -3,7 +3,7 @@ import { ConnectionLostError, IllegalStateError, ProtocolError } from '../../cor
 import { formatLsn, type Lsn } from '../../core/lsn.ts';
 import type { Logger } from '../../core/logger.ts';
 import { classifyPgError } from './errors.ts';
-import { decodeWalSenderFrame, encodeStandbyStatus, pgNowMicros, xlogDataOf } from './protocol/index.ts';
+import { CopyFramer, decodeWalSenderFrame, encodeStandbyStatus, pgNowMicros, xlogDataAt } from './protocol/index.ts';
 
 /**
  * Receives the stream's frames as the connection parses them, synchronously. `data` is a view of the connection's
@@ -14,6 +14,8 @@ export interface StreamConsumer {
   message(data: Buffer, walEnd: Lsn): void;
   keepalive(walEnd: Lsn): void;
 }
+
+const READY_FOR_QUERY = 0x5a; /* Z */
 
 export interface StartOptions {
   slot: string;
@@ -64,11 +66,12 @@ export class ReplicationStream {
     const self = this;
     // A pg "submittable": the client routes the copy-both traffic of this query to these handlers.
     const submittable = {
-      submit(connection: { query(text: string): void }) {
+      submit(connection: { query(text: string): void; stream: NodeJS.ReadableStream }) {
+        self.#takeOver(connection.stream);
         connection.query(sql);
       },
       handleCopyData(msg: { chunk: Buffer }) {
-        self.#onCopyData(msg.chunk);
+        self.#onCopyData(msg.chunk, 0, msg.chunk.length);
       },
       handleError(err: Error) {
         self.#fail(classifyPgError(err));
@@ -98,16 +101,46 @@ export class ReplicationStream {
     (this.client as unknown as { connection: { sendCopyFromChunk(b: Buffer): void } }).connection.sendCopyFromChunk(buf);
   }
 
-  #onCopyData(chunk: Buffer): void {
+  /**
+   * Reads the socket itself while the copy-both phase lasts: CopyData frames go straight to #onCopyData (no message
+   * object, slice or event each), every other message to node-postgres's parser, which is given the socket back
+   * after ReadyForQuery. Called as the query is submitted: the server has sent nothing since the last ReadyForQuery,
+   * so the driver's parser holds no bytes of a message.
+   */
+  #takeOver(stream: NodeJS.ReadableStream): void {
+    const driver = stream.listeners('data') as ((chunk: Buffer) => void)[];
+    const giveBack = (): void => {
+      stream.removeListener('data', onData);
+      for (const l of driver) stream.on('data', l);
+    };
+    const framer = new CopyFramer(
+      (buf, start, end) => this.#onCopyData(buf, start, end),
+      (message) => {
+        for (const l of driver) l.call(stream, message);
+        if (message[0] === READY_FOR_QUERY) giveBack();
+      },
+    );
+    const onData = (chunk: Buffer): void => {
+      try {
+        framer.push(chunk);
+      } catch (err) {
+        this.#fail(new ProtocolError(`replication stream: ${(err as Error).message}`));
+      }
+    };
+    for (const l of driver) stream.removeListener('data', l);
+    stream.on('data', onData);
+  }
+
+  #onCopyData(buf: Buffer, start: number, end: number): void {
     if (this.#failure || this.#state !== 'streaming') return;
     const consumer = this.#consumer!;
     try {
-      const x = xlogDataOf(chunk);
+      const x = xlogDataAt(buf, start, end);
       if (x) consumer.message(x.data, x.walEnd);
       else {
         // Not a well-formed XLogData frame: a keepalive, or decoding throws a ProtocolError naming the problem.
-        const frame = decodeWalSenderFrame(chunk);
-        if (frame.tag !== 'keepalive') throw new ProtocolError(`walsender frame '${frame.tag}' not taken by xlogDataOf`);
+        const frame = decodeWalSenderFrame(buf.subarray(start, end));
+        if (frame.tag !== 'keepalive') throw new ProtocolError(`walsender frame '${frame.tag}' not taken by xlogDataAt`);
         if (frame.replyRequested) this.sendStatus(false);
         consumer.keepalive(frame.walEnd);
       }

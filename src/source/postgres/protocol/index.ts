@@ -11,6 +11,7 @@ export type {
   TupleValue,
   WalSenderFrame,
 } from './messages.ts';
+export { CopyFramer } from './copy-framer.ts';
 export { PgOutputDecoder, PgOutputTag } from './pgoutput.ts';
 export {
   decodeStandbyStatus,
@@ -19,6 +20,7 @@ export {
   pgNowMicros,
   pgTimeToDate,
   WalSenderTag,
+  xlogDataAt,
   xlogDataOf,
 } from './walsender.ts';
 export { ColumnKind, TupleMarker } from './tags.ts';

@@ -70,9 +70,14 @@ export function decodeWalSenderFrame(buf: Buffer): WalSenderFrame {
  * stream's hot path, one call per message. Undefined for any other frame (decode those with decodeWalSenderFrame).
  */
 export function xlogDataOf(buf: Buffer): { data: Buffer; walEnd: Lsn } | undefined {
-  if (buf.length < XLOGDATA_HEADER || buf[0] !== WalSenderTag.XLogData) return undefined;
-  XLOG_DATA.data = buf.subarray(XLOGDATA_HEADER);
-  XLOG_DATA.walEnd = buf.readBigUInt64BE(9) as Lsn;
+  return xlogDataAt(buf, 0, buf.length);
+}
+
+/** xlogDataOf of the frame `buf[start, end)`. */
+export function xlogDataAt(buf: Buffer, start: number, end: number): { data: Buffer; walEnd: Lsn } | undefined {
+  if (end - start < XLOGDATA_HEADER || buf[start] !== WalSenderTag.XLogData) return undefined;
+  XLOG_DATA.data = buf.subarray(start + XLOGDATA_HEADER, end);
+  XLOG_DATA.walEnd = buf.readBigUInt64BE(start + 9) as Lsn;
   return XLOG_DATA;
 }
 
