@@ -67,22 +67,62 @@ type RelationJson = [string, string, readonly string[], readonly string[], 0 | 1
 
 /** Where entries come from: a transaction's commit LSN, xid and commit time (µs since the Unix epoch), encoded once. */
 export class EntryOrigin {
-  readonly bytes = Buffer.allocUnsafe(20);
+  readonly bytes: Buffer;
+  #lsn: Lsn | undefined;
+  #commitTimeUs: bigint | undefined;
 
-  constructor(
-    readonly lsn: Lsn,
-    readonly xid: number,
-    readonly commitTimeUs: bigint,
-  ) {
-    this.bytes.writeBigUInt64BE(lsn, 0);
+  constructor(lsn: Lsn, xid: number, commitTimeUs: bigint);
+  constructor(bytes: Buffer);
+  constructor(lsnOrBytes: Lsn | Buffer, xid = 0, commitTimeUs = 0n) {
+    if (Buffer.isBuffer(lsnOrBytes)) {
+      if (lsnOrBytes.length !== 20) throw new RangeError('an entry origin is 20 bytes');
+      this.bytes = lsnOrBytes;
+      return;
+    }
+    this.bytes = Buffer.allocUnsafe(20);
+    this.bytes.writeBigUInt64BE(lsnOrBytes, 0);
     this.bytes.writeUInt32BE(xid >>> 0, 8);
     this.bytes.writeBigInt64BE(commitTimeUs, 12);
+    this.#lsn = lsnOrBytes;
+    this.#commitTimeUs = commitTimeUs;
+  }
+
+  /**
+   * The origin of a transaction from its pgoutput Begin message (u8 'B', i64 final LSN, i64 commit time in µs since
+   * 2000-01-01, u32 xid), without BigInt arithmetic: the stream's hot path makes one per transaction.
+   */
+  static ofBegin(begin: Buffer): EntryOrigin {
+    if (begin.length < 21) throw new ProtocolError(`pgoutput Begin of ${begin.length} bytes, expected 21`);
+    const bytes = Buffer.allocUnsafe(20);
+    begin.copy(bytes, 0, 1, 9);
+    begin.copy(bytes, 8, 17, 21);
+    // µs since 2000 → since 1970. Exact as a double while below 2^53 µs (the year 2255).
+    const us = begin.readInt32BE(9) * 0x1_0000_0000 + begin.readUInt32BE(13) + PG_EPOCH_OFFSET_US;
+    if (!Number.isSafeInteger(us) || us < 0) return new EntryOrigin(begin.readBigUInt64BE(1) as Lsn, begin.readUInt32BE(17), begin.readBigInt64BE(9) + BigInt(PG_EPOCH_OFFSET_US));
+    bytes.writeUInt32BE(Math.floor(us / 0x1_0000_0000), 12);
+    bytes.writeUInt32BE(us % 0x1_0000_0000, 16);
+    return new EntryOrigin(bytes);
+  }
+
+  get lsn(): Lsn {
+    return (this.#lsn ??= this.bytes.readBigUInt64BE(0) as Lsn);
+  }
+
+  get xid(): number {
+    return this.bytes.readUInt32BE(8);
+  }
+
+  get commitTimeUs(): bigint {
+    return (this.#commitTimeUs ??= this.bytes.readBigInt64BE(12));
   }
 
   sameAs(o: EntryOrigin): boolean {
-    return this === o || (this.lsn === o.lsn && this.xid === o.xid && this.commitTimeUs === o.commitTimeUs);
+    return this === o || this.bytes.equals(o.bytes);
   }
 }
+
+/** Microseconds from the Unix epoch to PostgreSQL's (2000-01-01). */
+const PG_EPOCH_OFFSET_US = 946_684_800_000_000;
 
 /**
  * Appends entries to one growing buffer, to become one Kafka record. `row` copies a row's pgoutput bytes;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { lsn } from '../core/lsn.ts';
-import { decodeChangeBatch, encodeChangeBatch } from './change-batch.ts';
+import { decodeChangeBatch, encodeChangeBatch, EntryOrigin } from './change-batch.ts';
 import { decodeSnapshotRecord, encodeSnapshotRecord, type ChangeStreamRecord } from './records.ts';
 import { decodeDatabaseToken, encodeDatabaseToken, parseRemoteTopic, remoteTopicName, topicName } from './topics.ts';
 
@@ -134,4 +134,28 @@ test('bodies are Brotli-compressed; gzip bodies of older dcsync and small plain 
   assert.equal(small.headers['dcsync-enc'], undefined);
   assert.deepEqual(decodeChangeBatch(small.headers, small.value), entries.slice(0, 1));
   assert.throws(() => decodeChangeBatch({ ...rec.headers, 'dcsync-enc': 'lzma' }, rec.value), /unknown record encoding 'lzma'/);
+});
+
+test('EntryOrigin.ofBegin reads a pgoutput Begin as the constructor encodes its decoded values', () => {
+  const PG_EPOCH = 946_684_800_000_000n;
+  let x = 12345n;
+  const next = (): bigint => (x = (x * 6364136223846793005n + 1442695040888963407n) & 0xffff_ffff_ffff_ffffn);
+  const times = [0n, -1n, -PG_EPOCH, -PG_EPOCH - 1n, 817_000_000_000_000n, 2n ** 53n - PG_EPOCH - 1n, 2n ** 53n - PG_EPOCH, 2n ** 62n];
+  for (let i = 0; i < 500; i++) {
+    const finalLsn = i < 3 ? [0n, 2n ** 64n - 1n, 2n ** 63n][i]! : next();
+    const commitTime = i < times.length ? times[i]! : BigInt.asIntN(64, next()) >> BigInt(i % 20);
+    const xid = Number(next() & 0xffff_ffffn);
+    const begin = Buffer.alloc(21);
+    begin[0] = 0x42;
+    begin.writeBigUInt64BE(finalLsn, 1);
+    begin.writeBigInt64BE(commitTime, 9);
+    begin.writeUInt32BE(xid, 17);
+    const want = new EntryOrigin(lsn(finalLsn), xid, BigInt.asIntN(64, commitTime + PG_EPOCH));
+    const got = EntryOrigin.ofBegin(begin);
+    assert.ok(got.bytes.equals(want.bytes), `lsn ${finalLsn} time ${commitTime} xid ${xid}`);
+    assert.equal(got.lsn, want.lsn);
+    assert.equal(got.xid, xid);
+    assert.equal(got.commitTimeUs, want.commitTimeUs);
+    assert.ok(got.sameAs(want));
+  }
 });

@@ -89,14 +89,33 @@ export class ChangeCapture {
   handle(data: Buffer, walEnd: Lsn): void {
     const tag = data[0];
     if (tag === PgOutputTag.Insert || tag === PgOutputTag.Update || tag === PgOutputTag.Delete) this.#row(data);
+    else if (tag === PgOutputTag.Begin && data.length === 21) this.#begin(EntryOrigin.ofBegin(data));
+    else if (tag === PgOutputTag.Commit && data.length === 26) this.#commit(data.readBigUInt64BE(10) as Lsn);
     else this.#message(this.#decoder.decode(data), walEnd);
+  }
+
+  #begin(origin: EntryOrigin): void {
+    this.#tx = { origin, index: 0, keyChanges: null };
+    this.#last.fill(UNTOUCHED);
+  }
+
+  #commit(endLsn: Lsn): void {
+    const tx = this.#requireTx('commit');
+    this.#closeKeyChanges(tx);
+    if (this.#last.some((l) => l !== UNTOUCHED)) this.lastData = { lsn: tx.origin.lsn, commitTimeUs: tx.origin.commitTimeUs };
+    for (let p = 0; p < this.o.partitions; p++) {
+      const last = this.#last[p]!;
+      if (last >= 0) this.#writers[p]!.endTransactionAt(last);
+      else if (last === SENT) this.#add(p, (w) => w.commit(tx.origin, tx.index));
+    }
+    this.#tx = undefined;
+    this.#ends.push(endLsn);
   }
 
   #message(m: PgOutputMessage, walEnd: Lsn): void {
     switch (m.tag) {
       case 'begin':
-        this.#tx = { origin: new EntryOrigin(m.finalLsn, m.xid, m.commitTime + PG_EPOCH_OFFSET_US), index: 0, keyChanges: null };
-        this.#last.fill(UNTOUCHED);
+        this.#begin(new EntryOrigin(m.finalLsn, m.xid, m.commitTime + PG_EPOCH_OFFSET_US));
         return;
       case 'relation':
         this.o.builder.onRelation(m, this.#tx?.origin.lsn ?? walEnd);
@@ -113,19 +132,9 @@ export class ChangeCapture {
         this.#barrier(tx, tx.index++, { type: 'truncate', tables, cascade: m.cascade, restartIdentity: m.restartIdentity });
         return;
       }
-      case 'commit': {
-        const tx = this.#requireTx(m.tag);
-        this.#closeKeyChanges(tx);
-        if (this.#last.some((l) => l !== UNTOUCHED)) this.lastData = { lsn: tx.origin.lsn, commitTimeUs: tx.origin.commitTimeUs };
-        for (let p = 0; p < this.o.partitions; p++) {
-          const last = this.#last[p]!;
-          if (last >= 0) this.#writers[p]!.endTransactionAt(last);
-          else if (last === SENT) this.#add(p, (w) => w.commit(tx.origin, tx.index));
-        }
-        this.#tx = undefined;
-        this.#ends.push(m.endLsn);
+      case 'commit':
+        this.#commit(m.endLsn);
         return;
-      }
       case 'message': {
         if (m.prefix === 'dcsync.ddl' && m.transactional)
           throw new ReplicationError(`a structure change (DDL) was made at the source: ${m.content.toString()}; replicating DDL is not supported yet`);
