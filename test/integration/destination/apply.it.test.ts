@@ -79,7 +79,7 @@ const SPECS: GenTable[] = [
     key: [],
     columns: [
       { name: 'a', gen: (r) => maybeNull(r, String(randInt(r, 0, 3))) },
-      { name: 'b', gen: (r) => pick(r, ['x', 'y y', "q'"]) },
+      { name: 'b', gen: (r) => pick(r, ['x', 'y y', "q'", ...TRICKY, '\\N', '\\.', 'cr\rlf\n']) },
       { name: 'j', gen: (r) => maybeNull(r, pick(r, ['{"a":1}', '{"a": 1}', '[]'])) },
       { name: 'pt', gen: (r) => pick(r, ['(1,2)', '(0.5,-3)']) },
       { name: 'flag', gen: (r) => maybeNull(r, pick(r, ['t', 'f'])) },
@@ -212,9 +212,12 @@ describe('applyChanges against PostgreSQL', () => {
       const single = await applyBatch(client, catalog, changes.map((c) => retarget(c, one)));
       // The same changes read from change batches: batches of plain changes are planned from their bytes.
       let fromBytes = 0;
+      let copies = 0;
       for (let i = 0; i < changes.length; ) {
         const batch = encoded(changes.slice(i, (i += randInt(rnd, 1, 6))).map((c) => retarget(c, enc)));
-        if (planEncodedChanges(batch)) fromBytes++;
+        const steps = planEncodedChanges(batch);
+        if (steps) fromBytes++;
+        copies += steps?.filter((s) => s.kind === 'copy-rows').length ?? 0;
         await applyBatch(client, catalog, batch);
       }
 
@@ -226,9 +229,9 @@ describe('applyChanges against PostgreSQL', () => {
       }
       t.diagnostic(
         `${changes.length} changes (${counts.keyChanges} key changes, ${counts.partial} partial updates, ${counts.fullIdentity} on the table without key): ` +
-          `${batches} batches → ${statements} statements; one batch → ${single.statements} statements; ${fromBytes} encoded batches planned from their bytes`,
+          `${batches} batches → ${statements} statements; one batch → ${single.statements} statements; ${fromBytes} encoded batches planned from their bytes (${copies} COPY steps)`,
       );
-      assert.ok(fromBytes > 20, `only ${fromBytes} encoded batches planned from their bytes`);
+      assert.ok(fromBytes > 20 && copies > 5, `only ${fromBytes} encoded batches planned from their bytes, ${copies} COPY steps`);
       const rows: number[] = [];
       for (const n of TABLES) rows.push((await dump(client, ref, n)).length);
       t.diagnostic(`final rows per table: ${rows.join(', ')}`);

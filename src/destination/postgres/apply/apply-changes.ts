@@ -6,9 +6,12 @@
  * same TimeZone when REPLICA IDENTITY FULL tables hold timestamptz values): rows of such tables are matched by
  * their text form.
  */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { ClientBase } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { DcsyncError } from '../../../core/errors.ts';
-import { asRowChange, type EncodedChange, qualifiedName, type RowChange, type Value } from '../../../model/change.ts';
+import { asRowChange, type EncodedChange, qualifiedName, quoteIdent, type RowChange, type Value } from '../../../model/change.ts';
 import { existingColumn, hasUniqueKey, type TargetCatalog, type TargetTable, writableColumn } from './catalog.ts';
 import { type ApplyStep, type ColumnValues, type PlanOptions, planChanges } from './collapse.ts';
 import { planEncodedChanges } from './plan-encoded.ts';
@@ -127,6 +130,13 @@ class Runner {
         });
         const u = await this.#query(upsertSql(s.table, arbiter(t, s.keyColumns), writable(t, others)), [...s.newKey.map((v) => [v]), ...otherValues]);
         this.stats.rowsUpserted += u.rowCount;
+        return;
+      }
+      case 'copy-rows': {
+        const names = writable(t, s.columns).map((c) => quoteIdent(c.name));
+        this.stats.statements++;
+        await pipeline(Readable.from([s.rows]), this.client.query(copyFrom(`COPY ${qualifiedName(s.table)} (${names.join(', ')}) FROM STDIN`)));
+        this.stats.rowsInserted += s.count;
         return;
       }
       case 'insert-rows': {

@@ -116,8 +116,21 @@ export interface UpdateOneStep {
   readonly values: readonly Value[];
 }
 
+/**
+ * Rows inserted with COPY (REPLICA IDENTITY FULL tables, planned from change bytes: plan-encoded.ts): `rows` is
+ * COPY's text format, one line per row, the values of `columns` in order.
+ */
+export interface CopyRowsStep {
+  readonly kind: 'copy-rows';
+  readonly table: TableId;
+  readonly columns: readonly string[];
+  readonly rows: Buffer;
+  readonly count: number;
+}
+
 export type ApplyStep =
   | CheckExistsStep
+  | CopyRowsStep
   | DeleteKeysStep
   | UpdateKeysStep
   | UpsertKeysStep

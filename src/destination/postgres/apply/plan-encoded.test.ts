@@ -7,6 +7,7 @@ import { encodeChangeBatch, readChangeBatch } from '../../../transport/change-ba
 import type { ChangeStreamRecord } from '../../../transport/records.ts';
 import { type ApplyStep, planChanges } from './collapse.ts';
 import { planEncodedChanges } from './plan-encoded.ts';
+import { CopyTextBuilder, readCopyText } from './copy-text.ts';
 import { readBinaryTextArray, TextArrayBuilder } from './text-array.ts';
 
 /** The changes as the destination reads them from Kafka: encoded in records of random sizes, rows left encoded. */
@@ -21,9 +22,16 @@ function encoded(changes: readonly RowChange[], rnd: Rng = () => 0.99): EncodedC
   return out;
 }
 
-/** Steps with binary text[] columns read back into text forms, to compare with planChanges'. */
+/** Steps with binary text[] columns and COPY text read back into text forms, to compare with planChanges'. */
 function readable(steps: readonly ApplyStep[]): unknown[] {
-  return steps.map((s) => ('data' in s ? { ...s, data: s.data.map((col) => (Buffer.isBuffer(col) ? readBinaryTextArray(col) : [...col])) } : s));
+  return steps.map((s) => {
+    if (s.kind === 'copy-rows') {
+      const rows = readCopyText(s.rows);
+      assert.equal(rows.length, s.count);
+      return { kind: 'insert-rows', table: s.table, columns: s.columns, data: s.columns.map((_, i) => rows.map((r) => r[i] ?? null)), count: s.count };
+    }
+    return 'data' in s ? { ...s, data: s.data.map((col) => (Buffer.isBuffer(col) ? readBinaryTextArray(col) : [...col])) } : s;
+  });
 }
 
 /** What planEncodedChanges must take: inserts, updates keeping their key with all values, keyed deletes, FULL inserts. */
@@ -82,7 +90,7 @@ describe('planEncodedChanges', () => {
     const specs: GenTable[] = [
       { table: { schema: 's', name: 'one' }, key: ['id'], columns: [{ name: 'v', gen: (r) => maybeNull(r, 'v' + small(r, 9) + 'é') }, { name: 'id', gen: (r) => small(r, 20) }] },
       { table: { schema: 's', name: 'two' }, key: ['k2', 'k1'], columns: [{ name: 'k1', gen: (r) => 'k' + small(r, 3) }, { name: 'k2', gen: (r) => small(r, 3) }, { name: 'big', gen: (r) => 'B' + small(r, 99), toast: true }] },
-      { table: { schema: 's', name: 'full' }, key: [], columns: [{ name: 'x', gen: (r) => maybeNull(r, small(r, 3)) }, { name: 'y', gen: (r) => small(r, 2) }] },
+      { table: { schema: 's', name: 'full' }, key: [], columns: [{ name: 'x', gen: (r) => maybeNull(r, small(r, 3)) }, { name: 'y', gen: (r) => ['a\\b', 'tab\there', 'nl\nx\r', '\\N', '.', ''][randInt(r, 0, 5)]! }] },
     ];
     let taken = 0;
     let left = 0;
@@ -104,6 +112,26 @@ describe('planEncodedChanges', () => {
       }
     }
     assert.ok(taken > 500 && left > 500, `taken ${taken}, left ${left}`);
+  });
+});
+
+describe('CopyTextBuilder', () => {
+  it('writes rows in COPY text format: escapes, NULL, empty string', () => {
+    const vals = ['plain', 'tab\there', 'new\nline', 'cr\rx', 'back\\slash', '\\N', '', '.', 'ünï😀'];
+    const src = Buffer.from(vals.join(''));
+    const b = new CopyTextBuilder(8);
+    let at = 0;
+    for (const v of vals) {
+      const n = Buffer.byteLength(v);
+      b.value(src, at, at + n);
+      at += n;
+      b.value(src, -1, -1);
+      b.endRow();
+    }
+    assert.equal(b.rows, vals.length);
+    const text = b.finish();
+    assert.deepEqual(readCopyText(text), vals.map((v) => [v, null]));
+    assert.equal(text.toString().split('\n')[1], 'tab\\there\t\\N');
   });
 });
 

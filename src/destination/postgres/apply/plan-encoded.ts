@@ -9,11 +9,13 @@
  * For these changes planChanges' semantics reduce to: per table (in order of first appearance), per key (compared by
  * bytes, which is comparing by text) the last row written wins; a key deleted and then written again is both deleted
  * and upserted; the table's deletes come before its upserts, each in the order its key first appeared. Inserts of
- * FULL tables run in order, in steps of at most maxRows rows.
+ * FULL tables run in order, in steps of at most maxRows rows; they are sent with COPY ('copy-rows'), where
+ * planChanges makes an 'insert-rows' step of the same rows.
  */
 import { latin1 } from '../../../core/utf8.ts';
 import { type Cells, type EncodedChange, isEncoded, type RowChange, type TableId, tableKey } from '../../../model/change.ts';
 import { type ApplyStep, DEFAULT_MAX_ROWS_PER_STEP, type PlanOptions } from './collapse.ts';
+import { CopyTextBuilder } from './copy-text.ts';
 import { TextArrayBuilder, type BinaryTextArray } from './text-array.ts';
 
 export function planEncodedChanges(changes: readonly (RowChange | EncodedChange)[], opts: PlanOptions = {}): ApplyStep[] | undefined {
@@ -100,11 +102,12 @@ class EncodedTablePlan {
   emit(steps: ApplyStep[]): void {
     const table = this.table;
     if (this.fullIdentity) {
+      // Inserts only, so one COPY per step: PostgreSQL inserts them in bulk (heap_multi_insert), about twice as fast
+      // as INSERT … SELECT FROM unnest for pgbench_history's rows.
       const columns = this.#columns!;
-      const all = columns.map((_, i) => i);
       for (let start = 0; start < this.#inserts.length; start += this.maxRows) {
         const rows = this.#inserts.slice(start, start + this.maxRows);
-        steps.push({ kind: 'insert-rows', table, columns, data: columnArrays(rows, all), count: rows.length });
+        steps.push({ kind: 'copy-rows', table, columns, rows: copyText(rows, columns.length), count: rows.length });
       }
       return;
     }
@@ -171,6 +174,15 @@ function columnArrays(rows: readonly Cells[], idx: readonly number[]): BinaryTex
     out.push(b.finish());
   }
   return out;
+}
+
+function copyText(rows: readonly Cells[], width: number): Buffer {
+  const b = new CopyTextBuilder(rows.length * (width + 1) * 8);
+  for (const { bytes: src, ranges } of rows) {
+    for (let i = 0; i < width; i++) b.value(src, ranges[2 * i]!, ranges[2 * i + 1]!);
+    b.endRow();
+  }
+  return b.finish();
 }
 
 /** Column-major binary text[]s of the keys, each read at its own positions. */
