@@ -25,6 +25,8 @@ import { formatLsn, type Lsn } from '../core/lsn.ts';
 import { utf8 } from '../core/utf8.ts';
 import type { Cells, EncodedChange, RowChange, TableId, Value } from '../model/change.ts';
 import { barrierFromJson, barrierToJson, compressBody, decodeChangeBatchJson, decompressBody, H, headerText, type Barrier, type ChangeStreamRecord, type KafkaRecord, type RawHeaders } from './records.ts';
+import { withRoom } from '../core/grow.ts';
+import { PG_EPOCH_MS } from '../core/time.ts';
 
 export const FORMAT_3 = 0x03;
 
@@ -52,6 +54,9 @@ const enum Col {
 }
 
 const MARK_NEW = 0x4e; /* N */
+/** Starts of a NULL and of an unchanged TOAST value in the byte ranges of a tuple (EncodedRow). */
+const NULL_VALUE = -1;
+const UNCHANGED = -2;
 const MARK_KEY = 0x4b; /* K */
 const MARK_OLD = 0x4f; /* O */
 
@@ -92,7 +97,7 @@ export class EntryOrigin {
    * 2000-01-01, u32 xid), without BigInt arithmetic: the stream's hot path makes one per transaction.
    */
   static ofBegin(begin: Buffer): EntryOrigin {
-    if (begin.length < 21) throw new ProtocolError(`pgoutput Begin of ${begin.length} bytes, expected 21`);
+    if (begin.length !== 21) throw new ProtocolError(`pgoutput Begin of ${begin.length} bytes, expected 21`);
     const bytes = Buffer.allocUnsafe(20);
     begin.copy(bytes, 0, 1, 9);
     begin.copy(bytes, 8, 17, 21);
@@ -122,7 +127,7 @@ export class EntryOrigin {
 }
 
 /** Microseconds from the Unix epoch to PostgreSQL's (2000-01-01). */
-const PG_EPOCH_OFFSET_US = 946_684_800_000_000;
+const PG_EPOCH_OFFSET_US = PG_EPOCH_MS * 1000;
 
 /**
  * Appends entries to one growing buffer, to become one Kafka record. `row` copies a row's pgoutput bytes;
@@ -284,13 +289,7 @@ export class ChangeBatchWriter {
   }
 
   #ensure(more: number): void {
-    const need = this.#len + more;
-    if (need <= this.#buf.length) return;
-    let size = this.#buf.length * 2;
-    while (size < need) size *= 2;
-    const next = Buffer.allocUnsafe(size);
-    this.#buf.copy(next, 0, 0, this.#len);
-    this.#buf = next;
+    this.#buf = withRoom(this.#buf, this.#len, more);
   }
 }
 
@@ -530,28 +529,22 @@ export class EncodedRow implements EncodedChange {
   }
 
   cells(): Cells | undefined {
-    const buf = this.buf;
-    let p = this.start;
-    const width = this.relation.columns.length;
-    const marker = buf[p];
+    const p = this.start;
+    const marker = this.buf[p];
     const hasOld = marker === MARK_KEY || marker === MARK_OLD;
-    if (this.op === 'delete') {
-      if (!hasOld) throw this.#error('delete without old values');
-      const ranges = new Int32Array(2 * this.#width(p + 1, width));
-      if (this.#ranges(p + 1, ranges) !== this.end) throw this.#error('unread bytes after the old row');
-      return { bytes: buf, ranges };
-    }
-    if (hasOld) {
-      if (this.op === 'update') return undefined;
-      throw this.#error('insert with old values');
-    }
-    if (marker !== MARK_NEW) throw this.#error('expected a new tuple');
-    p++;
-    const ranges = new Int32Array(2 * this.#width(p, width));
-    const at = this.#ranges(p, ranges);
-    if (at < 0) return undefined;
-    if (at !== this.end) throw this.#error('unread bytes after the new row');
-    return { bytes: buf, ranges };
+    if (this.op !== 'delete') {
+      if (hasOld) {
+        if (this.op === 'update') return undefined;
+        throw this.#error('insert with old values');
+      }
+      if (marker !== MARK_NEW) throw this.#error('expected a new tuple');
+    } else if (!hasOld) throw this.#error('delete without old values');
+    const [ranges, end] = this.#tuple(p + 1);
+    if (end !== this.end) throw this.#error(`unread bytes after the ${this.op === 'delete' ? 'old' : 'new'} row`);
+    const width = this.relation.columns.length;
+    if (ranges.length !== 2 * width) throw this.#error(`${ranges.length / 2} values for ${width} columns`);
+    for (let i = 0; i < ranges.length; i += 2) if (ranges[i] === UNCHANGED) return undefined;
+    return { bytes: this.buf, ranges };
   }
 
   decode(): RowChange {
@@ -562,7 +555,9 @@ export class EncodedRow implements EncodedChange {
     const marker = this.buf[p];
     if (marker === MARK_KEY || marker === MARK_OLD) {
       oldKind = marker === MARK_KEY ? 'K' : 'O';
-      [old, p] = this.#values(p + 1, null);
+      const [ranges, next] = this.#tuple(p + 1);
+      old = this.#values(ranges, null);
+      p = next;
     }
     if (this.op === 'delete') {
       if (p !== this.end) throw this.#error('unread bytes after the old row');
@@ -570,28 +565,22 @@ export class EncodedRow implements EncodedChange {
       return rowChangeOf(rel, 'delete', undefined, [], oldKind, old);
     }
     if (this.buf[p] !== MARK_NEW) throw this.#error('expected a new tuple');
-    const unchanged: number[] = [];
-    const [values, end] = this.#values(p + 1, unchanged);
+    const [ranges, end] = this.#tuple(p + 1);
     if (end !== this.end) throw this.#error('unread bytes after the new row');
-    return rowChangeOf(rel, this.op, values, unchanged, oldKind, old);
+    const unchanged: number[] = [];
+    return rowChangeOf(rel, this.op, this.#values(ranges, unchanged), unchanged, oldKind, old);
   }
 
-  #width(p: number, width: number): number {
-    const n = this.#count(p);
-    if (n !== width) throw this.#error(`${n} values for ${width} columns`);
-    return n;
-  }
-
-  #count(p: number): number {
-    if (this.end - p < 2) throw this.#truncated(p);
-    return (this.buf[p]! << 8) | this.buf[p + 1]!;
-  }
-
-  /** Fills `ranges` from the tuple at `p`; returns the offset after it, or -1 at an unchanged TOAST value. */
-  #ranges(p: number, ranges: Int32Array): number {
+  /**
+   * The tuple at `p` as byte ranges, `ranges[2i]` and `ranges[2i + 1]` the start and end of column i's value (a start
+   * of NULL_VALUE or UNCHANGED for 'n' and 'u'), and the offset after it.
+   */
+  #tuple(p: number): [Int32Array, number] {
     const buf = this.buf;
     const end = this.end;
-    const count = ranges.length >> 1;
+    if (end - p < 2) throw this.#truncated(p);
+    const count = (buf[p]! << 8) | buf[p + 1]!;
+    const ranges = new Int32Array(2 * count);
     p += 2;
     for (let i = 0; i < count; i++) {
       if (p >= end) throw this.#truncated(p);
@@ -604,39 +593,25 @@ export class EncodedRow implements EncodedChange {
         ranges[2 * i] = p;
         ranges[2 * i + 1] = p + len;
         p += len;
-      } else if (kind === Col.Null) {
-        ranges[2 * i] = -1;
-        ranges[2 * i + 1] = -1;
-      } else if (kind === Col.Unchanged) return -1;
+      } else if (kind === Col.Null) ranges[2 * i] = ranges[2 * i + 1] = NULL_VALUE;
+      else if (kind === Col.Unchanged) ranges[2 * i] = ranges[2 * i + 1] = UNCHANGED;
       else throw new ProtocolError(`change batch: column kind 0x${kind.toString(16)} at offset ${p - 1}`);
     }
-    return p;
+    return [ranges, p];
   }
 
-  /** A tuple's values ('u' and 'n' as null) and the offset after it; the indexes of 'u' go to `unchanged` when given. */
-  #values(p: number, unchanged: number[] | null): [Value[], number] {
-    const buf = this.buf;
-    const end = this.end;
-    const count = this.#count(p);
-    p += 2;
-    const values = new Array<Value>(count);
-    for (let i = 0; i < count; i++) {
-      if (p >= end) throw this.#truncated(p);
-      const kind = buf[p++]!;
-      if (kind === Col.Text) {
-        if (end - p < 4) throw this.#truncated(p);
-        const len = (buf[p]! << 24) | (buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!;
-        p += 4;
-        if (len < 0 || end - p < len) throw this.#truncated(p);
-        values[i] = utf8(buf, p, p + len);
-        p += len;
-      } else if (kind === Col.Null) values[i] = null;
-      else if (kind === Col.Unchanged) {
+  /** The values of a tuple's ranges ('u' and 'n' as null); the indexes of 'u' go to `unchanged` when given. */
+  #values(ranges: Int32Array, unchanged: number[] | null): Value[] {
+    const values = new Array<Value>(ranges.length >> 1);
+    for (let i = 0; i < values.length; i++) {
+      const start = ranges[2 * i]!;
+      if (start >= 0) values[i] = utf8(this.buf, start, ranges[2 * i + 1]!);
+      else {
         values[i] = null;
-        unchanged?.push(i);
-      } else throw new ProtocolError(`change batch: column kind 0x${kind.toString(16)} at offset ${p - 1}`);
+        if (start === UNCHANGED) unchanged?.push(i);
+      }
     }
-    return [values, p];
+    return values;
   }
 
   #error(what: string): ProtocolError {

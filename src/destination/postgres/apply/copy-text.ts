@@ -3,6 +3,8 @@
  * ended by a newline, NULL as `\N`, and backslash, newline, carriage return and tab escaped. Each value is read by
  * its column's input function, as the `::type` cast of a text parameter is.
  */
+import { withRoom } from '../../../core/grow.ts';
+
 const TAB = 0x09;
 const NL = 0x0a;
 const CR = 0x0d;
@@ -56,13 +58,7 @@ export class CopyTextBuilder {
   }
 
   #ensure(more: number): void {
-    const need = this.#len + more;
-    if (need <= this.#buf.length) return;
-    let size = this.#buf.length * 2;
-    while (size < need) size *= 2;
-    const next = Buffer.allocUnsafe(size);
-    this.#buf.copy(next, 0, 0, this.#len);
-    this.#buf = next;
+    this.#buf = withRoom(this.#buf, this.#len, more);
   }
 }
 

@@ -4,6 +4,8 @@
  * (-1 for NULL) and the UTF-8 bytes. node-postgres sends a Buffer parameter in binary format, so the values go into
  * the statement as the bytes they came in: no strings, no escaping, and array_recv instead of array_in's parser.
  */
+import { withRoom } from '../../../core/grow.ts';
+
 declare const binaryTextArray: unique symbol;
 
 /** A Buffer holding a `text[]` in binary array format. */
@@ -57,13 +59,7 @@ export class TextArrayBuilder {
   }
 
   #ensure(more: number): void {
-    const need = this.#len + more;
-    if (need <= this.#buf.length) return;
-    let size = this.#buf.length * 2;
-    while (size < need) size *= 2;
-    const next = Buffer.allocUnsafe(size);
-    this.#buf.copy(next, 0, 0, this.#len);
-    this.#buf = next;
+    this.#buf = withRoom(this.#buf, this.#len, more);
   }
 }
 
