@@ -70,9 +70,6 @@ export class ReplicationStream {
         self.#takeOver(connection.stream);
         connection.query(sql);
       },
-      handleCopyData(msg: { chunk: Buffer }) {
-        self.#onCopyData(msg.chunk, 0, msg.chunk.length);
-      },
       handleError(err: Error) {
         self.#fail(classifyPgError(err));
       },

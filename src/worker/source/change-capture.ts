@@ -1,4 +1,4 @@
-import { ReplicationError } from '../../core/errors.ts';
+import { ProtocolError, ReplicationError } from '../../core/errors.ts';
 import type { Lsn } from '../../core/lsn.ts';
 import type { RowChange, TableId } from '../../model/change.ts';
 import { PgOutputDecoder, PgOutputTag, type PgOutputMessage } from '../../source/postgres/protocol/index.ts';
@@ -11,7 +11,6 @@ import { ChangeBuilder, isKeyChange, type RelationInfo } from './change-builder.
 import type { Checkpoint } from './checkpoint.ts';
 
 /** PG epoch (2000-01-01) to Unix epoch, in microseconds. */
-const PG_EPOCH_OFFSET_US = 946_684_800_000_000n;
 
 /** In `OpenTx.last`: the partition has none of the transaction's entries / had some, but they left with a flush. */
 const UNTOUCHED = -1;
@@ -89,8 +88,8 @@ export class ChangeCapture {
   handle(data: Buffer, walEnd: Lsn): void {
     const tag = data[0];
     if (tag === PgOutputTag.Insert || tag === PgOutputTag.Update || tag === PgOutputTag.Delete) this.#row(data);
-    else if (tag === PgOutputTag.Begin && data.length === 21) this.#begin(EntryOrigin.ofBegin(data));
-    else if (tag === PgOutputTag.Commit && data.length === 26) this.#commit(data.readBigUInt64BE(10) as Lsn);
+    else if (tag === PgOutputTag.Begin) this.#begin(EntryOrigin.ofBegin(data));
+    else if (tag === PgOutputTag.Commit) this.#commit(commitEndLsn(data));
     else this.#message(this.#decoder.decode(data), walEnd);
   }
 
@@ -114,9 +113,6 @@ export class ChangeCapture {
 
   #message(m: PgOutputMessage, walEnd: Lsn): void {
     switch (m.tag) {
-      case 'begin':
-        this.#begin(new EntryOrigin(m.finalLsn, m.xid, m.commitTime + PG_EPOCH_OFFSET_US));
-        return;
       case 'relation':
         this.o.builder.onRelation(m, this.#tx?.origin.lsn ?? walEnd);
         return;
@@ -132,9 +128,6 @@ export class ChangeCapture {
         this.#barrier(tx, tx.index++, { type: 'truncate', tables, cascade: m.cascade, restartIdentity: m.restartIdentity });
         return;
       }
-      case 'commit':
-        this.#commit(m.endLsn);
-        return;
       case 'message': {
         if (m.prefix === 'dcsync.ddl' && m.transactional)
           throw new ReplicationError(`a structure change (DDL) was made at the source: ${m.content.toString()}; replicating DDL is not supported yet`);
@@ -148,6 +141,10 @@ export class ChangeCapture {
       case 'origin':
       case 'type':
         return;
+      case 'begin':
+      case 'commit':
+        // handle() reads them from their bytes.
+        throw new ReplicationError(`pgoutput '${m.tag}' reached the message path`);
       case 'insert':
       case 'update':
       case 'delete':
@@ -296,4 +293,10 @@ function keyDiffers(s: RowScan, data: Buffer, keyIdx: readonly number[]): boolea
     if (data.compare(data, oldAt + 5, oldAt + 5 + len, newAt + 5, newAt + 5 + len) !== 0) return true;
   }
   return false;
+}
+
+/** The end LSN of a pgoutput Commit (u8 'C', u8 flags, i64 commit LSN, i64 end LSN, i64 commit time). */
+function commitEndLsn(commit: Buffer): Lsn {
+  if (commit.length !== 26) throw new ProtocolError(`pgoutput Commit of ${commit.length} bytes, expected 26`);
+  return commit.readBigUInt64BE(10) as Lsn;
 }

@@ -14,7 +14,7 @@
  */
 import { latin1 } from '../../../core/utf8.ts';
 import { type Cells, type EncodedChange, isEncoded, type RowChange, type TableId, tableKey } from '../../../model/change.ts';
-import { type ApplyStep, DEFAULT_MAX_ROWS_PER_STEP, type PlanOptions } from './collapse.ts';
+import { type ApplyStep, DEFAULT_MAX_ROWS_PER_STEP, type PlanOptions, sameNames } from './collapse.ts';
 import { CopyTextBuilder } from './copy-text.ts';
 import { TextArrayBuilder, type BinaryTextArray } from './text-array.ts';
 
@@ -197,12 +197,5 @@ function keyArrays(keys: readonly KeyState[], width: number): BinaryTextArray[] 
     out.push(b.finish());
   }
   return out;
-}
-
-function sameNames(a: readonly string[], b: readonly string[]): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 

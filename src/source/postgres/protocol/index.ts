@@ -21,7 +21,6 @@ export {
   pgTimeToDate,
   WalSenderTag,
   xlogDataAt,
-  xlogDataOf,
 } from './walsender.ts';
 export { ColumnKind, TupleMarker } from './tags.ts';
 export { hasValue, RowScan, valueLength } from './row-scan.ts';

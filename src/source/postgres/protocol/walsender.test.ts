@@ -12,6 +12,7 @@ import {
   encodeStandbyStatus,
   pgNowMicros,
   pgTimeToDate,
+  xlogDataAt,
 } from './walsender.ts';
 
 const MAX_LSN = lsn(0xffff_ffff_ffff_ffffn);
@@ -168,4 +169,17 @@ describe('PostgreSQL time', () => {
     assert.ok(Number.isNaN(pgTimeToDate(0x7fff_ffff_ffff_ffffn).getTime()));
     assert.ok(Number.isNaN(pgTimeToDate(-0x8000_0000_0000_0000n).getTime()));
   });
+});
+
+test('xlogDataAt finds the message and walEnd of an XLogData frame inside a larger buffer, and nothing else', () => {
+  const data = Buffer.from('pgoutput bytes');
+  const frame = xlogDataFrame(5n, 0xffff_ffff_ffff_fff0n, 7n, data);
+  const buf = Buffer.concat([Buffer.from('before'), frame, Buffer.from('after')]);
+  const x = xlogDataAt(buf, 6, 6 + frame.length);
+  assert.ok(x);
+  assert.ok(x.data.equals(data));
+  assert.equal(x.walEnd, 0xffff_ffff_ffff_fff0n);
+  assert.equal(xlogDataAt(buf, 6, 6 + 24), undefined, 'header cut short');
+  const keepalive = keepaliveFrame(9n, 1n, true);
+  assert.equal(xlogDataAt(keepalive, 0, keepalive.length), undefined);
 });

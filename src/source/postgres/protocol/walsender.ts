@@ -66,14 +66,9 @@ export function decodeWalSenderFrame(buf: Buffer): WalSenderFrame {
 }
 
 /**
- * The pgoutput message inside an XLogData frame and the frame's walEnd, without building a frame object: the
+ * The pgoutput message inside the XLogData frame `buf[start, end)` and the frame's walEnd, without building a frame object: the
  * stream's hot path, one call per message. Undefined for any other frame (decode those with decodeWalSenderFrame).
  */
-export function xlogDataOf(buf: Buffer): { data: Buffer; walEnd: Lsn } | undefined {
-  return xlogDataAt(buf, 0, buf.length);
-}
-
-/** xlogDataOf of the frame `buf[start, end)`. */
 export function xlogDataAt(buf: Buffer, start: number, end: number): { data: Buffer; walEnd: Lsn } | undefined {
   if (end - start < XLOGDATA_HEADER || buf[start] !== WalSenderTag.XLogData) return undefined;
   XLOG_DATA.data = buf.subarray(start + XLOGDATA_HEADER, end);
@@ -81,7 +76,7 @@ export function xlogDataAt(buf: Buffer, start: number, end: number): { data: Buf
   return XLOG_DATA;
 }
 
-/** Reused by xlogDataOf: its result is valid until the next call. */
+/** Reused by xlogDataAt: its result is valid until the next call. */
 const XLOG_DATA: { data: Buffer; walEnd: Lsn } = { data: Buffer.alloc(0), walEnd: 0n as Lsn };
 
 /**
