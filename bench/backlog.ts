@@ -72,8 +72,16 @@ export async function runBacklog(ctx: Bench): Promise<BacklogResult> {
   const stages = new StageTracker(ctx.env, dcsync.o.syncId, dcsync.o.database, opts.partitions);
   await stages.start(signal);
   const cpuGroups: CpuGroup[] = [
-    { name: 'PostgreSQL A', pid: () => ctx.env.pgA.pid(), split: { name: 'walsender', cmdline: /walsender/ } },
-    { name: 'PostgreSQL B', pid: () => ctx.env.pgB.pid(), split: { name: 'native apply worker', cmdline: /logical replication/ } },
+    { name: 'PostgreSQL A', pid: () => ctx.env.pgA.pid(), split: [{ name: 'walsender', cmdline: /walsender/ }] },
+    {
+      name: 'PostgreSQL B',
+      pid: () => ctx.env.pgB.pid(),
+      split: [
+        { name: 'native apply worker', cmdline: /logical replication/ },
+        { name: 'PostgreSQL B background', cmdline: /checkpointer|background writer|walwriter|autovacuum/ },
+      ],
+      exited: 'PostgreSQL B background',
+    },
     { name: 'Kafka A', pid: () => ctx.env.kafkaA.pid },
     { name: 'Kafka B', pid: () => ctx.env.kafkaB.pid },
     { name: 'MirrorMaker 2', pid: () => ctx.env.mm2.pid },
