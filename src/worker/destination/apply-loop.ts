@@ -92,8 +92,16 @@ export async function runApplyLoop(o: ApplyLoopOptions, signal: AbortSignal): Pr
     return s;
   };
 
+  // By TableId object: the changes of one batch body share theirs, so most lookups skip building the name.
+  let byId = new WeakMap<TableId, TargetTableState | null>();
+  const tableState = (table: TableId): TargetTableState | undefined => {
+    let t = byId.get(table);
+    if (t === undefined) byId.set(table, (t = tables.get(tableKey(table)) ?? null));
+    return t ?? undefined;
+  };
+
   const wanted = (c: RowChange | EncodedChange, pos: Position): boolean => {
-    const t = tables.get(tableKey(c.table));
+    const t = tableState(c.table);
     if (t?.status === 'failed') return false;
     // The table was copied from a snapshot taken after this change: the copy contains it already.
     return !t || pos.lsn >= t.snapshotLsn;
@@ -135,7 +143,10 @@ export async function runApplyLoop(o: ApplyLoopOptions, signal: AbortSignal): Pr
         await o.state.failTable(s.client, b.table, b.reason);
         const st = tables.get(tableKey(b.table));
         if (st) st.status = 'failed';
-        else tables.set(tableKey(b.table), failedTable(b.table, b.reason));
+        else {
+          tables.set(tableKey(b.table), failedTable(b.table, b.reason));
+          byId = new WeakMap();
+        }
         log.error('table replication stopped', { table: tableKey(b.table), reason: b.reason });
         return;
       }
