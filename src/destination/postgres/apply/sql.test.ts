@@ -28,10 +28,18 @@ describe('sql builders', () => {
     assert.equal(
       upsertSql(T, [id], [a, arr]),
       'INSERT INTO "my ""schema"""."Tab" ("id", "a""b", "tags") OVERRIDING SYSTEM VALUE SELECT u.c0::integer, u.c1::public.mood, u.c2::text[] ' +
-        'FROM unnest($1::text[], $2::text[], $3::text[]) AS u(c0, c1, c2) ' +
+        'FROM unnest($1::text[], $2::text[], $3::text[]) AS u(c0, c1, c2) ORDER BY 1 ' +
         'ON CONFLICT ("id") DO UPDATE SET "a""b" = EXCLUDED."a""b", "tags" = EXCLUDED."tags"',
     );
-    assert.match(upsertSql(T, [id, a], []), /ON CONFLICT \("id", "a""b"\) DO NOTHING$/);
+    assert.match(upsertSql(T, [id, a], []), /AS u\(c0, c1\) ON CONFLICT \("id", "a""b"\) DO NOTHING$/);
+  });
+
+  it('sorts upserts by integer keys only', () => {
+    const big = { name: 'big', castType: 'bigint' };
+    const small = { name: 'small', castType: 'smallint' };
+    assert.match(upsertSql(T, [big, small], [a]), /AS u\(c0, c1, c2\) ORDER BY 1, 2 ON CONFLICT \("big", "small"\)/);
+    assert.match(upsertSql(T, [{ name: 'k', castType: 'text' }], [a]), /AS u\(c0, c1\) ON CONFLICT/);
+    assert.match(upsertSql(T, [{ name: 'k', castType: 'uuid' }, id], []), /AS u\(c0, c1\) ON CONFLICT/);
   });
 
   it('inserts rows without a conflict target', () => {

