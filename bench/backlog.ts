@@ -2,6 +2,9 @@
  * Goal 2: draining a backlog. Both consumers stop at the same source position (the dcsync source task is
  * stopped; the native subscription's slot is created right then and the subscription stays disabled), one
  * pgbench run writes the backlog that both slots keep, then each consumer drains it alone, one after the other.
+ * With several rounds (`--backlog-rounds`) every round writes a new backlog and the order alternates (dcsync first
+ * in odd rounds, native first in even ones): this machine's speed drifts by tens of percent within minutes, and a
+ * fixed order would hand that drift to one side.
  */
 import { delay } from '../src/core/time.ts';
 import { pollUntil } from './lib/db.ts';
@@ -30,12 +33,14 @@ export interface BacklogResult {
   dcsync: DrainResult;
   native: DrainResult;
   load: string;
+  nativeFirst: boolean;
 }
 
-export async function runBacklog(ctx: Bench): Promise<BacklogResult> {
+export async function runBacklog(ctx: Bench, round = 1): Promise<BacklogResult> {
   const { signal, dcsync, native, opts } = ctx;
   const load = ctx.load();
-  ctx.say(`backlog: load average ${load}`);
+  const nativeFirst = round % 2 === 0;
+  ctx.say(`backlog round ${round}: load average ${load}; ${nativeFirst ? 'native' : 'dcsync'} drains first`);
 
   // Replication running and caught up: a heartbeat after this point has reached every partition.
   await dcsync.startSource();
@@ -53,7 +58,7 @@ export async function runBacklog(ctx: Bench): Promise<BacklogResult> {
   ctx.sourceChanged();
   const endLsn = await ctx.currentLsn();
   // Its commit comes after endLsn and reaches every partition: a consumer that applied it applied everything.
-  await ctx.markers.catchUp('backlog');
+  await ctx.markers.catchUp(`backlog-${round}`);
   await delay(1_000, signal); // pgbench's backends flush their statistics as they exit
   const rowChanges = (await ctx.rowChanges()) - changesBefore;
   const walBytes = await ctx.walBytes(startLsn, endLsn);
@@ -67,10 +72,6 @@ export async function runBacklog(ctx: Bench): Promise<BacklogResult> {
     `  backlog: ${run.transactions} transactions (${run.tps.toFixed(0)} tps), ${rowChanges} row changes, ${bytes(walBytes)} of WAL (${startLsn} → ${endLsn}); slots behind: ${slots.map((s) => `${s.name} ${bytes(s.behindBytes)}`).join(', ')}`,
   );
 
-  // dcsync: from starting the source task until every partition applied a position at or after endLsn.
-  await ctx.checkpoint();
-  const stages = new StageTracker(ctx.env, dcsync.o.syncId, dcsync.o.database, opts.partitions);
-  await stages.start(signal);
   const cpuGroups: CpuGroup[] = [
     { name: 'PostgreSQL A', pid: () => ctx.env.pgA.pid(), split: [{ name: 'walsender', cmdline: /walsender/ }] },
     {
@@ -88,63 +89,76 @@ export async function runBacklog(ctx: Bench): Promise<BacklogResult> {
     { name: 'dcsync source', pid: () => dcsync.source?.pid },
     { name: 'dcsync destination', pid: () => dcsync.destination?.pid },
   ];
-  let cpuBefore = sampleCpu(cpuGroups);
-  let started = performance.now();
-  let first = NaN;
-  const reachedAt = new Map<number, number>();
-  await dcsync.startSource();
-  const dcsyncDone = await pollUntil(
-    async () => {
-      const p = await dcsync.partitions(endLsn, startLsn);
-      if (Number.isNaN(first) && p.moved > 0) first = performance.now();
-      if (p.reached > reachedAt.size) for (const n of await dcsync.partitionsAt(endLsn)) if (!reachedAt.has(n)) reachedAt.set(n, performance.now());
-      return p.reached >= opts.partitions;
-    },
-    { what: `dcsync to apply the backlog up to ${endLsn}`, intervalMs: 50, timeoutMs: 3_600_000, signal, check: () => dcsync.check() },
-  );
-  const dcsyncCpu = cpuBetween(cpuBefore, sampleCpu(cpuGroups));
-  const dcsyncMs = dcsyncDone - started;
-  const dcsyncFirst = first - started;
-  const stageTimes = await stages.stop(started);
-  const perPartition = [...reachedAt].sort((a, b) => a[0] - b[0]).map(([n, at]) => `${n}: ${secs(at - started)}`).join(', ');
-  const stageText =
-    (stageTimes
-      ? `; ${stageTimes.records} records in Kafka A after ${secs(stageTimes.sourceMs)}, in Kafka B after ${secs(stageTimes.mirrorMs)}, applied after ${secs(dcsyncMs)}`
-      : '') + (perPartition ? `; partitions done at ${perPartition}` : '');
-  ctx.say(`  dcsync drained it in ${secs(dcsyncMs)} (${rate(run.transactions, dcsyncMs)} tx/s, ${rate(rowChanges, dcsyncMs)} row changes/s; first change applied after ${secs(dcsyncFirst)}${stageText})`);
-  ctx.say(`    CPU during the drain: ${dcsyncCpu}`);
-  const dcsyncVerification = await ctx.verify(dcsync.targetUrl, 'dcsync after the backlog');
-  await dcsync.stopSource();
+
+  // dcsync: from starting the source task until every partition applied a position at or after endLsn.
+  const drainDcsync = async (): Promise<DrainResult> => {
+    await ctx.checkpoint();
+    const stages = new StageTracker(ctx.env, dcsync.o.syncId, dcsync.o.database, opts.partitions);
+    await stages.start(signal);
+    const cpuBefore = sampleCpu(cpuGroups);
+    const started = performance.now();
+    let first = NaN;
+    const reachedAt = new Map<number, number>();
+    await dcsync.startSource();
+    const done = await pollUntil(
+      async () => {
+        const p = await dcsync.partitions(endLsn, startLsn);
+        if (Number.isNaN(first) && p.moved > 0) first = performance.now();
+        if (p.reached > reachedAt.size) for (const n of await dcsync.partitionsAt(endLsn)) if (!reachedAt.has(n)) reachedAt.set(n, performance.now());
+        return p.reached >= opts.partitions;
+      },
+      { what: `dcsync to apply the backlog up to ${endLsn}`, intervalMs: 50, timeoutMs: 3_600_000, signal, check: () => dcsync.check() },
+    );
+    const cpu = cpuBetween(cpuBefore, sampleCpu(cpuGroups));
+    const ms = done - started;
+    const firstMs = first - started;
+    const stageTimes = await stages.stop(started);
+    const perPartition = [...reachedAt].sort((a, b) => a[0] - b[0]).map(([n, at]) => `${n}: ${secs(at - started)}`).join(', ');
+    const stageText =
+      (stageTimes
+        ? `; ${stageTimes.records} records in Kafka A after ${secs(stageTimes.sourceMs)}, in Kafka B after ${secs(stageTimes.mirrorMs)}, applied after ${secs(ms)}`
+        : '') + (perPartition ? `; partitions done at ${perPartition}` : '');
+    ctx.say(`  dcsync drained it in ${secs(ms)} (${rate(run.transactions, ms)} tx/s, ${rate(rowChanges, ms)} row changes/s; first change applied after ${secs(firstMs)}${stageText})`);
+    ctx.say(`    CPU during the drain: ${cpu}`);
+    const verification = await ctx.verify(dcsync.targetUrl, 'dcsync after the backlog');
+    await dcsync.stopSource();
+    return { ms, firstMs, verification, stages: stageText.slice(2), cpu };
+  };
 
   // Native: from ALTER SUBSCRIPTION … ENABLE until its origin's remote_lsn is at or after endLsn.
-  await ctx.checkpoint();
-  cpuBefore = sampleCpu(cpuGroups);
-  started = performance.now();
-  first = NaN;
-  await native.enable();
-  const nativeDone = await pollUntil(
-    async () => {
-      const p = await native.progress(endLsn, startLsn);
-      if (Number.isNaN(first) && p.moved) first = performance.now();
-      return p.reached;
-    },
-    { what: `the native subscription to apply the backlog up to ${endLsn}`, intervalMs: 50, timeoutMs: 3_600_000, signal },
-  );
-  const nativeCpu = cpuBetween(cpuBefore, sampleCpu(cpuGroups));
-  const nativeMs = nativeDone - started;
-  const nativeFirst = first - started;
-  ctx.say(`  native subscription drained it in ${secs(nativeMs)} (${rate(run.transactions, nativeMs)} tx/s, ${rate(rowChanges, nativeMs)} row changes/s; first change applied after ${secs(nativeFirst)})`);
-  ctx.say(`    CPU during the drain: ${nativeCpu}`);
-  const nativeVerification = await ctx.verify(native.targetUrl, 'native subscription after the backlog');
-  await native.disable(signal);
-
-  return {
-    pgbench: run,
-    walBytes,
-    rowChanges,
-    slots,
-    dcsync: { ms: dcsyncMs, firstMs: dcsyncFirst, verification: dcsyncVerification, stages: stageText.slice(2), cpu: dcsyncCpu },
-    native: { ms: nativeMs, firstMs: nativeFirst, verification: nativeVerification, cpu: nativeCpu },
-    load,
+  const drainNative = async (): Promise<DrainResult> => {
+    await ctx.checkpoint();
+    const cpuBefore = sampleCpu(cpuGroups);
+    const started = performance.now();
+    let first = NaN;
+    await native.enable();
+    const done = await pollUntil(
+      async () => {
+        const p = await native.progress(endLsn, startLsn);
+        if (Number.isNaN(first) && p.moved) first = performance.now();
+        return p.reached;
+      },
+      { what: `the native subscription to apply the backlog up to ${endLsn}`, intervalMs: 50, timeoutMs: 3_600_000, signal },
+    );
+    const cpu = cpuBetween(cpuBefore, sampleCpu(cpuGroups));
+    const ms = done - started;
+    const firstMs = first - started;
+    ctx.say(`  native subscription drained it in ${secs(ms)} (${rate(run.transactions, ms)} tx/s, ${rate(rowChanges, ms)} row changes/s; first change applied after ${secs(firstMs)})`);
+    ctx.say(`    CPU during the drain: ${cpu}`);
+    const verification = await ctx.verify(native.targetUrl, 'native subscription after the backlog');
+    await native.disable(signal);
+    return { ms, firstMs, verification, cpu };
   };
+
+  let dcsyncResult: DrainResult;
+  let nativeResult: DrainResult;
+  if (nativeFirst) {
+    nativeResult = await drainNative();
+    dcsyncResult = await drainDcsync();
+  } else {
+    dcsyncResult = await drainDcsync();
+    nativeResult = await drainNative();
+  }
+  ctx.say(`  round ${round}: ${(nativeResult.ms / dcsyncResult.ms).toFixed(2)}× (native ${secs(nativeResult.ms)} / dcsync ${secs(dcsyncResult.ms)})`);
+  return { pgbench: run, walBytes, rowChanges, slots, dcsync: dcsyncResult, native: nativeResult, load, nativeFirst };
 }

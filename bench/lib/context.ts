@@ -14,6 +14,7 @@ export interface BenchOptions {
   scale: number;
   only: ReadonlySet<Phase>;
   backlogSeconds: number;
+  backlogRounds: number;
   lagSeconds: number;
   lagRate: number;
   clients: number;
