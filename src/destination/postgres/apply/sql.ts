@@ -50,8 +50,8 @@ export function upsertSql(table: TableId, key: readonly SqlColumn[], others: rea
       ? 'DO NOTHING'
       : `DO UPDATE SET ${others.map((c) => `${quoteIdent(c.name)} = EXCLUDED.${quoteIdent(c.name)}`).join(', ')}`;
   // Integer keys go in key order: PostgreSQL then walks the key's index and the heap (mostly in key order too) in one
-  // direction instead of jumping, measured 5-15 % less backend CPU for pgbench_accounts' rows. Other types keep their
-  // order: a text key would sort by its collation, which costs more than it saves.
+  // direction instead of jumping: median 7 % less backend CPU for pgbench_accounts' rows (8 sessions, 8 of 9 paired
+  // runs lower). Other types keep their order: a text key would sort by its collation, which costs more than it saves.
   const order = key.every((k) => INTEGER_TYPES.has(k.castType)) ? ` ORDER BY ${key.map((_, i) => i + 1).join(', ')}` : '';
   return `INSERT INTO ${qualifiedName(table)} (${names}) OVERRIDING SYSTEM VALUE SELECT ${select} FROM ${unnestSource(all.length)}${order} ON CONFLICT (${conflict}) ${action}`;
 }
