@@ -31,11 +31,9 @@ export const MIB = 1024 * 1024;
 /** Topic that waitMirrorFlow writes its probe records to (on the source cluster). */
 export const MM2_PROBE_TOPIC = 'dcsync-mm2-probe';
 
-const REPO_DIR = INSTALL_DIR;
-
 /** $DCSYNC_CACHE_DIR, default <repo>/.cache (the same rule as scripts/setup-kafka.sh). */
 export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  return path.resolve(env.DCSYNC_CACHE_DIR || path.join(REPO_DIR, '.cache'));
+  return path.resolve(env.DCSYNC_CACHE_DIR || path.join(INSTALL_DIR, '.cache'));
 }
 
 /** Where scripts/setup-kafka.sh copies the Kafka + MirrorMaker 2 jars. */

@@ -10,8 +10,6 @@ import type { ChangeSink } from '../../transport/sink.ts';
 import { ChangeBuilder, isKeyChange, type RelationInfo } from './change-builder.ts';
 import type { Checkpoint } from './checkpoint.ts';
 
-/** PG epoch (2000-01-01) to Unix epoch, in microseconds. */
-
 /** In `OpenTx.last`: the partition has none of the transaction's entries / had some, but they left with a flush. */
 const UNTOUCHED = -1;
 const SENT = -2;
@@ -143,12 +141,10 @@ export class ChangeCapture {
         return;
       case 'begin':
       case 'commit':
-        // handle() reads them from their bytes.
-        throw new ReplicationError(`pgoutput '${m.tag}' reached the message path`);
       case 'insert':
       case 'update':
       case 'delete':
-        // handle() takes rows by their bytes; a decoded row here would be a programming error.
+        // handle() takes these by their bytes; a decoded one here would be a programming error.
         throw new ReplicationError(`pgoutput '${m.tag}' reached the message path`);
       default:
         throw new ReplicationError(`unexpected pgoutput message '${m.tag}' (dcsync requests protocol 1 without streaming)`);
