@@ -70,59 +70,62 @@ export interface BatchRelation {
 
 type RelationJson = [string, string, readonly string[], readonly string[], 0 | 1];
 
-/** Where entries come from: a transaction's commit LSN, xid and commit time (µs since the Unix epoch), encoded once. */
+/**
+ * Where entries come from: a transaction's commit LSN, xid and commit time (µs since the Unix epoch), as the five
+ * big-endian 32-bit words an entry carries them in. Made once per transaction on the stream's hot path: no Buffer,
+ * no BigInt until `lsn` or `commitTimeUs` is read.
+ */
 export class EntryOrigin {
-  readonly bytes: Buffer;
   #lsn: Lsn | undefined;
   #commitTimeUs: bigint | undefined;
 
-  constructor(lsn: Lsn, xid: number, commitTimeUs: bigint);
-  constructor(bytes: Buffer);
-  constructor(lsnOrBytes: Lsn | Buffer, xid = 0, commitTimeUs = 0n) {
-    if (Buffer.isBuffer(lsnOrBytes)) {
-      if (lsnOrBytes.length !== 20) throw new RangeError('an entry origin is 20 bytes');
-      this.bytes = lsnOrBytes;
-      return;
-    }
-    this.bytes = Buffer.allocUnsafe(20);
-    this.bytes.writeBigUInt64BE(lsnOrBytes, 0);
-    this.bytes.writeUInt32BE(xid >>> 0, 8);
-    this.bytes.writeBigInt64BE(commitTimeUs, 12);
-    this.#lsn = lsnOrBytes;
-    this.#commitTimeUs = commitTimeUs;
+  private constructor(
+    readonly lsnHi: number,
+    readonly lsnLo: number,
+    readonly xid: number,
+    readonly timeHi: number,
+    readonly timeLo: number,
+  ) {}
+
+  static of(lsn: Lsn, xid: number, commitTimeUs: bigint): EntryOrigin {
+    const t = BigInt.asUintN(64, commitTimeUs);
+    const o = new EntryOrigin(Number(lsn >> 32n), Number(lsn & 0xffff_ffffn), xid >>> 0, Number(t >> 32n), Number(t & 0xffff_ffffn));
+    o.#lsn = lsn;
+    o.#commitTimeUs = commitTimeUs;
+    return o;
   }
 
   /**
    * The origin of a transaction from its pgoutput Begin message (u8 'B', i64 final LSN, i64 commit time in µs since
-   * 2000-01-01, u32 xid), without BigInt arithmetic: the stream's hot path makes one per transaction.
+   * 2000-01-01, u32 xid), without BigInt arithmetic.
    */
   static ofBegin(begin: Buffer): EntryOrigin {
     if (begin.length !== 21) throw new ProtocolError(`pgoutput Begin of ${begin.length} bytes, expected 21`);
-    const bytes = Buffer.allocUnsafe(20);
-    begin.copy(bytes, 0, 1, 9);
-    begin.copy(bytes, 8, 17, 21);
     // µs since 2000 → since 1970. Exact as a double while below 2^53 µs (the year 2255).
     const us = begin.readInt32BE(9) * 0x1_0000_0000 + begin.readUInt32BE(13) + PG_EPOCH_OFFSET_US;
-    if (!Number.isSafeInteger(us) || us < 0) return new EntryOrigin(begin.readBigUInt64BE(1) as Lsn, begin.readUInt32BE(17), begin.readBigInt64BE(9) + BigInt(PG_EPOCH_OFFSET_US));
-    bytes.writeUInt32BE(Math.floor(us / 0x1_0000_0000), 12);
-    bytes.writeUInt32BE(us % 0x1_0000_0000, 16);
-    return new EntryOrigin(bytes);
+    if (!Number.isSafeInteger(us) || us < 0) return EntryOrigin.of(begin.readBigUInt64BE(1) as Lsn, begin.readUInt32BE(17), begin.readBigInt64BE(9) + BigInt(PG_EPOCH_OFFSET_US));
+    return new EntryOrigin(begin.readUInt32BE(1), begin.readUInt32BE(5), begin.readUInt32BE(17), Math.floor(us / 0x1_0000_0000), us % 0x1_0000_0000);
   }
 
   get lsn(): Lsn {
-    return (this.#lsn ??= this.bytes.readBigUInt64BE(0) as Lsn);
-  }
-
-  get xid(): number {
-    return this.bytes.readUInt32BE(8);
+    return (this.#lsn ??= ((BigInt(this.lsnHi) << 32n) | BigInt(this.lsnLo)) as Lsn);
   }
 
   get commitTimeUs(): bigint {
-    return (this.#commitTimeUs ??= this.bytes.readBigInt64BE(12));
+    return (this.#commitTimeUs ??= BigInt.asIntN(64, (BigInt(this.timeHi) << 32n) | BigInt(this.timeLo)));
+  }
+
+  /** Writes the 20 bytes of an entry's origin at `buf[at]`. */
+  writeTo(buf: Buffer, at: number): void {
+    buf.writeUInt32BE(this.lsnHi, at);
+    buf.writeUInt32BE(this.lsnLo, at + 4);
+    buf.writeUInt32BE(this.xid, at + 8);
+    buf.writeUInt32BE(this.timeHi, at + 12);
+    buf.writeUInt32BE(this.timeLo, at + 16);
   }
 
   sameAs(o: EntryOrigin): boolean {
-    return this === o || this.bytes.equals(o.bytes);
+    return this === o || (this.lsnLo === o.lsnLo && this.lsnHi === o.lsnHi && this.xid === o.xid && this.timeLo === o.timeLo && this.timeHi === o.timeHi);
   }
 }
 
@@ -246,7 +249,7 @@ export class ChangeBatchWriter {
     buf.writeUInt32BE(index, at + 2);
     let p = at + 6;
     if (!sameOrigin) {
-      origin.bytes.copy(buf, p);
+      origin.writeTo(buf, p);
       p += 20;
       this.#origin = origin;
     }
@@ -633,7 +636,7 @@ function pick(values: readonly Value[], idx: readonly number[]): Value[] {
 export function encodeChangeBatch(database: string, entries: readonly ChangeStreamRecord[]): KafkaRecord {
   const w = new ChangeBatchWriter();
   for (const e of entries) {
-    const origin = new EntryOrigin(e.pos.lsn, e.xid, e.commitTimeUs);
+    const origin = EntryOrigin.of(e.pos.lsn, e.xid, e.commitTimeUs);
     switch (e.kind) {
       case 'change':
         w.change(origin, e.pos.index, e.change, e.endOfTx);

@@ -150,9 +150,14 @@ test('EntryOrigin.ofBegin reads a pgoutput Begin as the constructor encodes its 
     begin.writeBigUInt64BE(finalLsn, 1);
     begin.writeBigInt64BE(commitTime, 9);
     begin.writeUInt32BE(xid, 17);
-    const want = new EntryOrigin(lsn(finalLsn), xid, BigInt.asIntN(64, commitTime + PG_EPOCH));
+    const want = EntryOrigin.of(lsn(finalLsn), xid, BigInt.asIntN(64, commitTime + PG_EPOCH));
     const got = EntryOrigin.ofBegin(begin);
-    assert.ok(got.bytes.equals(want.bytes), `lsn ${finalLsn} time ${commitTime} xid ${xid}`);
+    const [gotBytes, wantBytes] = [Buffer.alloc(20), Buffer.alloc(20)];
+    got.writeTo(gotBytes, 0);
+    want.writeTo(wantBytes, 0);
+    assert.ok(gotBytes.equals(wantBytes), `lsn ${finalLsn} time ${commitTime} xid ${xid}`);
+    assert.equal(wantBytes.readBigUInt64BE(0), finalLsn);
+    assert.equal(wantBytes.readBigInt64BE(12), BigInt.asIntN(64, commitTime + PG_EPOCH));
     assert.equal(got.lsn, want.lsn);
     assert.equal(got.xid, xid);
     assert.equal(got.commitTimeUs, want.commitTimeUs);

@@ -3,15 +3,15 @@ import { ConnectionLostError, IllegalStateError, ProtocolError } from '../../cor
 import { formatLsn, type Lsn } from '../../core/lsn.ts';
 import type { Logger } from '../../core/logger.ts';
 import { classifyPgError } from './errors.ts';
-import { CopyFramer, decodeWalSenderFrame, encodeStandbyStatus, pgNowMicros, xlogDataAt } from './protocol/index.ts';
+import { CopyFramer, decodeWalSenderFrame, encodeStandbyStatus, pgNowMicros, xlogDataAt, type XLogData } from './protocol/index.ts';
 
 /**
  * Receives the stream's frames as the connection parses them, synchronously. `data` is a view of the connection's
  * read buffer, valid only during the call: copy what must outlive it. A throw fails the stream.
  */
 export interface StreamConsumer {
-  /** One pgoutput message and the walEnd of its XLogData frame. */
-  message(data: Buffer, walEnd: Lsn): void;
+  /** One pgoutput message and the walEnd of its XLogData frame (both readable only during the call). */
+  message(x: XLogData): void;
   keepalive(walEnd: Lsn): void;
 }
 
@@ -133,7 +133,7 @@ export class ReplicationStream {
     const consumer = this.#consumer!;
     try {
       const x = xlogDataAt(buf, start, end);
-      if (x) consumer.message(x.data, x.walEnd);
+      if (x) consumer.message(x);
       else {
         // Not a well-formed XLogData frame: a keepalive, or decoding throws a ProtocolError naming the problem.
         const frame = decodeWalSenderFrame(buf.subarray(start, end));

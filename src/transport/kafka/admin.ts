@@ -3,32 +3,43 @@ import { DcsyncError } from '../../core/errors.ts';
 import { delay } from '../../core/time.ts';
 import { wrapKafkaError } from './errors.ts';
 
-/** Creates the topic if it does not exist; an existing topic with another partition count is an error. */
-export async function ensureTopic(kafka: Kafka, topic: string, partitions: number, configs: Record<string, string>): Promise<void> {
+export interface TopicSpec {
+  topic: string;
+  partitions: number;
+  configs: Record<string, string>;
+}
+
+/** Creates the topics that do not exist, with one admin connection; an existing topic with another partition count is an error. */
+export async function ensureTopics(kafka: Kafka, specs: readonly TopicSpec[]): Promise<void> {
   const admin = kafka.admin();
+  let doing = 'listing topics';
   try {
     await admin.connect();
-    const existing = await admin.listTopics();
-    if (!existing.includes(topic)) {
+    const existing = new Set(await admin.listTopics());
+    const missing = specs.filter((s) => !existing.has(s.topic));
+    const present = specs.filter((s) => existing.has(s.topic));
+    if (missing.length > 0) {
+      doing = `creating topic${missing.length > 1 ? 's' : ''} ${missing.map((s) => `'${s.topic}'`).join(', ')}`;
       await admin.createTopics({
         waitForLeaders: true,
-        topics: [
-          {
-            topic,
-            numPartitions: partitions,
-            replicationFactor: -1,
-            configEntries: Object.entries({ 'max.message.bytes': String(16 * 1024 * 1024), ...configs }).map(([name, value]) => ({ name, value })),
-          },
-        ],
+        topics: missing.map((s) => ({
+          topic: s.topic,
+          numPartitions: s.partitions,
+          replicationFactor: -1,
+          configEntries: Object.entries({ 'max.message.bytes': String(16 * 1024 * 1024), ...s.configs }).map(([name, value]) => ({ name, value })),
+        })),
       });
-      return;
     }
-    const meta = await admin.fetchTopicMetadata({ topics: [topic] });
-    const n = meta.topics[0]?.partitions.length ?? 0;
-    if (n !== partitions)
-      throw new DcsyncError(`topic '${topic}' exists with ${n} partitions but this sync uses ${partitions}; delete the topic or use the same --mq.partitions`);
+    if (present.length === 0) return;
+    doing = 'reading topic metadata';
+    const meta = await admin.fetchTopicMetadata({ topics: present.map((s) => s.topic) });
+    for (const s of present) {
+      const n = meta.topics.find((t) => t.name === s.topic)?.partitions.length ?? 0;
+      if (n !== s.partitions)
+        throw new DcsyncError(`topic '${s.topic}' exists with ${n} partitions but this sync uses ${s.partitions}; delete the topic or use the same --mq.partitions`);
+    }
   } catch (err) {
-    throw wrapKafkaError(err, `creating topic '${topic}'`);
+    throw wrapKafkaError(err, doing);
   } finally {
     await admin.disconnect().catch(() => {});
   }

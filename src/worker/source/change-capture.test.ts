@@ -64,7 +64,7 @@ const commit = (at: bigint): PgOutputMessage => ({ tag: 'commit', flags: 0, comm
 
 /** Hands the capture a message as the walsender sends it. */
 function feed(capture: ChangeCapture, m: PgOutputMessage, walEnd: Lsn): void {
-  capture.handle(encodePgOutput(m), walEnd);
+  capture.handle(encodePgOutput(m), { walEnd });
 }
 
 function setup(partitions: number, maxBatchEntries?: number) {

@@ -50,13 +50,17 @@ export interface CaptureOptions {
  */
 export class ChangeCapture {
   #tx: OpenTx | undefined;
-  /** The last transaction that carried changes: its commit LSN and time (status and lag). */
+  /** The last transaction that carried changes: its commit LSN and time (status and lag), read when asked for. */
   lastData: { readonly lsn: Lsn; readonly commitTimeUs: bigint } | undefined;
   readonly #writers: ChangeBatchWriter[];
   /** Per partition, the flags offset of the open transaction's newest entry in its writer, or UNTOUCHED / SENT. */
   readonly #last: Int32Array;
-  /** Transaction ends (and heartbeats) whose entries are all in the writers, to confirm at the next flush. */
-  #ends: Lsn[] = [];
+  /**
+   * The newest transaction end (or heartbeat) whose entries are all in the writers, to confirm at the next flush, as
+   * two 32-bit halves (-1: none): a commit's end LSN becomes a bigint once per flush, not once per transaction.
+   */
+  #endHi = -1;
+  #endLo = 0;
   readonly #maxBatch: number;
   readonly #maxBytes: number;
   readonly #maxBarrier: number;
@@ -83,12 +87,12 @@ export class ChangeCapture {
   }
 
   /** One pgoutput message, as the walsender sent it. `data` is not kept: it may be reused once this returns. */
-  handle(data: Buffer, walEnd: Lsn): void {
+  handle(data: Buffer, frame: { readonly walEnd: Lsn }): void {
     const tag = data[0];
     if (tag === PgOutputTag.Insert || tag === PgOutputTag.Update || tag === PgOutputTag.Delete) this.#row(data);
     else if (tag === PgOutputTag.Begin) this.#begin(EntryOrigin.ofBegin(data));
-    else if (tag === PgOutputTag.Commit) this.#commit(commitEndLsn(data));
-    else this.#message(this.#decoder.decode(data), walEnd);
+    else if (tag === PgOutputTag.Commit) this.#commit(data);
+    else this.#message(this.#decoder.decode(data), frame.walEnd);
   }
 
   #begin(origin: EntryOrigin): void {
@@ -96,17 +100,30 @@ export class ChangeCapture {
     this.#last.fill(UNTOUCHED);
   }
 
-  #commit(endLsn: Lsn): void {
+  /** A pgoutput Commit (u8 'C', u8 flags, i64 commit LSN, i64 end LSN, i64 commit time). */
+  #commit(data: Buffer): void {
+    if (data.length !== 26) throw new ProtocolError(`pgoutput Commit of ${data.length} bytes, expected 26`);
     const tx = this.#requireTx('commit');
     this.#closeKeyChanges(tx);
-    if (this.#last.some((l) => l !== UNTOUCHED)) this.lastData = { lsn: tx.origin.lsn, commitTimeUs: tx.origin.commitTimeUs };
+    let touched = false;
     for (let p = 0; p < this.o.partitions; p++) {
       const last = this.#last[p]!;
+      if (last === UNTOUCHED) continue;
+      touched = true;
       if (last >= 0) this.#writers[p]!.endTransactionAt(last);
-      else if (last === SENT) this.#add(p, (w) => w.commit(tx.origin, tx.index));
+      else this.#add(p, (w) => w.commit(tx.origin, tx.index));
     }
+    // The origin reads its LSN and time only when the status asks.
+    if (touched) this.lastData = tx.origin;
     this.#tx = undefined;
-    this.#ends.push(endLsn);
+    this.#endAt(data.readUInt32BE(10), data.readUInt32BE(14));
+  }
+
+  #endAt(hi: number, lo: number): void {
+    if (hi > this.#endHi || (hi === this.#endHi && lo > this.#endLo)) {
+      this.#endHi = hi;
+      this.#endLo = lo;
+    }
   }
 
   #message(m: PgOutputMessage, walEnd: Lsn): void {
@@ -130,9 +147,9 @@ export class ChangeCapture {
         if (m.prefix === 'dcsync.ddl' && m.transactional)
           throw new ReplicationError(`a structure change (DDL) was made at the source: ${m.content.toString()}; replicating DDL is not supported yet`);
         if (m.prefix === 'dcsync.heartbeat' && !m.transactional) {
-          const origin = new EntryOrigin(m.lsn, 0, BigInt(Date.now()) * 1000n);
+          const origin = EntryOrigin.of(m.lsn, 0, BigInt(Date.now()) * 1000n);
           for (let p = 0; p < this.o.partitions; p++) this.#add(p, (w) => w.heartbeat(origin));
-          this.#ends.push(m.lsn);
+          this.#endAt(Number(m.lsn >> 32n), Number(m.lsn & 0xffff_ffffn));
         }
         return;
       }
@@ -205,7 +222,7 @@ export class ChangeCapture {
   /** Announces, between transactions, that a table stopped replicating: the destination marks it failed at this point. */
   failTable(table: TableId, reason: string, at: Lsn): void {
     if (this.#tx) throw new ReplicationError('failTable inside a transaction');
-    const origin = new EntryOrigin(at, 0, BigInt(Date.now()) * 1000n);
+    const origin = EntryOrigin.of(at, 0, BigInt(Date.now()) * 1000n);
     for (let p = 0; p < this.o.partitions; p++) this.#add(p, (w) => w.barrier(origin, 2_000_000_000, { type: 'table-failed', table, reason }, true));
     this.flush();
   }
@@ -213,10 +230,10 @@ export class ChangeCapture {
   /** Sends every waiting entry, one record per partition, and confirms the transactions they complete. */
   flush(): void {
     for (let p = 0; p < this.o.partitions; p++) this.#flushPartition(p);
-    if (this.#ends.length > 0) {
-      const seq = this.o.sink.lastEnqueued;
-      for (const lsn of this.#ends) this.o.checkpoint.commit(seq, lsn);
-      this.#ends = [];
+    if (this.#endHi >= 0) {
+      // Every end since the last flush is in records up to this sequence number: confirming the newest covers them.
+      this.o.checkpoint.commit(this.o.sink.lastEnqueued, ((BigInt(this.#endHi) << 32n) | BigInt(this.#endLo)) as Lsn);
+      this.#endHi = -1;
     }
   }
 
@@ -289,10 +306,4 @@ function keyDiffers(s: RowScan, data: Buffer, keyIdx: readonly number[]): boolea
     if (data.compare(data, oldAt + 5, oldAt + 5 + len, newAt + 5, newAt + 5 + len) !== 0) return true;
   }
   return false;
-}
-
-/** The end LSN of a pgoutput Commit (u8 'C', u8 flags, i64 commit LSN, i64 end LSN, i64 commit time). */
-function commitEndLsn(commit: Buffer): Lsn {
-  if (commit.length !== 26) throw new ProtocolError(`pgoutput Commit of ${commit.length} bytes, expected 26`);
-  return commit.readBigUInt64BE(10) as Lsn;
 }

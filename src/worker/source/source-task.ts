@@ -10,7 +10,7 @@ import { connect, userOf } from '../../source/postgres/connection.ts';
 import { PgOutputTag } from '../../source/postgres/protocol/index.ts';
 import { ReplicationStream, type StartOptions } from '../../source/postgres/replication-stream.ts';
 import { dumpSchema } from '../../source/postgres/schema-dump.ts';
-import { ensureTopic } from '../../transport/kafka/admin.ts';
+import { ensureTopics } from '../../transport/kafka/admin.ts';
 import { KafkaSink } from '../../transport/kafka/kafka-sink.ts';
 import { encodeSnapshotRecord } from '../../transport/records.ts';
 import { topicName } from '../../transport/topics.ts';
@@ -67,11 +67,17 @@ export async function runSourceTask(o: SourceTaskOptions, signal: AbortSignal): 
   const log = o.log.child({ component: 'source', database: o.database, syncId: o.syncId });
   const dbUrl = o.sourceUrl;
   const conn = { url: dbUrl, database: o.database, applicationName: `dcsync-source-${o.syncId}` };
-  const meta = await connect(conn);
-  const closers: (() => Promise<unknown>)[] = [() => meta.end()];
-  const sinks: KafkaSink[] = [];
+  const snapshotTopic = topicName(o.syncId, o.database, 'snapshot');
+  const changesTopic = topicName(o.syncId, o.database, 'changes');
+  const sequencesTopic = topicName(o.syncId, o.database, 'sequences');
+  // Kafka's set-up needs nothing from PostgreSQL's: it runs meanwhile (a drain starts sooner after a restart).
+  const kafkaReady = setUpKafka(o, log, snapshotTopic, changesTopic, sequencesTopic);
+  kafkaReady.catch(() => {}); // awaited below, or in `finally` when PostgreSQL's set-up fails first
+  const closers: (() => Promise<unknown>)[] = [];
   let stream: ReplicationStream | undefined;
   try {
+    const meta = await connect(conn);
+    closers.push(() => meta.end());
     await checkSourceServer(meta, userOf(dbUrl));
     const oid = (await meta.query<{ oid: number }>(`SELECT oid::int AS oid FROM pg_database WHERE datname = current_database()`)).rows[0]!.oid;
     // Its own connection: progress is written by the copy while the stream loop uses `meta`.
@@ -95,16 +101,7 @@ export async function runSourceTask(o: SourceTaskOptions, signal: AbortSignal): 
       });
     const publications = await ensurePublications(meta, publicationBase(o.syncId), tables);
 
-    const snapshotTopic = topicName(o.syncId, o.database, 'snapshot');
-    const changesTopic = topicName(o.syncId, o.database, 'changes');
-    await ensureTopic(o.kafka, snapshotTopic, 1, { 'retention.ms': '-1' });
-    await ensureTopic(o.kafka, changesTopic, o.partitions, {});
-    const sequencesTopic = topicName(o.syncId, o.database, 'sequences');
-    await ensureTopic(o.kafka, sequencesTopic, 1, { 'cleanup.policy': 'compact' });
-    const snapshotSink = await KafkaSink.connect(o.kafka, log.child({ topic: snapshotTopic }), { maxPendingBytes: 32 * 1024 * 1024 });
-    sinks.push(snapshotSink);
-    const changeSink = await KafkaSink.connect(o.kafka, log.child({ topic: changesTopic }));
-    sinks.push(changeSink);
+    const { snapshotSink, changeSink } = await kafkaReady;
 
     // The slot's exported snapshot (first run) or a temporary slot's (resuming an unfinished copy).
     const repl = await connect({ ...conn, replication: true });
@@ -209,9 +206,33 @@ export async function runSourceTask(o: SourceTaskOptions, signal: AbortSignal): 
     await copying;
   } finally {
     await stream?.close();
-    for (const s of sinks) await s.close();
+    const sinks = await kafkaReady.catch(() => undefined);
+    await sinks?.snapshotSink.close();
+    await sinks?.changeSink.close();
     for (const c of closers.reverse()) await c().catch(() => {});
   }
+}
+
+/** The task's topics, created when missing, and its two producers; a failure closes the producer that did connect. */
+async function setUpKafka(
+  o: SourceTaskOptions,
+  log: Logger,
+  snapshotTopic: string,
+  changesTopic: string,
+  sequencesTopic: string,
+): Promise<{ snapshotSink: KafkaSink; changeSink: KafkaSink }> {
+  await ensureTopics(o.kafka, [
+    { topic: snapshotTopic, partitions: 1, configs: { 'retention.ms': '-1' } },
+    { topic: changesTopic, partitions: o.partitions, configs: {} },
+    { topic: sequencesTopic, partitions: 1, configs: { 'cleanup.policy': 'compact' } },
+  ]);
+  const [snapshot, changes] = await Promise.allSettled([
+    KafkaSink.connect(o.kafka, log.child({ topic: snapshotTopic }), { maxPendingBytes: 32 * 1024 * 1024 }),
+    KafkaSink.connect(o.kafka, log.child({ topic: changesTopic })),
+  ]);
+  if (snapshot.status === 'fulfilled' && changes.status === 'fulfilled') return { snapshotSink: snapshot.value, changeSink: changes.value };
+  for (const r of [snapshot, changes]) if (r.status === 'fulfilled') await r.value.close();
+  throw snapshot.status === 'rejected' ? snapshot.reason : (changes as PromiseRejectedResult).reason;
 }
 
 function withDb(url: string, db: string): string {
@@ -253,9 +274,9 @@ async function streamLoop(
   let committed = false;
   // Frames are captured as they arrive (ChangeCapture copies what it keeps); this loop decides when to flush.
   stream.start(start, {
-    message(data, walEnd) {
-      capture.handle(data, walEnd);
-      if (data[0] === PgOutputTag.Commit) committed = true;
+    message(x) {
+      capture.handle(x.data, x);
+      if (x.data[0] === PgOutputTag.Commit) committed = true;
       if (capture.pending >= MAX_PENDING_ENTRIES) stream.pause();
     },
     keepalive(walEnd) {
@@ -271,6 +292,8 @@ async function streamLoop(
   // While a backlog streams in (full reads), entries wait up to COALESCE_MS to leave in fewer, larger Kafka records:
   // each record costs a gzip/gunzip set-up and per-record work in three JVMs. A trickle (short reads) leaves at once.
   let waitingSince = 0;
+  // The first entries leave at once, however few: MirrorMaker and the destination start on them meanwhile.
+  let sentAny = false;
   while (!signal.aborted) {
     if (failure) throw failure;
     if (sink.failure) throw sink.failure;
@@ -281,7 +304,8 @@ async function streamLoop(
       committed = false;
     }
     if (capture.pending > 0 && waitingSince === 0) waitingSince = now;
-    if (frames < COALESCE_FRAMES || capture.pending >= COALESCE_ENTRIES * o.partitions || now - waitingSince >= COALESCE_MS) {
+    if (frames < COALESCE_FRAMES || capture.pending >= COALESCE_ENTRIES * o.partitions || now - waitingSince >= COALESCE_MS || !sentAny) {
+      sentAny ||= capture.pending > 0;
       capture.flush();
       waitingSince = 0;
     }

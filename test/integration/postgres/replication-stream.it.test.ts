@@ -61,7 +61,7 @@ async function openStream(url: string, slot: string, got: Received): Promise<Rep
   stream.start(
     { slot, startLsn: confirmed, publications: ['pub'], statusIntervalMs: 60_000 },
     {
-      message(data: Buffer, walEnd: Lsn) {
+      message({ data, walEnd }) {
         const m = decoder.decode(data);
         if (m.tag === 'insert') {
           const [id, v] = m.newTuple.map((c) => (c.kind === 'text' ? c.value : null));

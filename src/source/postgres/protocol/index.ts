@@ -21,6 +21,7 @@ export {
   pgTimeToDate,
   WalSenderTag,
   xlogDataAt,
+  type XLogData,
 } from './walsender.ts';
 export { ColumnKind, TupleMarker } from './tags.ts';
 export { hasValue, RowScan, valueLength } from './row-scan.ts';

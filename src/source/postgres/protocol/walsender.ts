@@ -65,19 +65,36 @@ export function decodeWalSenderFrame(buf: Buffer): WalSenderFrame {
   }
 }
 
+/** A pgoutput message and the walEnd of its XLogData frame, read only when asked for (most messages never need it). */
+export interface XLogData {
+  readonly data: Buffer;
+  readonly walEnd: Lsn;
+}
+
+class XLogDataView implements XLogData {
+  data: Buffer = Buffer.alloc(0);
+  frame: Buffer = this.data;
+  start = 0;
+
+  get walEnd(): Lsn {
+    return this.frame.readBigUInt64BE(this.start + 9) as Lsn;
+  }
+}
+
 /**
- * The pgoutput message inside the XLogData frame `buf[start, end)` and the frame's walEnd, without building a frame object: the
- * stream's hot path, one call per message. Undefined for any other frame (decode those with decodeWalSenderFrame).
+ * The pgoutput message inside the XLogData frame `buf[start, end)` and the frame's walEnd, without building a frame
+ * object: the stream's hot path, one call per message. The result is reused: valid until the next call, and only
+ * while `buf` holds the frame. Undefined for any other frame (decode those with decodeWalSenderFrame).
  */
-export function xlogDataAt(buf: Buffer, start: number, end: number): { data: Buffer; walEnd: Lsn } | undefined {
+export function xlogDataAt(buf: Buffer, start: number, end: number): XLogData | undefined {
   if (end - start < XLOGDATA_HEADER || buf[start] !== WalSenderTag.XLogData) return undefined;
   XLOG_DATA.data = buf.subarray(start + XLOGDATA_HEADER, end);
-  XLOG_DATA.walEnd = buf.readBigUInt64BE(start + 9) as Lsn;
+  XLOG_DATA.frame = buf;
+  XLOG_DATA.start = start;
   return XLOG_DATA;
 }
 
-/** Reused by xlogDataAt: its result is valid until the next call. */
-const XLOG_DATA: { data: Buffer; walEnd: Lsn } = { data: Buffer.alloc(0), walEnd: 0n as Lsn };
+const XLOG_DATA = new XLogDataView();
 
 /**
  * Encodes a Standby status update ('r'), the CopyData payload a client sends to confirm progress. The server may
