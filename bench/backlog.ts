@@ -116,7 +116,7 @@ export async function runBacklog(ctx: Bench, round = 1): Promise<BacklogResult> 
     const perPartition = [...reachedAt].sort((a, b) => a[0] - b[0]).map(([n, at]) => `${n}: ${secs(at - started)}`).join(', ');
     const stageText =
       (stageTimes
-        ? `; ${stageTimes.records} records in Kafka A after ${secs(stageTimes.sourceMs)}, in Kafka B after ${secs(stageTimes.mirrorMs)}, applied after ${secs(ms)}`
+        ? `; first records in Kafka A after ${secs(stageTimes.firstSourceMs)}, in Kafka B after ${secs(stageTimes.firstMirrorMs)}; ${stageTimes.records} records in Kafka A after ${secs(stageTimes.sourceMs)}, in Kafka B after ${secs(stageTimes.mirrorMs)}, applied after ${secs(ms)}`
         : '') + (perPartition ? `; partitions done at ${perPartition}` : '');
     ctx.say(`  dcsync drained it in ${secs(ms)} (${rate(run.transactions, ms)} tx/s, ${rate(rowChanges, ms)} row changes/s; first change applied after ${secs(firstMs)}${stageText})`);
     ctx.say(`    CPU during the drain: ${cpu}`);

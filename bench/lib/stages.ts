@@ -22,6 +22,9 @@ export interface StageTimes {
   sourceMs: number;
   /** ms after the start until Kafka B held as many records as Kafka A had then: MirrorMaker 2 had copied it. */
   mirrorMs: number;
+  /** ms after the start until the first sample in which Kafka A, and then Kafka B, had grown (NaN: never). */
+  firstSourceMs: number;
+  firstMirrorMs: number;
 }
 
 export class StageTracker {
@@ -71,10 +74,14 @@ export class StageTracker {
     while (done > 0 && s[done]!.a - s[done - 1]!.a <= this.partitions) done--;
     const source = s[done]!;
     const mirrored = s.find((x) => x.at >= source.at && x.b >= source.a);
+    const firstA = s.find((x) => x.a > s[0]!.a);
+    const firstB = s.find((x) => x.b > s[0]!.b);
     return {
       records: source.a - s[0]!.a,
       sourceMs: source.at - startedAt,
       mirrorMs: mirrored ? mirrored.at - startedAt : NaN,
+      firstSourceMs: firstA ? firstA.at - startedAt : NaN,
+      firstMirrorMs: firstB ? firstB.at - startedAt : NaN,
     };
   }
 }
