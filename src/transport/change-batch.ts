@@ -88,6 +88,7 @@ export class EntryOrigin {
   ) {}
 
   static of(lsn: Lsn, xid: number, commitTimeUs: bigint): EntryOrigin {
+    if (BigInt.asIntN(64, commitTimeUs) !== commitTimeUs) throw new RangeError(`commit time ${commitTimeUs} µs is not a 64-bit integer`);
     const t = BigInt.asUintN(64, commitTimeUs);
     const o = new EntryOrigin(Number(lsn >> 32n), Number(lsn & 0xffff_ffffn), xid >>> 0, Number(t >> 32n), Number(t & 0xffff_ffffn));
     o.#lsn = lsn;
