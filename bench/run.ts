@@ -23,7 +23,7 @@ import { DcsyncTasks } from './lib/dcsync.ts';
 import { MARKER_DDL, Markers } from './lib/markers.ts';
 import { NativePeer } from './lib/native.ts';
 import { Children, loadAverage } from './lib/proc.ts';
-import { bytes, ms, rate, ratio, secs, table } from './lib/report.ts';
+import { bytes, median, ms, rate, ratio, secs, table } from './lib/report.ts';
 
 const USAGE = `npm run bench -- [options]
 
@@ -217,10 +217,8 @@ function printSummary(opts: BenchOptions, r: Results, problems: string[]): void 
     ]);
   }
   if (rounds.length > 1) {
-    const ratios = rounds.map((b) => b.native.ms / b.dcsync.ms).sort((a, b) => a - b);
-    const mid = ratios.length >> 1;
-    const median = ratios.length % 2 === 1 ? ratios[mid]! : (ratios[mid - 1]! + ratios[mid]!) / 2;
-    rows.push([`2 drain, median of ${rounds.length} rounds`, '', '', ratio(median), '≥ 1.50×', median >= 1.5 ? 'yes' : 'NO']);
+    const m = median(rounds.map((b) => b.native.ms / b.dcsync.ms));
+    rows.push([`2 drain, median of ${rounds.length} rounds`, '', '', ratio(m), '≥ 1.50×', m >= 1.5 ? 'yes' : 'NO']);
   }
   const l = r.lag;
   if (l) {

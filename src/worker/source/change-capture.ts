@@ -149,7 +149,7 @@ export class ChangeCapture {
         if (m.prefix === 'dcsync.heartbeat' && !m.transactional) {
           const origin = EntryOrigin.of(m.lsn, 0, BigInt(Date.now()) * 1000n);
           for (let p = 0; p < this.o.partitions; p++) this.#add(p, (w) => w.heartbeat(origin));
-          this.#endAt(Number(m.lsn >> 32n), Number(m.lsn & 0xffff_ffffn));
+          this.#endAt(origin.lsnHi, origin.lsnLo);
         }
         return;
       }
