@@ -35,8 +35,8 @@ import type { BinaryTextArray } from './text-array.ts';
 export type ColumnValues = readonly Value[] | BinaryTextArray;
 
 /**
- * Column-major data: `data[i]` holds the values of column i for every row, the shape `unnest($1::text[], …)`
- * consumes. `count` is the number of rows.
+ * Column-major data: `data[i]` holds the values of column i for every row, one `text[]` parameter of the statements
+ * (sql.ts). `count` is the number of rows.
  */
 export interface ColumnData {
   readonly data: readonly ColumnValues[];

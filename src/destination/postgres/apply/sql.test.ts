@@ -19,8 +19,8 @@ const a = { name: 'a"b', castType: 'public.mood' };
 const arr = { name: 'tags', castType: 'text[]' };
 
 describe('sql builders', () => {
-  it('reads column-major text arrays through unnest', () => {
-    assert.equal(unnestSource(3), 'unnest($1::text[], $2::text[], $3::text[]) AS u(c0, c1, c2)');
+  it('reads column-major text arrays through unnest in a select list', () => {
+    assert.equal(unnestSource(3), '(SELECT unnest($1::text[]) AS c0, unnest($2::text[]) AS c1, unnest($3::text[]) AS c2) AS u');
     assert.throws(() => unnestSource(0), RangeError);
   });
 
@@ -28,40 +28,40 @@ describe('sql builders', () => {
     assert.equal(
       upsertSql(T, [id], [a, arr]),
       'INSERT INTO "my ""schema"""."Tab" ("id", "a""b", "tags") OVERRIDING SYSTEM VALUE SELECT u.c0::integer, u.c1::public.mood, u.c2::text[] ' +
-        'FROM unnest($1::text[], $2::text[], $3::text[]) AS u(c0, c1, c2) ORDER BY 1 ' +
+        'FROM (SELECT unnest($1::text[]) AS c0, unnest($2::text[]) AS c1, unnest($3::text[]) AS c2) AS u ORDER BY 1 ' +
         'ON CONFLICT ("id") DO UPDATE SET "a""b" = EXCLUDED."a""b", "tags" = EXCLUDED."tags"',
     );
-    assert.match(upsertSql(T, [id, a], []), /AS u\(c0, c1\) ON CONFLICT \("id", "a""b"\) DO NOTHING$/);
+    assert.match(upsertSql(T, [id, a], []), /AS c1\) AS u ON CONFLICT \("id", "a""b"\) DO NOTHING$/);
   });
 
   it('sorts upserts by integer keys only', () => {
     const big = { name: 'big', castType: 'bigint' };
     const small = { name: 'small', castType: 'smallint' };
-    assert.match(upsertSql(T, [big, small], [a]), /AS u\(c0, c1, c2\) ORDER BY 1, 2 ON CONFLICT \("big", "small"\)/);
-    assert.match(upsertSql(T, [{ name: 'k', castType: 'text' }], [a]), /AS u\(c0, c1\) ON CONFLICT/);
-    assert.match(upsertSql(T, [{ name: 'k', castType: 'uuid' }, id], []), /AS u\(c0, c1\) ON CONFLICT/);
+    assert.match(upsertSql(T, [big, small], [a]), /AS c2\) AS u ORDER BY 1, 2 ON CONFLICT \("big", "small"\)/);
+    assert.match(upsertSql(T, [{ name: 'k', castType: 'text' }], [a]), /AS c1\) AS u ON CONFLICT/);
+    assert.match(upsertSql(T, [{ name: 'k', castType: 'uuid' }, id], []), /AS c1\) AS u ON CONFLICT/);
   });
 
   it('inserts rows without a conflict target', () => {
     assert.equal(
       insertSql(T, [id, arr]),
-      'INSERT INTO "my ""schema"""."Tab" ("id", "tags") OVERRIDING SYSTEM VALUE SELECT u.c0::integer, u.c1::text[] FROM unnest($1::text[], $2::text[]) AS u(c0, c1)',
+      'INSERT INTO "my ""schema"""."Tab" ("id", "tags") OVERRIDING SYSTEM VALUE SELECT u.c0::integer, u.c1::text[] FROM (SELECT unnest($1::text[]) AS c0, unnest($2::text[]) AS c1) AS u',
     );
   });
 
   it('deletes, updates and finds missing rows by key', () => {
     assert.equal(
       deleteKeysSql(T, [id, a]),
-      'DELETE FROM "my ""schema"""."Tab" AS t USING unnest($1::text[], $2::text[]) AS u(c0, c1) WHERE t."id" = u.c0::integer AND t."a""b" = u.c1::public.mood',
+      'DELETE FROM "my ""schema"""."Tab" AS t USING (SELECT unnest($1::text[]) AS c0, unnest($2::text[]) AS c1) AS u WHERE t."id" = u.c0::integer AND t."a""b" = u.c1::public.mood',
     );
     assert.equal(
       updateKeysSql(T, [id], [a, id]),
       'UPDATE "my ""schema"""."Tab" AS t SET "a""b" = u.c1::public.mood, "id" = u.c2::integer ' +
-        'FROM unnest($1::text[], $2::text[], $3::text[]) AS u(c0, c1, c2) WHERE t."id" = u.c0::integer',
+        'FROM (SELECT unnest($1::text[]) AS c0, unnest($2::text[]) AS c1, unnest($3::text[]) AS c2) AS u WHERE t."id" = u.c0::integer',
     );
     assert.equal(
       missingKeysSql(T, [id]),
-      'SELECT u.c0 FROM unnest($1::text[]) AS u(c0) WHERE NOT EXISTS (SELECT 1 FROM "my ""schema"""."Tab" AS t WHERE t."id" = u.c0::integer) LIMIT 1',
+      'SELECT u.c0 FROM (SELECT unnest($1::text[]) AS c0) AS u WHERE NOT EXISTS (SELECT 1 FROM "my ""schema"""."Tab" AS t WHERE t."id" = u.c0::integer) LIMIT 1',
     );
     assert.throws(() => updateKeysSql(T, [id], []), RangeError);
   });

