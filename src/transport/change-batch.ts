@@ -97,15 +97,16 @@ export class EntryOrigin {
   }
 
   /**
-   * The origin of a transaction from its pgoutput Begin message (u8 'B', i64 final LSN, i64 commit time in µs since
-   * 2000-01-01, u32 xid), without BigInt arithmetic.
+   * The origin of a transaction from its pgoutput Begin message `buf[start, end)` (u8 'B', i64 final LSN, i64 commit
+   * time in µs since 2000-01-01, u32 xid), without BigInt arithmetic.
    */
-  static ofBegin(begin: Buffer): EntryOrigin {
-    if (begin.length !== 21) throw new ProtocolError(`pgoutput Begin of ${begin.length} bytes, expected 21`);
+  static ofBegin(buf: Buffer, start = 0, end = buf.length): EntryOrigin {
+    if (end - start !== 21) throw new ProtocolError(`pgoutput Begin of ${end - start} bytes, expected 21`);
     // µs since 2000 → since 1970. Exact as a double while below 2^53 µs (the year 2255).
-    const us = begin.readInt32BE(9) * 0x1_0000_0000 + begin.readUInt32BE(13) + PG_EPOCH_OFFSET_US;
-    if (!Number.isSafeInteger(us) || us < 0) return EntryOrigin.of(begin.readBigUInt64BE(1) as Lsn, begin.readUInt32BE(17), begin.readBigInt64BE(9) + BigInt(PG_EPOCH_OFFSET_US));
-    return new EntryOrigin(begin.readUInt32BE(1), begin.readUInt32BE(5), begin.readUInt32BE(17), Math.floor(us / 0x1_0000_0000), us % 0x1_0000_0000);
+    const us = buf.readInt32BE(start + 9) * 0x1_0000_0000 + buf.readUInt32BE(start + 13) + PG_EPOCH_OFFSET_US;
+    if (!Number.isSafeInteger(us) || us < 0)
+      return EntryOrigin.of(buf.readBigUInt64BE(start + 1) as Lsn, buf.readUInt32BE(start + 17), buf.readBigInt64BE(start + 9) + BigInt(PG_EPOCH_OFFSET_US));
+    return new EntryOrigin(buf.readUInt32BE(start + 1), buf.readUInt32BE(start + 5), buf.readUInt32BE(start + 17), Math.floor(us / 0x1_0000_0000), us % 0x1_0000_0000);
   }
 
   get lsn(): Lsn {

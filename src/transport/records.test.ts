@@ -162,5 +162,8 @@ test('EntryOrigin.ofBegin reads a pgoutput Begin as the constructor encodes its 
     assert.equal(got.xid, xid);
     assert.equal(got.commitTimeUs, want.commitTimeUs);
     assert.ok(got.sameAs(want));
+    const framed = Buffer.concat([Buffer.from('xy'), begin, Buffer.from('z')]);
+    assert.ok(EntryOrigin.ofBegin(framed, 2, 23).sameAs(want), 'inside a larger buffer');
   }
+  assert.throws(() => EntryOrigin.ofBegin(Buffer.alloc(30), 2, 22), /Begin of 20 bytes, expected 21/);
 });

@@ -62,9 +62,11 @@ const t = (...v: (string | null | 'U')[]): Tuple => v.map((x) => (x === null ? {
 const begin = (at: bigint): PgOutputMessage => ({ tag: 'begin', finalLsn: lsn(at), commitTime: 0n, xid: Number(at) });
 const commit = (at: bigint): PgOutputMessage => ({ tag: 'commit', flags: 0, commitLsn: lsn(at), endLsn: lsn(at + 8n), commitTime: 0n });
 
-/** Hands the capture a message as the walsender sends it. */
+/** Hands the capture a message as the walsender sends it: inside a larger buffer (the socket's chunk). */
 function feed(capture: ChangeCapture, m: PgOutputMessage, walEnd: Lsn): void {
-  capture.handle(encodePgOutput(m), { walEnd });
+  const bytes = encodePgOutput(m);
+  const buf = Buffer.concat([Buffer.from([0x4e, 0x4b, 0x4f]), bytes, Buffer.from([0x4e, 0x00])]);
+  capture.handle({ buf, start: 3, end: 3 + bytes.length, walEnd });
 }
 
 function setup(partitions: number, maxBatchEntries?: number) {

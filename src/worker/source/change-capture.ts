@@ -1,7 +1,7 @@
 import { ProtocolError, ReplicationError } from '../../core/errors.ts';
 import type { Lsn } from '../../core/lsn.ts';
 import type { RowChange, TableId } from '../../model/change.ts';
-import { PgOutputDecoder, PgOutputTag, type PgOutputMessage } from '../../source/postgres/protocol/index.ts';
+import { PgOutputDecoder, PgOutputTag, type PgOutputMessage, type XLogData } from '../../source/postgres/protocol/index.ts';
 import { hasValue, RowScan, valueLength } from '../../source/postgres/protocol/row-scan.ts';
 import { ChangeBatchWriter, EntryOrigin } from '../../transport/change-batch.ts';
 import { KeyHash } from '../../transport/partition-key.ts';
@@ -13,6 +13,9 @@ import type { Checkpoint } from './checkpoint.ts';
 /** In `OpenTx.last`: the partition has none of the transaction's entries / had some, but they left with a flush. */
 const UNTOUCHED = -1;
 const SENT = -2;
+
+/** A pgoutput message inside a buffer, and its frame's walEnd (read only by the messages that need it). */
+export type PgOutputBytes = Pick<XLogData, 'buf' | 'start' | 'end' | 'walEnd'>;
 
 interface OpenTx {
   /** Its commit LSN, xid and commit time, as every entry of it carries them. */
@@ -86,13 +89,17 @@ export class ChangeCapture {
     return this.#pending;
   }
 
-  /** One pgoutput message, as the walsender sent it. `data` is not kept: it may be reused once this returns. */
-  handle(data: Buffer, frame: { readonly walEnd: Lsn }): void {
-    const tag = data[0];
-    if (tag === PgOutputTag.Insert || tag === PgOutputTag.Update || tag === PgOutputTag.Delete) this.#row(data);
-    else if (tag === PgOutputTag.Begin) this.#begin(EntryOrigin.ofBegin(data));
-    else if (tag === PgOutputTag.Commit) this.#commit(data);
-    else this.#message(this.#decoder.decode(data), frame.walEnd);
+  /**
+   * One pgoutput message, `m.buf[m.start, m.end)`, as the walsender sent it, and its frame's walEnd. The buffer is not
+   * kept: it may be reused once this returns.
+   */
+  handle(m: PgOutputBytes): void {
+    const { buf, start, end } = m;
+    const tag = buf[start];
+    if (tag === PgOutputTag.Insert || tag === PgOutputTag.Update || tag === PgOutputTag.Delete) this.#row(buf, start, end);
+    else if (tag === PgOutputTag.Begin) this.#begin(EntryOrigin.ofBegin(buf, start, end));
+    else if (tag === PgOutputTag.Commit) this.#commit(buf, start, end);
+    else this.#message(this.#decoder.decode(buf.subarray(start, end)), m.walEnd);
   }
 
   #begin(origin: EntryOrigin): void {
@@ -101,8 +108,8 @@ export class ChangeCapture {
   }
 
   /** A pgoutput Commit (u8 'C', u8 flags, i64 commit LSN, i64 end LSN, i64 commit time). */
-  #commit(data: Buffer): void {
-    if (data.length !== 26) throw new ProtocolError(`pgoutput Commit of ${data.length} bytes, expected 26`);
+  #commit(buf: Buffer, start: number, end: number): void {
+    if (end - start !== 26) throw new ProtocolError(`pgoutput Commit of ${end - start} bytes, expected 26`);
     const tx = this.#requireTx('commit');
     this.#closeKeyChanges(tx);
     let touched = false;
@@ -116,7 +123,7 @@ export class ChangeCapture {
     // The origin reads its LSN and time only when the status asks.
     if (touched) this.lastData = tx.origin;
     this.#tx = undefined;
-    this.#endAt(data.readUInt32BE(10), data.readUInt32BE(14));
+    this.#endAt(buf.readUInt32BE(start + 10), buf.readUInt32BE(start + 14));
   }
 
   #endAt(hi: number, lo: number): void {
@@ -168,9 +175,9 @@ export class ChangeCapture {
     }
   }
 
-  #row(data: Buffer): void {
+  #row(data: Buffer, start: number, end: number): void {
     const s = this.#scan;
-    s.scan(data);
+    s.scan(data, start, end);
     const tx = this.#requireTx(s.tag === PgOutputTag.Insert ? 'insert' : s.tag === PgOutputTag.Update ? 'update' : 'delete');
     const rel = this.o.builder.relation(s.relationId);
     if (rel.internal || !rel.source) return;
@@ -183,7 +190,7 @@ export class ChangeCapture {
     else if (rel.change.fullIdentity) from = s.oldMarker;
     else if (keyDiffers(s, data, rel.change.keyIdx)) {
       // The rare path: decoded whole, as before. In parallel mode it is ordered against both keys' partitions.
-      const change = this.o.builder.build(this.#decoder.decode(data) as Extract<PgOutputMessage, { tag: 'update' }>);
+      const change = this.o.builder.build(this.#decoder.decode(data.subarray(start, end)) as Extract<PgOutputMessage, { tag: 'update' }>);
       if (change && this.o.partitions > 1 && isKeyChange(change)) {
         if (!tx.keyChanges) tx.keyChanges = { first: tx.index, changes: [] };
         tx.keyChanges.changes.push(change);
@@ -199,7 +206,7 @@ export class ChangeCapture {
     this.#closeKeyChanges(tx);
     const p = this.o.partitions === 1 ? 0 : this.#partition(rel, data) % this.o.partitions;
     const w = this.#writers[p]!;
-    this.#last[p] = w.row(tx.origin, tx.index++, rel.change, s.tag, data, from, data.length);
+    this.#last[p] = w.row(tx.origin, tx.index++, rel.change, s.tag, data, from, end);
     this.#pending++;
     if (w.entries >= this.#maxBatch || w.bytes >= this.#maxBytes) this.#flushPartition(p);
   }

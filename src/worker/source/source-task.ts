@@ -275,8 +275,8 @@ async function streamLoop(
   // Frames are captured as they arrive (ChangeCapture copies what it keeps); this loop decides when to flush.
   stream.start(start, {
     message(x) {
-      capture.handle(x.data, x);
-      if (x.data[0] === PgOutputTag.Commit) committed = true;
+      capture.handle(x);
+      if (x.buf[x.start] === PgOutputTag.Commit) committed = true;
       if (capture.pending >= MAX_PENDING_ENTRIES) stream.pause();
     },
     keepalive(walEnd) {

@@ -32,6 +32,21 @@ test('a row message is scanned into tuple and column offsets without decoding it
   assert.equal(wide.toString('utf8', s.newCols[99]! + 5, s.newCols[99]! + 5 + valueLength(wide, s.newCols[99]!)), '99');
 });
 
+test('a row message inside a larger buffer is scanned in place: offsets are positions in that buffer', () => {
+  const bytes = encodePgOutput(update);
+  const buf = Buffer.concat([Buffer.from('framing'), bytes, Buffer.from([0x4e, 0, 1])]);
+  const s = new RowScan();
+  s.scan(buf, 7, 7 + bytes.length);
+  assert.equal(s.relationId, 0xfffffff0);
+  assert.equal(s.oldMarker, 7 + 5);
+  assert.equal(buf[s.newMarker], 0x4e);
+  const text = (at: number): string | null => (hasValue(buf, at) ? buf.toString('utf8', at + 5, at + 5 + valueLength(buf, at)) : null);
+  assert.deepEqual([0, 1, 2].map((i) => text(s.newCols[i]!)), ['k2', null, 'v']);
+  // The bytes after the message are not part of it, however they look.
+  for (let n = 0; n < bytes.length; n++) assert.throws(() => s.scan(buf, 7, 7 + n), ProtocolError, `cut at ${n}`);
+  assert.throws(() => s.scan(buf, 7, 8 + bytes.length), ProtocolError);
+});
+
 test('every truncation and a trailing byte are ProtocolErrors', () => {
   const s = new RowScan();
   for (const m of [update, { tag: 'delete', relationId: 3, oldKind: 'K', oldTuple: [{ kind: 'text', value: 'x' }] }, { tag: 'insert', relationId: 3, newTuple: [{ kind: 'null' }] }] as PgOutputMessage[]) {

@@ -7,7 +7,9 @@ import { ColumnKind, PgOutputTag, TupleMarker } from './tags.ts';
  * so the source can route and forward a row by its bytes; PgOutputDecoder remains the way to read a message whole.
  * Only for messages outside a stream block (dcsync does not request streaming of in-progress transactions).
  *
- * A column at offset `o`: kind `buf[o]`; for text and binary, an Int32 length at o+1 and the value at o+5.
+ * The message may lie inside a larger buffer (the socket's chunk): offsets are positions in that buffer, so the
+ * stream needs no view of each message. A column at offset `o`: kind `buf[o]`; for text and binary, an Int32 length
+ * at o+1 and the value at o+5.
  */
 export class RowScan {
   /** PgOutputTag.Insert, Update or Delete. */
@@ -28,15 +30,17 @@ export class RowScan {
   oldCols = new Int32Array(64);
   newCols = new Int32Array(64);
 
-  /** Scans `buf` (one pgoutput message whose first byte is 'I', 'U' or 'D'); throws ProtocolError if it is malformed. */
-  scan(buf: Buffer): void {
-    const end = buf.length;
-    if (end < 6) throw new ProtocolError(`truncated pgoutput row message (${end} bytes)`);
-    const tag = buf[0]!;
+  /**
+   * Scans the pgoutput message `buf[start, end)`, whose first byte is 'I', 'U' or 'D'; throws ProtocolError if it is
+   * malformed.
+   */
+  scan(buf: Buffer, start = 0, end = buf.length): void {
+    if (end - start < 6) throw new ProtocolError(`truncated pgoutput row message (${end - start} bytes)`);
+    const tag = buf[start]!;
     if (tag !== PgOutputTag.Insert && tag !== PgOutputTag.Update && tag !== PgOutputTag.Delete)
       throw new ProtocolError(`not a row message: tag 0x${tag.toString(16)}`);
     this.tag = tag;
-    this.relationId = buf.readUInt32BE(1);
+    this.relationId = buf.readUInt32BE(start + 1);
     this.oldKind = 0;
     this.oldMarker = -1;
     this.newMarker = -1;
@@ -44,13 +48,13 @@ export class RowScan {
     this.newCount = 0;
     this.newHasUnchanged = false;
     this.binaryColumn = -1;
-    let p = 5;
+    let p = start + 5;
     const marker = buf[p]!;
     if (marker === TupleMarker.Key || marker === TupleMarker.Old) {
       if (tag === PgOutputTag.Insert) throw new ProtocolError(`Insert with an old tuple (marker 0x${marker.toString(16)})`);
       this.oldKind = marker;
       this.oldMarker = p;
-      p = this.#tuple(buf, p + 1, false);
+      p = this.#tuple(buf, p + 1, end, false);
       if (tag === PgOutputTag.Delete) {
         if (p !== end) throw new ProtocolError(`${end - p} trailing byte(s) after a Delete's tuple`);
         return;
@@ -61,12 +65,11 @@ export class RowScan {
     }
     if (buf[p] !== TupleMarker.New) throw new ProtocolError(`tuple marker 0x${buf[p]!.toString(16)} at offset ${p}, expected 'N'`);
     this.newMarker = p;
-    p = this.#tuple(buf, p + 1, true);
+    p = this.#tuple(buf, p + 1, end, true);
     if (p !== end) throw new ProtocolError(`${end - p} trailing byte(s) after a row message's tuple`);
   }
 
-  #tuple(buf: Buffer, start: number, isNew: boolean): number {
-    const end = buf.length;
+  #tuple(buf: Buffer, start: number, end: number, isNew: boolean): number {
     if (end - start < 2) throw new ProtocolError(`truncated TupleData at offset ${start}`);
     const count = (buf[start]! << 8) | buf[start + 1]!;
     let p = start + 2;

@@ -178,6 +178,8 @@ test('xlogDataAt finds the message and walEnd of an XLogData frame inside a larg
   const x = xlogDataAt(buf, 6, 6 + frame.length);
   assert.ok(x);
   assert.ok(x.data.equals(data));
+  assert.equal(x.buf, buf);
+  assert.deepEqual([x.start, x.end], [6 + 25, 6 + frame.length]);
   assert.equal(x.walEnd, 0xffff_ffff_ffff_fff0n);
   assert.equal(xlogDataAt(buf, 6, 6 + 24), undefined, 'header cut short');
   const keepalive = keepaliveFrame(9n, 1n, true);

@@ -65,32 +65,42 @@ export function decodeWalSenderFrame(buf: Buffer): WalSenderFrame {
   }
 }
 
-/** A pgoutput message and the walEnd of its XLogData frame, read only when asked for (most messages never need it). */
+/**
+ * A pgoutput message, `buf[start, end)`, and the walEnd of its XLogData frame. `data` (a view of the message) and
+ * `walEnd` are made only when asked for: most messages need neither.
+ */
 export interface XLogData {
+  readonly buf: Buffer;
+  readonly start: number;
+  readonly end: number;
   readonly data: Buffer;
   readonly walEnd: Lsn;
 }
 
 class XLogDataView implements XLogData {
-  data: Buffer = Buffer.alloc(0);
-  frame: Buffer = this.data;
+  buf: Buffer = Buffer.alloc(0);
   start = 0;
+  end = 0;
+
+  get data(): Buffer {
+    return this.buf.subarray(this.start, this.end);
+  }
 
   get walEnd(): Lsn {
-    return this.frame.readBigUInt64BE(this.start + 9) as Lsn;
+    return this.buf.readBigUInt64BE(this.start - XLOGDATA_HEADER + 9) as Lsn;
   }
 }
 
 /**
  * The pgoutput message inside the XLogData frame `buf[start, end)` and the frame's walEnd, without building a frame
- * object: the stream's hot path, one call per message. The result is reused: valid until the next call, and only
- * while `buf` holds the frame. Undefined for any other frame (decode those with decodeWalSenderFrame).
+ * object or a view: the stream's hot path, one call per message. The result is reused: valid until the next call, and
+ * only while `buf` holds the frame. Undefined for any other frame (decode those with decodeWalSenderFrame).
  */
 export function xlogDataAt(buf: Buffer, start: number, end: number): XLogData | undefined {
   if (end - start < XLOGDATA_HEADER || buf[start] !== WalSenderTag.XLogData) return undefined;
-  XLOG_DATA.data = buf.subarray(start + XLOGDATA_HEADER, end);
-  XLOG_DATA.frame = buf;
-  XLOG_DATA.start = start;
+  XLOG_DATA.buf = buf;
+  XLOG_DATA.start = start + XLOGDATA_HEADER;
+  XLOG_DATA.end = end;
   return XLOG_DATA;
 }
 
