@@ -17,6 +17,11 @@ export function parseLsn(text: string): Lsn {
   return ((BigInt('0x' + m[1]) << 32n) | BigInt('0x' + m[2])) as Lsn;
 }
 
+/** The LSN whose high and low 32 bits are `hi` and `lo` (as the protocol's big-endian words carry it). */
+export function lsnOfWords(hi: number, lo: number): Lsn {
+  return ((BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0)) as Lsn;
+}
+
 export function formatLsn(value: Lsn | bigint): string {
   const hi = (value >> 32n) & 0xffff_ffffn;
   const lo = value & 0xffff_ffffn;

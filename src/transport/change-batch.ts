@@ -21,7 +21,7 @@
  * Decoding yields the same RowChanges as ChangeBuilder builds from the decoded pgoutput message.
  */
 import { ProtocolError } from '../core/errors.ts';
-import { formatLsn, type Lsn } from '../core/lsn.ts';
+import { formatLsn, lsnOfWords, type Lsn } from '../core/lsn.ts';
 import { utf8 } from '../core/utf8.ts';
 import type { Cells, EncodedChange, RowChange, TableId, Value } from '../model/change.ts';
 import { barrierFromJson, barrierToJson, compressBody, decodeChangeBatchJson, decompressBody, H, headerText, type Barrier, type ChangeStreamRecord, type KafkaRecord, type RawHeaders } from './records.ts';
@@ -110,7 +110,7 @@ export class EntryOrigin {
   }
 
   get lsn(): Lsn {
-    return (this.#lsn ??= ((BigInt(this.lsnHi) << 32n) | BigInt(this.lsnLo)) as Lsn);
+    return (this.#lsn ??= lsnOfWords(this.lsnHi, this.lsnLo));
   }
 
   get commitTimeUs(): bigint {

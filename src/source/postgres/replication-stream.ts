@@ -6,8 +6,8 @@ import { classifyPgError } from './errors.ts';
 import { CopyFramer, decodeWalSenderFrame, encodeStandbyStatus, pgNowMicros, xlogDataAt, type XLogData } from './protocol/index.ts';
 
 /**
- * Receives the stream's frames as the connection parses them, synchronously. `data` is a view of the connection's
- * read buffer, valid only during the call: copy what must outlive it. A throw fails the stream.
+ * Receives the stream's frames as the connection parses them, synchronously. A message is handed over where it lies
+ * in the connection's read buffer, valid only during the call: copy what must outlive it. A throw fails the stream.
  */
 export interface StreamConsumer {
   /** One pgoutput message and the walEnd of its XLogData frame (both readable only during the call). */

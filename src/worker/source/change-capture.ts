@@ -1,5 +1,5 @@
 import { ProtocolError, ReplicationError } from '../../core/errors.ts';
-import type { Lsn } from '../../core/lsn.ts';
+import { lsnOfWords, type Lsn } from '../../core/lsn.ts';
 import type { RowChange, TableId } from '../../model/change.ts';
 import { PgOutputDecoder, PgOutputTag, type PgOutputMessage, type XLogData } from '../../source/postgres/protocol/index.ts';
 import { hasValue, RowScan, valueLength } from '../../source/postgres/protocol/row-scan.ts';
@@ -239,7 +239,7 @@ export class ChangeCapture {
     for (let p = 0; p < this.o.partitions; p++) this.#flushPartition(p);
     if (this.#endHi >= 0) {
       // Every end since the last flush is in records up to this sequence number: confirming the newest covers them.
-      this.o.checkpoint.commit(this.o.sink.lastEnqueued, ((BigInt(this.#endHi) << 32n) | BigInt(this.#endLo)) as Lsn);
+      this.o.checkpoint.commit(this.o.sink.lastEnqueued, lsnOfWords(this.#endHi, this.#endLo));
       this.#endHi = -1;
     }
   }

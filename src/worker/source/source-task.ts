@@ -290,7 +290,7 @@ async function streamLoop(
   const baseline = await updateDeleteCounters(meta, noIdentity.map((t) => t.oid));
   const failedTables = new Set<string>();
   // While a backlog streams in (full reads), entries wait up to COALESCE_MS to leave in fewer, larger Kafka records:
-  // each record costs a gzip/gunzip set-up and per-record work in three JVMs. A trickle (short reads) leaves at once.
+  // each record costs a Brotli set-up at both ends and per-record work in three JVMs. A trickle (short reads) leaves at once.
   let waitingSince = 0;
   // The first entries leave at once, however few: MirrorMaker and the destination start on them meanwhile.
   let sentAny = false;
