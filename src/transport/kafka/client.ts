@@ -1,6 +1,7 @@
 import type { ConnectionOptions } from 'node:tls';
 import { Kafka, logLevel, type KafkaConfig, type logCreator } from 'kafkajs';
 import { silentLogger, type Logger, type LogMeta } from '../../core/logger.ts';
+import { installRequestQueueTimerFix } from './request-queue-timer.ts';
 
 /** Lowest TLS version dcsync accepts from Kafka brokers. */
 export const KAFKA_TLS_MIN_VERSION = 'TLSv1.2';
@@ -45,6 +46,7 @@ export function kafkaTlsConnectionOptions(o: KafkaTlsOptions): ConnectionOptions
  * (warn and error only) go to `logger` under component 'kafkajs', with kafkajs's namespace, message and fields as metadata.
  */
 export function kafkaClient(bootstrap: string | readonly string[], clientId: string, logger: Logger = silentLogger, opts: KafkaClientOptions = {}): Kafka {
+  installRequestQueueTimerFix();
   return new Kafka({
     clientId,
     brokers: typeof bootstrap === 'string' ? bootstrap.split(',').map((b) => b.trim()) : [...bootstrap],

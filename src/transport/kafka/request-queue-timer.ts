@@ -1,0 +1,36 @@
+import RequestQueue from 'kafkajs/src/network/requestQueue/index.js';
+
+/** kafkajs's own interval for re-checking requests held back by the in-flight limit. */
+const RECHECK_MS = 10;
+
+interface QueueInternals {
+  pending: unknown[];
+  throttledUntil: number;
+  throttleCheckTimeoutId: ReturnType<typeof setTimeout> | null;
+  checkPendingRequests(): void;
+}
+
+let installed = false;
+
+/**
+ * kafkajs 2.2.4 arms a timer for its pending-request check even when nothing is pending, with a negative delay
+ * (1 ms), and every check arms the next one: once a broker connection has had one response, its request queue
+ * wakes the event loop about a thousand times a second, forever (tulios/kafkajs#1556, not fixed in a release).
+ * An idle destination task spent ~4.5 % of a core on it. The check is only needed while requests wait, so this
+ * arms the timer only then, with kafkajs's own delays (the end of a broker-requested throttle, else 10 ms).
+ */
+export function installRequestQueueTimerFix(): void {
+  if (installed) return;
+  installed = true;
+  RequestQueue.prototype.scheduleCheckPendingRequests = function (this: QueueInternals): void {
+    if (this.throttleCheckTimeoutId !== null || this.pending.length === 0) return;
+    const untilUnthrottled = this.throttledUntil - Date.now();
+    this.throttleCheckTimeoutId = setTimeout(
+      () => {
+        this.throttleCheckTimeoutId = null;
+        this.checkPendingRequests();
+      },
+      untilUnthrottled > 0 ? untilUnthrottled : RECHECK_MS,
+    );
+  };
+}
