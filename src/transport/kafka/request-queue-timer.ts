@@ -1,4 +1,5 @@
 import RequestQueue from 'kafkajs/src/network/requestQueue/index.js';
+import { IllegalStateError } from '../../core/errors.ts';
 
 /** kafkajs's own interval for re-checking requests held back by the in-flight limit. */
 const RECHECK_MS = 10;
@@ -21,6 +22,10 @@ let installed = false;
  */
 export function installRequestQueueTimerFix(): void {
   if (installed) return;
+  const proto = RequestQueue.prototype as Partial<RequestQueue>;
+  // kafkajs is pinned (package.json); a version without these methods needs this fix looked at again.
+  if (typeof proto.scheduleCheckPendingRequests !== 'function' || typeof proto.checkPendingRequests !== 'function')
+    throw new IllegalStateError("kafkajs's RequestQueue is not the one request-queue-timer.ts was written for (kafkajs 2.2.4)");
   installed = true;
   RequestQueue.prototype.scheduleCheckPendingRequests = function (this: QueueInternals): void {
     if (this.throttleCheckTimeoutId !== null || this.pending.length === 0) return;
