@@ -17,7 +17,6 @@ declare module 'kafkajs/src/network/requestQueue/index.js' {
   class RequestQueue {
     constructor(o: { maxInFlightRequests: number | null; requestTimeout: number; enforceRequestTimeout: boolean; clientId: string; broker: string; logger: QueueLogger });
     pending: unknown[];
-    inflight: Map<number, unknown>;
     throttledUntil: number;
     throttleCheckTimeoutId: ReturnType<typeof setTimeout> | null;
     push(r: { entry: RequestEntry; expectResponse: boolean; sendRequest(): void; requestTimeout?: number }): void;

@@ -4,13 +4,6 @@ import { IllegalStateError } from '../../core/errors.ts';
 /** kafkajs's own interval for re-checking requests held back by the in-flight limit. */
 const RECHECK_MS = 10;
 
-interface QueueInternals {
-  pending: unknown[];
-  throttledUntil: number;
-  throttleCheckTimeoutId: ReturnType<typeof setTimeout> | null;
-  checkPendingRequests(): void;
-}
-
 let installed = false;
 
 /**
@@ -27,7 +20,7 @@ export function installRequestQueueTimerFix(): void {
   if (typeof proto.scheduleCheckPendingRequests !== 'function' || typeof proto.checkPendingRequests !== 'function')
     throw new IllegalStateError("kafkajs's RequestQueue is not the one request-queue-timer.ts was written for (kafkajs 2.2.4)");
   installed = true;
-  RequestQueue.prototype.scheduleCheckPendingRequests = function (this: QueueInternals): void {
+  RequestQueue.prototype.scheduleCheckPendingRequests = function (this: RequestQueue): void {
     if (this.throttleCheckTimeoutId !== null || this.pending.length === 0) return;
     const untilUnthrottled = this.throttledUntil - Date.now();
     this.throttleCheckTimeoutId = setTimeout(
