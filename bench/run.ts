@@ -162,6 +162,7 @@ async function main(): Promise<number> {
       await pollUntil(() => dcsync.snapshotComplete(), { what: 'the dcsync initial copy', intervalMs: 500, timeoutMs: 3_600_000, signal, check: () => dcsync.check() });
       say('dcsync initial copy complete (untimed)');
     }
+    if (needNative) await ctx.vacuumTargets();
     if (opts.only.has('backlog')) {
       results.backlog = [];
       for (let round = 1; round <= opts.backlogRounds; round++) results.backlog.push(await runBacklog(ctx, round));

@@ -1,6 +1,6 @@
 /** What every phase of the benchmark shares: the two datacenters, the workers, the peers, the options. */
 import type { TwoDc } from '../../test/helpers/two-dc.ts';
-import { Conn, differences, fingerprint, type Fingerprint } from './db.ts';
+import { Conn, differences, exec, fingerprint, type Fingerprint } from './db.ts';
 import type { DcsyncTasks } from './dcsync.ts';
 import { ARRIVAL_SCHEMA, type Markers } from './markers.ts';
 import type { NativePeer } from './native.ts';
@@ -78,6 +78,20 @@ export class Bench {
   /** CHECKPOINT on both clusters, so that neither measurement pays for the other's dirty buffers. */
   async checkpoint(): Promise<void> {
     await Promise.all([this.src.query('CHECKPOINT'), this.b.query('CHECKPOINT')]);
+  }
+
+  /**
+   * VACUUM (ANALYZE) of both targets on B, once both hold their copy, as after any bulk load. Left to autovacuum, its
+   * pass over the freshly loaded tables (5M rows at scale 50) starts a minute or two after the load, at a time of its
+   * own, and ran during the first measured drain: in one run, from 13 s before dcsync's drain to 7 s after it on
+   * dcsync's target and from 4 s into it to 20 s after it on native's, so native then drained with neither running.
+   * pgbench -i vacuums the source itself.
+   */
+  async vacuumTargets(): Promise<void> {
+    const started = performance.now();
+    await Promise.all([this.dcsync.targetUrl, this.native.targetUrl].map((url) => exec(url, 'VACUUM (ANALYZE)')));
+    await this.checkpoint();
+    this.say(`VACUUM (ANALYZE) of both targets and CHECKPOINT (untimed): ${secs(performance.now() - started)}`);
   }
 
   /** Call after anything writes to the source database. */
