@@ -209,8 +209,20 @@ export class ReplicationStream {
     return n;
   }
 
+  /**
+   * Ends the stream. Unless the server already ended it, a last status confirms what is durable downstream first:
+   * the slot then keeps nothing that the next start would stream again (the status timer alone leaves up to its
+   * interval unconfirmed, and all of it when the stream lived shorter than that).
+   */
   async close(): Promise<void> {
     if (this.#state === 'closed') return;
+    if (this.#state === 'streaming' && !this.#ended) {
+      try {
+        this.sendStatus(false);
+      } catch (err) {
+        this.log.debug('last status not sent', { error: err as Error });
+      }
+    }
     this.#state = 'closed';
     if (this.#timer) clearInterval(this.#timer);
     this.#wake();

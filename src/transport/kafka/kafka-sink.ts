@@ -92,6 +92,13 @@ export class KafkaSink implements ChangeSink {
     return seq;
   }
 
+  /** Resolves once everything enqueued so far is acknowledged, the sink failed, or `ms` passed; never throws. */
+  async settle(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.flush().catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+    clearTimeout(timer);
+  }
+
   async waitForRoom(signal?: AbortSignal): Promise<void> {
     while (this.#pendingBytes > this.#maxPendingBytes) {
       if (this.#failure) throw this.#failure;

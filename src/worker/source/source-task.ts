@@ -203,6 +203,13 @@ export async function runSourceTask(o: SourceTaskOptions, signal: AbortSignal): 
     };
     const start = { slot, startLsn: ZERO_LSN, publications, protoVersion: 1 as const, messages: true, statusIntervalMs: o.statusIntervalMs };
     await streamLoop(o, stream, start, capture, checkpoint, changeSink, meta, noIdentity, signal, log, copyFailure, tick);
+    // Asked to stop: what was captured goes out, and what Kafka acknowledges within a few seconds is confirmed to the
+    // slot as the stream closes, so that the next start does not stream it again.
+    stream.pause();
+    if (!changeSink.failure) {
+      capture.flush();
+      await changeSink.settle(STOP_SETTLE_MS);
+    }
     await copying;
   } finally {
     await stream?.close();
@@ -244,6 +251,9 @@ function withDb(url: string, db: string): string {
 async function waitAcked(sink: KafkaSink, seq: number, signal: AbortSignal): Promise<void> {
   while (sink.acked < seq) await sink.flush(signal);
 }
+
+/** On a stop, how long the records already produced may take to be acknowledged before the stream closes. */
+const STOP_SETTLE_MS = 5_000;
 
 /** At least this many frames between two wake-ups of the stream loop means a backlog: see streamLoop. */
 const COALESCE_FRAMES = 256;

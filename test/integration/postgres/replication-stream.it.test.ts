@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { isRetriable } from '../../../src/core/errors.ts';
 import { silentLogger } from '../../../src/core/logger.ts';
-import { parseLsn, type Lsn } from '../../../src/core/lsn.ts';
+import { formatLsn, parseLsn, type Lsn } from '../../../src/core/lsn.ts';
 import { type PgClusterHandle, startPgCluster } from '../../../src/local/postgres.ts';
 import { connect } from '../../../src/source/postgres/connection.ts';
 import { PgOutputDecoder } from '../../../src/source/postgres/protocol/index.ts';
@@ -50,6 +50,8 @@ after(async () => {
 interface Received {
   inserts: Map<number, number>;
   keepalives: number;
+  /** The end of the last transaction received, which the stream's status confirms. */
+  committed?: Lsn;
 }
 
 async function openStream(url: string, slot: string, got: Received): Promise<ReplicationStream> {
@@ -68,7 +70,7 @@ async function openStream(url: string, slot: string, got: Received): Promise<Rep
           got.inserts.set(Number(id), (got.inserts.get(Number(id)) ?? 0) + 1);
           assert.equal(v, valueOf(Number(id)), `row ${id} arrives whole`);
         }
-        if (m.tag === 'commit') confirmed = walEnd;
+        if (m.tag === 'commit') confirmed = got.committed = walEnd;
       },
       keepalive() {
         got.keepalives++;
@@ -124,6 +126,25 @@ describe('ReplicationStream on a real walsender', () => {
       await c.end();
     });
   }
+
+  it('close confirms the durable position to the slot, also before the first timed status', async () => {
+    const got: Received = { inserts: new Map(), keepalives: 0 };
+    const stream = await openStream(cluster.url('postgres'), 's_close', got); // timed status every 60 s
+    const c = new pg.Client({ connectionString: cluster.url('postgres') });
+    await c.connect();
+    const confirmed = async (): Promise<Lsn> =>
+      parseLsn((await c.query<{ lsn: string }>(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 's_close'`)).rows[0]!.lsn);
+    const created = await confirmed();
+    await insertRows(7001, 7021);
+    await drain(stream, () => got.inserts.size === 20);
+    const committed = got.committed!;
+    await stream.close();
+    for (const deadline = Date.now() + 5_000; (await confirmed()) < committed && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 100));
+    const now = await confirmed();
+    assert.ok(now >= committed, `confirmed_flush_lsn is ${formatLsn(now)} (was ${formatLsn(created)}), not at the last transaction's end ${formatLsn(committed)}`);
+    await c.query(`SELECT pg_drop_replication_slot('s_close')`);
+    await c.end();
+  });
 
   it('a walsender terminated by the server fails the stream with a retriable error', async () => {
     const got: Received = { inserts: new Map(), keepalives: 0 };

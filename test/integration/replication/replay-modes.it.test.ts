@@ -214,3 +214,23 @@ test('sequences follow the source (serial, identity, standalone, descending) and
     assert.equal((await c.query(`SELECT nextval('s_id_seq')::int AS n`)).rows[0].n, 512);
   });
 });
+
+test('a stopped source task confirms to its slot what Kafka acknowledged, also when it ran shorter than its status interval', async () => {
+  await psql(env.pgA, 'postgres', { command: 'CREATE DATABASE gs' });
+  await psql(env.pgA, 'gs', { command: `CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, 'x' FROM generate_series(1, 10) i` });
+  const [source] = await startSync('gs', 'gs', 'parallel');
+  await equalSoon('gs');
+  await source!.stop();
+  const lsn = (sql: string): Promise<string> => withClient(env.pgA.url('gs'), async (c) => (await c.query<{ lsn: string }>(sql)).rows[0]!.lsn);
+  const before = await lsn(`SELECT pg_current_wal_insert_lsn()::text AS lsn`);
+  await psql(env.pgA, 'gs', { command: `INSERT INTO t SELECT i, 'y' FROM generate_series(11, 2000) i` });
+  const started = Date.now();
+  const again = await env.dcsync('source-gs', ['run', 'task', 'source', '--cluster.endpoint', env.pgA.url('postgres'), '--mq.kafka-addr', env.kafkaA.bootstrap, '--sync.id', 'gs', '--databases', 'gs', '--mq.partitions', '4', '--heartbeat', '1s']);
+  await equalSoon('gs'); // applied at B, so acknowledged by Kafka A
+  await again.stop();
+  const lived = Date.now() - started;
+  assert.ok(lived < 10_000, `the task ran ${lived} ms, shorter than its 10 s status interval`);
+  const confirmed = await lsn(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name LIKE 'dcsync_gs_%'`);
+  const moved = await withClient(env.pgA.url('gs'), async (c) => (await c.query<{ moved: boolean }>(`SELECT $1::pg_lsn > $2::pg_lsn AS moved`, [confirmed, before])).rows[0]!.moved);
+  assert.ok(moved, `the slot confirmed ${confirmed}, not past the insert that began at ${before}`);
+});
