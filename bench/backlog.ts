@@ -1,11 +1,10 @@
 /**
  * Goal 2: draining a backlog. Both consumers stop at the same source position (the dcsync source task is
  * stopped; the native subscription's slot is created right then and the subscription stays disabled), one
- * pgbench run writes the backlog that both slots keep, then each consumer drains it alone, one right after the
- * other; both targets are compared with the source afterwards. With several rounds (`--backlog-rounds`) every
- * round writes a new backlog and the order alternates (dcsync first in odd rounds, native first in even ones):
- * this machine's speed drifts by tens of percent within minutes, and a fixed order would hand that drift to one
- * side. For the same reason the two drains of a round are not separated by the comparisons (20–30 s each).
+ * pgbench run writes the backlog that both slots keep, then each consumer drains it alone, one after the other.
+ * With several rounds (`--backlog-rounds`) every round writes a new backlog and the order alternates (dcsync first
+ * in odd rounds, native first in even ones): this machine's speed drifts by tens of percent within minutes, and a
+ * fixed order would hand that drift to one side.
  */
 import { delay } from '../src/core/time.ts';
 import { pollUntil } from './lib/db.ts';
@@ -25,8 +24,6 @@ export interface DrainResult {
   /** CPU seconds per part of the deployment during the drain. */
   cpu: string;
 }
-
-type Drain = Omit<DrainResult, 'verification'>;
 
 export interface BacklogResult {
   pgbench: PgbenchResult;
@@ -94,7 +91,7 @@ export async function runBacklog(ctx: Bench, round = 1): Promise<BacklogResult> 
   ];
 
   // dcsync: from starting the source task until every partition applied a position at or after endLsn.
-  const drainDcsync = async (): Promise<Drain> => {
+  const drainDcsync = async (): Promise<DrainResult> => {
     await ctx.checkpoint();
     const stages = new StageTracker(ctx.env, dcsync.o.syncId, dcsync.o.database, opts.partitions);
     await stages.start(signal);
@@ -123,12 +120,13 @@ export async function runBacklog(ctx: Bench, round = 1): Promise<BacklogResult> 
         : '') + (perPartition ? `; partitions done at ${perPartition}` : '');
     ctx.say(`  dcsync drained it in ${secs(ms)} (${rate(run.transactions, ms)} tx/s, ${rate(rowChanges, ms)} row changes/s; first change applied after ${secs(firstMs)}${stageText})`);
     ctx.say(`    CPU during the drain: ${cpu}`);
+    const verification = await ctx.verify(dcsync.targetUrl, 'dcsync after the backlog');
     await dcsync.stopSource();
-    return { ms, firstMs, stages: stageText.slice(2), cpu };
+    return { ms, firstMs, verification, stages: stageText.slice(2), cpu };
   };
 
   // Native: from ALTER SUBSCRIPTION … ENABLE until its origin's remote_lsn is at or after endLsn.
-  const drainNative = async (): Promise<Drain> => {
+  const drainNative = async (): Promise<DrainResult> => {
     await ctx.checkpoint();
     const cpuBefore = sampleCpu(cpuGroups);
     const started = performance.now();
@@ -147,21 +145,20 @@ export async function runBacklog(ctx: Bench, round = 1): Promise<BacklogResult> 
     const firstMs = first - started;
     ctx.say(`  native subscription drained it in ${secs(ms)} (${rate(run.transactions, ms)} tx/s, ${rate(rowChanges, ms)} row changes/s; first change applied after ${secs(firstMs)})`);
     ctx.say(`    CPU during the drain: ${cpu}`);
+    const verification = await ctx.verify(native.targetUrl, 'native subscription after the backlog');
     await native.disable(signal);
-    return { ms, firstMs, cpu };
+    return { ms, firstMs, verification, cpu };
   };
 
-  let dcsyncDrain: Drain;
-  let nativeDrain: Drain;
+  let dcsyncResult: DrainResult;
+  let nativeResult: DrainResult;
   if (nativeFirst) {
-    nativeDrain = await drainNative();
-    dcsyncDrain = await drainDcsync();
+    nativeResult = await drainNative();
+    dcsyncResult = await drainDcsync();
   } else {
-    dcsyncDrain = await drainDcsync();
-    nativeDrain = await drainNative();
+    dcsyncResult = await drainDcsync();
+    nativeResult = await drainNative();
   }
-  const dcsyncResult: DrainResult = { ...dcsyncDrain, verification: await ctx.verify(dcsync.targetUrl, 'dcsync after the backlog') };
-  const nativeResult: DrainResult = { ...nativeDrain, verification: await ctx.verify(native.targetUrl, 'native subscription after the backlog') };
   ctx.say(`  round ${round}: ${(nativeResult.ms / dcsyncResult.ms).toFixed(2)}× (native ${secs(nativeResult.ms)} / dcsync ${secs(dcsyncResult.ms)})`);
   return { pgbench: run, walBytes, rowChanges, slots, dcsync: dcsyncResult, native: nativeResult, load, nativeFirst };
 }
