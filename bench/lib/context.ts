@@ -82,10 +82,8 @@ export class Bench {
 
   /**
    * VACUUM (ANALYZE) of both targets on B, once both hold their copy, as after any bulk load. Left to autovacuum, its
-   * pass over the freshly loaded tables (5M rows at scale 50) starts a minute or two after the load, at a time of its
-   * own, and ran during the first measured drain: in one run, from 13 s before dcsync's drain to 7 s after it on
-   * dcsync's target and from 4 s into it to 20 s after it on native's, so native then drained with neither running.
-   * pgbench -i vacuums the source itself.
+   * throttled pass over the freshly loaded tables (~30 s at scale 50) starts a minute or two after the load and can
+   * fall on the first measured drain only (docs/data-path.md, ninth round). pgbench -i vacuums the source itself.
    */
   async vacuumTargets(): Promise<void> {
     const started = performance.now();
