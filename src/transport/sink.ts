@@ -15,7 +15,7 @@ export interface ChangeSink {
   readonly acked: number;
   /** Called after `acked` moved. */
   onAcked(listener: (acked: number) => void): void;
-  /** Resolves when everything enqueued so far is durable. */
+  /** Resolves when everything enqueued so far is durable; rejects with AbortedError as soon as `signal` aborts. */
   flush(signal?: AbortSignal): Promise<void>;
   close(): Promise<void>;
 }

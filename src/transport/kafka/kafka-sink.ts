@@ -92,19 +92,12 @@ export class KafkaSink implements ChangeSink {
     return seq;
   }
 
-  /** Resolves once everything enqueued so far is acknowledged, the sink failed, or `ms` passed; never throws. */
-  async settle(ms: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.flush().catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
-    clearTimeout(timer);
-  }
-
   async waitForRoom(signal?: AbortSignal): Promise<void> {
     while (this.#pendingBytes > this.#maxPendingBytes) {
       if (this.#failure) throw this.#failure;
       if (this.#closed) throw new IllegalStateError('sink is closed');
       if (signal?.aborted) throw new AbortedError();
-      await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
+      await nextWake(this.#roomWaiters, signal);
     }
     if (this.#failure) throw this.#failure;
   }
@@ -115,7 +108,7 @@ export class KafkaSink implements ChangeSink {
       if (this.#failure) throw this.#failure;
       if (this.#closed) throw new IllegalStateError('sink is closed');
       if (signal?.aborted) throw new AbortedError();
-      await new Promise<void>((resolve) => this.#ackWaiters.push(resolve));
+      await nextWake(this.#ackWaiters, signal);
     }
   }
 
@@ -184,4 +177,16 @@ export class KafkaSink implements ChangeSink {
     await Promise.race([this.#pumping, new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
     await this.producer.disconnect().catch((err: unknown) => this.log.warn('producer disconnect failed', { error: err as Error }));
   }
+}
+
+/** Until the sink calls the waiters (an ack, room, a failure or a close) or `signal` aborts. */
+function nextWake(waiters: (() => void)[], signal: AbortSignal | undefined): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const wake = (): void => {
+      signal?.removeEventListener('abort', wake);
+      resolve();
+    };
+    waiters.push(wake);
+    signal?.addEventListener('abort', wake, { once: true });
+  });
 }

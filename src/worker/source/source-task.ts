@@ -208,7 +208,7 @@ export async function runSourceTask(o: SourceTaskOptions, signal: AbortSignal): 
     stream.pause();
     if (!changeSink.failure) {
       capture.flush();
-      await changeSink.settle(STOP_SETTLE_MS);
+      await changeSink.flush(AbortSignal.timeout(STOP_SETTLE_MS)).catch(() => {}); // not acknowledged in time: not confirmed
     }
     await copying;
   } finally {
