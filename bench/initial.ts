@@ -4,7 +4,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { pgBin } from '../src/local/postgres.ts';
+import { pgBin } from '../tools/local/postgres.ts';
 import { Conn, pollUntil, totalRows } from './lib/db.ts';
 import { SOURCE_DB, type Bench, type Verification } from './lib/context.ts';
 import { rate, secs } from './lib/report.ts';

@@ -12,7 +12,7 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { AbortedError } from '../src/core/time.ts';
-import { pgBin } from '../src/local/postgres.ts';
+import { pgBin } from '../tools/local/postgres.ts';
 import { startTwoDc, type TwoDc } from '../test/helpers/two-dc.ts';
 import { runBacklog, type BacklogResult } from './backlog.ts';
 import { runInitial, type InitialResult } from './initial.ts';

@@ -13,9 +13,9 @@ import path from 'node:path';
 import pg from 'pg';
 import { errorMessage } from '../src/core/errors.ts';
 import { delay } from '../src/core/time.ts';
-import { downLocal, upLocal, type LocalDeployment } from '../src/local/deployment.ts';
-import { pgBin } from '../src/local/postgres.ts';
-import { isCaughtUp, type SyncStatus } from '../src/local/sync.ts';
+import { downLocal, upLocal, type LocalDeployment } from '../tools/local/deployment.ts';
+import { pgBin } from '../tools/local/postgres.ts';
+import { isCaughtUp, type SyncStatus } from '../tools/local/sync.ts';
 import { queryRows as query, run } from '../test/helpers/psql.ts';
 
 const say = (text: string): void => void process.stdout.write(text + '\n');

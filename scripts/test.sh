@@ -9,7 +9,7 @@ echo "== typecheck"
 npx tsc -p tsconfig.json --noEmit
 shopt -s globstar nullglob # node 20's test runner does not expand globs itself
 echo "== unit tests"
-node --import tsx --test --test-reporter=spec src/**/*.test.ts
+node --import tsx --test --test-reporter=spec src/**/*.test.ts tools/**/*.test.ts
 echo "== integration tests"
 if [ -n "${DCSYNC_IT:-}" ]; then its=($DCSYNC_IT); else its=(test/integration/**/*.it.test.ts); fi
 node --import tsx --test --test-concurrency=1 --test-timeout=900000 --test-reporter=spec "${its[@]}"

@@ -1,7 +1,7 @@
 /** The dcsync source and destination tasks of the benchmark's sync, and what the target says about them. */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { DaemonHandle } from '../../src/local/process.ts';
+import type { DaemonHandle } from '../../tools/local/process.ts';
 import type { TwoDc } from '../../test/helpers/two-dc.ts';
 import { Conn, pollUntil, withDatabase } from './db.ts';
 

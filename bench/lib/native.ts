@@ -3,7 +3,7 @@
  * subscription in another database of B that holds a pg_dump copy of the source tables).
  */
 import type { TwoDc } from '../../test/helpers/two-dc.ts';
-import { pgBin } from '../../src/local/postgres.ts';
+import { pgBin } from '../../tools/local/postgres.ts';
 import type { Children } from './proc.ts';
 import { Conn, connValue, exec, pollUntil } from './db.ts';
 

@@ -1,5 +1,5 @@
 /** Runs pgbench against the source database and reads its summary. */
-import { pgBin } from '../../src/local/postgres.ts';
+import { pgBin } from '../../tools/local/postgres.ts';
 import type { Children } from './proc.ts';
 
 export interface PgbenchResult {

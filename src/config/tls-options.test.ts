@@ -9,8 +9,8 @@ import { issueClientKeyfile, issueServerKeyfile } from '../tls/issue.ts';
 import { formatKeyfile } from '../tls/keyfile.ts';
 import { kafkaTlsConnectionOptions } from '../transport/kafka/client.ts';
 import { loadKafkaTls } from './kafka-tls.ts';
-import { libpqTlsEnv, pgSslOptions, splitPgTls, withPgCa } from './pg-tls.ts';
-import { resolvePgUrl } from './pg-url.ts';
+import { libpqTlsEnv, pgSslOptions, splitPgTls, withPgCa } from '../postgres/tls.ts';
+import { resolvePgUrl } from '../postgres/url.ts';
 
 let dir: string;
 let ca: CaMaterial;

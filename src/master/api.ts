@@ -28,12 +28,12 @@ import {
   type TasksResponse,
   type WorkerView,
   type WorkersResponse,
-} from './contract.ts';
+} from '../control/v1/cluster.ts';
 import type { LeaderElection } from './election.ts';
 import { noLeader, type LeaderForwarder } from './forward.ts';
 import type { SchedulerLoop } from './scheduler-loop.ts';
 import type { AssignmentRow, LeaseRow, MasterStore, TaskRow, WorkerRow } from './store.ts';
-import { parseSyncSettings, type SyncSettings } from './sync-contract.ts';
+import { parseSyncSettings, type SyncSettings } from '../control/v1/sync.ts';
 
 export interface MasterApiDeps {
   readonly store: MasterStore;

@@ -18,7 +18,7 @@ import type { HttpMethod, RouteResponse } from '../control/router.ts';
 import { errorMessage } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { signJwt, type JwtSecret } from '../tls/index.ts';
-import { FORWARDED_QUERY } from './contract.ts';
+import { FORWARDED_QUERY } from '../control/v1/cluster.ts';
 
 export interface ForwarderOptions {
   /** PEM of the CA that issued the masters' certificates. */

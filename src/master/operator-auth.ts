@@ -12,8 +12,8 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { errorMessage } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { BasicAuthVerifier } from '../control/auth.ts';
-import { connect } from '../source/postgres/connection.ts';
-import { PostgresError } from '../source/postgres/errors.ts';
+import { connect } from '../postgres/connection.ts';
+import { PostgresError } from '../postgres/errors.ts';
 
 /** The role whose members may operate dcsync without being superusers. */
 export const ADMIN_ROLE = 'dcsync_admin';

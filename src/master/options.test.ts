@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InvalidOptionError } from '../core/errors.ts';
 import { silentLogger } from '../core/logger.ts';
-import { parseHeartbeatRequest, parseRegisterWorkerRequest, parseTaskStatusRequest } from './contract.ts';
+import { parseHeartbeatRequest, parseRegisterWorkerRequest, parseTaskStatusRequest } from '../control/v1/cluster.ts';
 import { compileMasterOptions, masterIdOf, type MasterOptions } from './options.ts';
 
 const base: MasterOptions = {

@@ -3,13 +3,13 @@
  * give, or a caller in code) compiled once into a strict form. Errors name the flag.
  */
 import { daemonIdOf, endpointOption, portOption, requiredOption } from '../config/validate.ts';
-import { resolvePgUrl } from '../config/pg-url.ts';
+import { resolvePgUrl } from '../postgres/url.ts';
 import { MASTER_PORT } from '../control/options.ts';
 import { InvalidOptionError } from '../core/errors.ts';
 import { createLogger, type Logger, type LogLevel } from '../core/logger.ts';
 import { DEFAULT_ELECTION_TIMINGS, checkElectionTimings, type ElectionTimings } from './election.ts';
 import { DEFAULT_WORKER_TIMEOUT_MS } from './scheduler.ts';
-import { dcsyncVersion } from './version.ts';
+import { dcsyncVersion } from '../core/version.ts';
 
 export const MQ_TYPES = ['kafka'] as const;
 export type MqType = (typeof MQ_TYPES)[number];

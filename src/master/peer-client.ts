@@ -7,7 +7,7 @@ import { ControlClient } from '../control/client.ts';
 import { ControlHttpError, EndpointsUnreachableError, HttpError } from '../control/errors.ts';
 import { formatPath } from '../control/router.ts';
 import { parseKeyfile } from '../tls/index.ts';
-import { SYNC_PATHS, type OutgoingSyncView, type PeerStartRequest } from './sync-contract.ts';
+import { SYNC_PATHS, type OutgoingSyncView, type PeerStartRequest } from '../control/v1/sync.ts';
 
 export interface PeerTarget {
   readonly endpoints: readonly string[];

@@ -21,13 +21,11 @@
  * - A failed task keeps its worker and epoch until an operator resets it.
  */
 import { createHash } from 'node:crypto';
-import type { SyncRole, TaskKind, TaskState, TaskView } from './contract.ts';
+import type { SyncRole, TaskKind, TaskState, TaskView } from '../control/v1/cluster.ts';
+import type { SyncStatus } from '../control/v1/sync.ts';
 
 export const DEFAULT_WORKER_TIMEOUT_MS = 15_000;
 
-/** Sync status values, as ArangoSync's. */
-export type SyncStatus = 'inactive' | 'initializing' | 'initial-sync' | 'running' | 'cancelling' | 'failed';
-export const SYNC_STATUSES: readonly SyncStatus[] = ['inactive', 'initializing', 'initial-sync', 'running', 'cancelling', 'failed'];
 const ACTIVE_SYNC: ReadonlySet<SyncStatus> = new Set(['initializing', 'initial-sync', 'running']);
 /** Task states a worker runs (or holds, for failed). */
 export const HELD_STATES: readonly TaskState[] = ['assigned', 'running', 'failed'];

@@ -7,7 +7,7 @@
 import type pg from 'pg';
 import type { Logger } from '../core/logger.ts';
 import { quoteIdent } from '../model/change.ts';
-import { connect } from '../source/postgres/connection.ts';
+import { connect } from '../postgres/connection.ts';
 
 export interface CleanupResult {
   /** Everything of the stream is gone. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildStatus, databaseLag, outgoingStatus, parseDestinationProgress } from './status.ts';
 import type { TaskRow } from './store.ts';
-import type { DestinationProgress, SourceProgress } from './sync-contract.ts';
+import type { DestinationProgress, SourceProgress } from '../control/v1/sync.ts';
 import type { SyncRecord } from './sync-store.ts';
 
 const T0 = new Date('2026-11-26T10:00:00Z');

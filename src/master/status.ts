@@ -14,8 +14,8 @@
  * sides have reported after the initial copy, and while the destination has applied nothing yet.
  */
 import { parseLsn } from '../core/lsn.ts';
-import type { TaskState } from './contract.ts';
-import type { SyncStatus } from './scheduler.ts';
+import type { TaskState } from '../control/v1/cluster.ts';
+import type { SyncStatus } from '../control/v1/sync.ts';
 import { stringList, type TaskRow } from './store.ts';
 import type { SyncRecord } from './sync-store.ts';
 import { isActive } from './sync-store.ts';
@@ -31,7 +31,7 @@ import type {
   SyncSummary,
   TableStatus,
   TableStatusView,
-} from './sync-contract.ts';
+} from '../control/v1/sync.ts';
 
 export interface StatusInput {
   readonly datacenter: string;

@@ -28,9 +28,10 @@
  * longer change it.
  */
 import { DcsyncError } from '../core/errors.ts';
-import type { SyncRole, TaskKind, TaskState, ReportedTaskState, TaskView } from './contract.ts';
-import type { PgPool, Queryable } from './pg-pool.ts';
-import { HELD_STATES, planRound, type Plan, type PlanInput, type PlanOptions, type SyncStatus } from './scheduler.ts';
+import type { SyncRole, TaskKind, TaskState, ReportedTaskState, TaskView } from '../control/v1/cluster.ts';
+import type { PgPool, Queryable } from '../postgres/pool.ts';
+import type { SyncStatus } from '../control/v1/sync.ts';
+import { HELD_STATES, planRound, type Plan, type PlanInput, type PlanOptions } from './scheduler.ts';
 
 export const STATE_SCHEMA = 'dcsync';
 /** The version of the tables below; a master refuses to run against a newer one. */

@@ -1,5 +1,5 @@
 /**
- * The sync lifecycle routes (sync-contract.ts has the shapes, docs/api.md the reference).
+ * The sync lifecycle routes (control/v1/sync.ts has the shapes, docs/api.md the reference).
  *
  * - operator: POST /syncs (configure, at the destination), GET /status (any master), POST /syncs/:id/stop and
  *   /syncs/:id/abort (destination), POST /outgoing-syncs/:id/abort (source), POST /tasks/:id/reset.
@@ -32,7 +32,7 @@ import {
   type StopSyncResponse,
   type SyncSettings,
   type SyncSummary,
-} from './sync-contract.ts';
+} from '../control/v1/sync.ts';
 import type { SyncLoop } from './sync-loop.ts';
 import { isActive, type SyncRecord, type SyncStore } from './sync-store.ts';
 

@@ -14,7 +14,7 @@ import type { LeaderElection } from './election.ts';
 import { PeerClient, peerTargetOf } from './peer-client.ts';
 import { cleanupStream } from './source-cleanup.ts';
 import { FencedError } from './store.ts';
-import type { OutgoingSyncView } from './sync-contract.ts';
+import type { OutgoingSyncView } from '../control/v1/sync.ts';
 import { isActive, type SyncRecord, type SyncStore } from './sync-store.ts';
 
 export interface SyncLoopOptions {

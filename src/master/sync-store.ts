@@ -8,11 +8,11 @@
  * goes to master_cleanups and the source's leader drops its slots and publications (source-cleanup.ts).
  */
 import { HttpError } from '../control/errors.ts';
-import type { SyncRole } from './contract.ts';
-import type { PgPool, Queryable } from './pg-pool.ts';
-import type { SyncStatus } from './scheduler.ts';
+import type { SyncRole } from '../control/v1/cluster.ts';
+import type { PgPool, Queryable } from '../postgres/pool.ts';
+import type { SyncStatus } from '../control/v1/sync.ts';
 import { TASK_COLUMNS, taskRow, type MasterStore, type TaskRow } from './store.ts';
-import { streamName } from './sync-contract.ts';
+import { streamName } from '../control/v1/sync.ts';
 
 export const ACTIVE_STATUSES: readonly SyncStatus[] = ['initializing', 'initial-sync', 'running'];
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { TaskAssignment } from '../master/contract.ts';
+import type { TaskAssignment } from '../control/v1/cluster.ts';
 import { reconcile } from './reconcile.ts';
 
 const a = (taskId: string, epoch: number, state: TaskAssignment['state'] = 'assigned'): TaskAssignment => ({ taskId, syncId: 'main', kind: 'source', database: taskId, epoch, state });

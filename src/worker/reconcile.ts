@@ -3,7 +3,7 @@
  * answer assigns → which tasks to start and which to stop. A task is identified by its id; its epoch is the
  * fencing token of this assignment, so a changed epoch means "stop the old run, start a new one".
  */
-import type { TaskAssignment } from '../master/contract.ts';
+import type { TaskAssignment } from '../control/v1/cluster.ts';
 
 /** A task the worker runs, as reconcile sees it. */
 export interface RunningTask {

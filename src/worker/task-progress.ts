@@ -1,13 +1,13 @@
 /**
- * What a worker reports about its tasks (progress documents of sync-contract.ts): the source task tells its
+ * What a worker reports about its tasks (progress documents of control/v1/sync.ts): the source task tells its
  * position through a callback; a destination task's progress is read from the state it keeps in the target
  * database (target-state.ts), so the report shows exactly what is durable there.
  */
 import type pg from 'pg';
 import { formatLsn } from '../core/lsn.ts';
-import type { DestinationProgress, DestinationTableProgress, SourceProgress } from '../master/sync-contract.ts';
-import { connect } from '../source/postgres/connection.ts';
-import type { SourceTaskProgress } from './source/source-task.ts';
+import type { DestinationProgress, DestinationTableProgress, SourceProgress } from '../control/v1/sync.ts';
+import { connect } from '../postgres/connection.ts';
+import type { SourceTaskProgress } from '../source/source-task.ts';
 
 /** Bounds the report (a database with thousands of tables): the rest is counted in `tablesOmitted`. */
 const MAX_TABLES = 1000;

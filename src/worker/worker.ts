@@ -9,7 +9,7 @@ import { daemonIdOf, endpointOption, portOption, requiredOption } from '../confi
 import { readFile } from 'node:fs/promises';
 import type { Kafka } from 'kafkajs';
 import { loadKafkaTls } from '../config/kafka-tls.ts';
-import { resolvePgUrl } from '../config/pg-url.ts';
+import { resolvePgUrl } from '../postgres/url.ts';
 import { ControlClient, ControlHttpError, ControlServer, formatPath, type ControlServerAddress } from '../control/index.ts';
 import { WORKER_PORT } from '../control/options.ts';
 import { errorMessage, IllegalStateError, InvalidOptionError, ShutdownTimeoutError } from '../core/errors.ts';
@@ -23,19 +23,19 @@ import {
   type ReportedTaskState,
   type TaskAssignment,
   type TaskStatusRequest,
-} from '../master/contract.ts';
-import { dcsyncVersion } from '../master/version.ts';
+} from '../control/v1/cluster.ts';
+import { dcsyncVersion } from '../core/version.ts';
 import { readJwtSecret, readKeyfile, signJwt, type JwtSecret } from '../tls/index.ts';
 import type { ReplicationPolicy } from '../transport/topics.ts';
 import { kafkaClient } from '../transport/kafka/client.ts';
-import { runDestinationTask } from './destination/destination-task.ts';
-import type { ApplyMode } from './destination/apply-loop.ts';
+import { runDestinationTask } from '../destination/destination-task.ts';
+import type { ApplyMode } from '../destination/apply-loop.ts';
 import { reconcile } from './reconcile.ts';
-import { runSourceTask } from './source/source-task.ts';
+import { runSourceTask } from '../source/source-task.ts';
 import { runTask, type TaskStatus } from './task-runner.ts';
 import { DestinationProgressProbe, sourceProgress } from './task-progress.ts';
-import type { SourceTaskProgress } from './source/source-task.ts';
-import { streamName, type SyncSettings } from '../master/sync-contract.ts';
+import type { SourceTaskProgress } from '../source/source-task.ts';
+import { streamName, type SyncSettings } from '../control/v1/sync.ts';
 
 export const DEFAULT_WORKER_DATACENTER = 'default';
 const DATACENTER = /^[A-Za-z0-9._-]{1,64}$/;

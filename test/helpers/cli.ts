@@ -3,7 +3,7 @@
  * own DCSYNC_* variables never reach it, only the ones passed in `env`.
  */
 import { execFile } from 'node:child_process';
-import { DCSYNC_BIN, REPO } from '../../src/local/dcsync-process.ts';
+import { DCSYNC_BIN, REPO } from '../../tools/local/dcsync-process.ts';
 
 export interface CliRun {
   code: number;

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { spawn } from 'node:child_process';
-import { pgBin, type PgClusterHandle } from '../../src/local/postgres.ts';
+import { pgBin, type PgClusterHandle } from '../../tools/local/postgres.ts';
 
 /** Runs psql (ON_ERROR_STOP) against a database of the cluster, with a file or a command. */
 export async function psql(pg: PgClusterHandle, database: string, input: { file?: string; command?: string }): Promise<string> {

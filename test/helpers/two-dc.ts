@@ -1,2 +1,2 @@
 /** Tests start their two datacenters with the same code as the demo. */
-export { REPO, startTwoDc, type TwoDc } from '../../src/local/two-datacenters.ts';
+export { REPO, startTwoDc, type TwoDc } from '../../tools/local/two-datacenters.ts';

@@ -5,7 +5,7 @@
 import type { Field } from '../../config/fields.ts';
 import { ControlHttpError, EndpointsUnreachableError } from '../../control/index.ts';
 import { DcsyncError } from '../../core/errors.ts';
-import { DEFAULT_SYNC_ID } from '../../master/sync-contract.ts';
+import { DEFAULT_SYNC_ID } from '../../control/v1/sync.ts';
 
 export const SYNC_ID_FIELD: Field = { key: 'sync.id', type: 'string', default: DEFAULT_SYNC_ID, description: 'Id of the sync (1-16 of a-z, 0-9, _)' };
 

@@ -20,7 +20,7 @@ import tls from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { createLogger } from '../../../src/core/logger.ts';
 import { delay } from '../../../src/core/time.ts';
-import { freePort } from '../../../src/local/ports.ts';
+import { freePort } from '../../../tools/local/ports.ts';
 import {
   ControlClient,
   ControlHttpError,

@@ -17,9 +17,9 @@ import {
   RowNotFoundError,
   TargetCatalog,
   TargetSchemaError,
-} from '../../../src/destination/postgres/apply/index.ts';
-import { type PgClusterHandle, startPgCluster } from '../../../src/local/postgres.ts';
-import { planEncodedChanges } from '../../../src/destination/postgres/apply/plan-encoded.ts';
+} from '../../../src/destination/apply/index.ts';
+import { type PgClusterHandle, startPgCluster } from '../../../tools/local/postgres.ts';
+import { planEncodedChanges } from '../../../src/destination/apply/plan-encoded.ts';
 import { lsn } from '../../../src/core/lsn.ts';
 import { type EncodedChange, qualifiedName, quoteIdent, type RowChange, type UpdateChange, type Value } from '../../../src/model/change.ts';
 import { encodeChangeBatch, readChangeBatch } from '../../../src/transport/change-batch.ts';

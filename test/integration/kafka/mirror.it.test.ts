@@ -24,7 +24,7 @@ import {
   type KafkaBrokerHandle,
   type MirrorMakerHandle,
   type ReplicationPolicyName,
-} from '../../../src/local/kafka.ts';
+} from '../../../tools/local/kafka.ts';
 import { kafkaClient } from '../../../src/transport/kafka/client.ts';
 
 /**

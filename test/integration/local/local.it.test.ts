@@ -14,10 +14,10 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ControlClient } from '../../../src/control/index.ts';
 import { delay } from '../../../src/core/time.ts';
-import { downLocal, upLocal, type LocalDeployment } from '../../../src/local/deployment.ts';
-import { DCSYNC_BIN, REPO } from '../../../src/local/dcsync-process.ts';
-import { isAlive } from '../../../src/local/process.ts';
-import { MASTER_PATHS, type MastersResponse, type WorkersResponse } from '../../../src/master/contract.ts';
+import { downLocal, upLocal, type LocalDeployment } from '../../../tools/local/deployment.ts';
+import { DCSYNC_BIN, REPO } from '../../../tools/local/dcsync-process.ts';
+import { isAlive } from '../../../tools/local/process.ts';
+import { MASTER_PATHS, type MastersResponse, type WorkersResponse } from '../../../src/control/v1/cluster.ts';
 
 interface Run {
   code: number;

@@ -16,9 +16,9 @@ import pg from 'pg';
 import { ControlClient, ControlHttpError } from '../../../src/control/index.ts';
 import { silentLogger } from '../../../src/core/logger.ts';
 import { delay } from '../../../src/core/time.ts';
-import { freePort } from '../../../src/local/ports.ts';
-import { startPgCluster, type PgClusterHandle } from '../../../src/local/postgres.ts';
-import { spawnDaemon, type DaemonHandle } from '../../../src/local/process.ts';
+import { freePort } from '../../../tools/local/ports.ts';
+import { startPgCluster, type PgClusterHandle } from '../../../tools/local/postgres.ts';
+import { spawnDaemon, type DaemonHandle } from '../../../tools/local/process.ts';
 import {
   MASTER_PATHS,
   MasterStore,
@@ -33,7 +33,7 @@ import {
 } from '../../../src/master/index.ts';
 import { createJwtSecret, parseJwtSecret, signJwt, type JwtSecret } from '../../../src/tls/index.ts';
 import { CLEAN_ENV, dcsyncCli, type CliRun } from '../../helpers/cli.ts';
-import { DCSYNC_BIN as BIN, REPO } from '../../../src/local/dcsync-process.ts';
+import { DCSYNC_BIN as BIN, REPO } from '../../../tools/local/dcsync-process.ts';
 import { SyncStore } from '../../../src/master/sync-store.ts';
 import { waitForValue } from '../../helpers/compare.ts';
 import { createTestPki, writeTestPki, type TestPki, type TestPkiFiles } from '../../helpers/tls-fixtures.ts';

@@ -1,5 +1,5 @@
 /**
- * The test harness itself: local clusters (src/local/postgres.ts), the all-types fixture and the database
+ * The test harness itself: local clusters (tools/local/postgres.ts), the all-types fixture and the database
  * comparison (test/helpers/compare.ts). Proves that an exact copy compares equal, that the comparison fails
  * and names the tables when one side changes, and that a cluster survives kill -9 and starts again.
  */
@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { type PgClusterHandle, pgBin, startPgCluster } from '../../../src/local/postgres.ts';
+import { type PgClusterHandle, pgBin, startPgCluster } from '../../../tools/local/postgres.ts';
 import { assertDatabasesEqual, databaseFingerprint, listUserDatabases, waitFor } from '../../helpers/compare.ts';
 
 const FIXTURES = fileURLToPath(new URL('../../fixtures/', import.meta.url));

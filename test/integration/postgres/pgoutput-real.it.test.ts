@@ -6,7 +6,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after } from 'node:test';
-import { startPgCluster } from '../../../src/local/postgres.ts';
+import { startPgCluster } from '../../../tools/local/postgres.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'dcsync-pgoutput-'));
 chmodSync(dir, 0o755);
@@ -16,4 +16,4 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 process.env['DCSYNC_TEST_PG_URL'] = cluster.url('postgres');
-await import('../../../src/source/postgres/protocol/pgoutput.test.ts');
+await import('../../../src/source/protocol/pgoutput.test.ts');

@@ -6,7 +6,7 @@ import { remoteTopicName, topicName } from '../../../src/transport/topics.ts';
 import { assertDatabasesEqual, databaseFingerprint, waitFor } from '../../helpers/compare.ts';
 import { psql } from '../../helpers/psql.ts';
 import { startTwoDc, type TwoDc } from '../../helpers/two-dc.ts';
-import type { DaemonHandle } from '../../../src/local/process.ts';
+import type { DaemonHandle } from '../../../tools/local/process.ts';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 

@@ -10,11 +10,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
-import { resolvePgUrl } from '../../../src/config/pg-url.ts';
-import { startPgCluster, type PgClusterHandle } from '../../../src/local/postgres.ts';
-import { createSlotWithSnapshot } from '../../../src/source/postgres/catalog.ts';
-import { connect } from '../../../src/source/postgres/connection.ts';
-import { dumpSchema } from '../../../src/source/postgres/schema-dump.ts';
+import { resolvePgUrl } from '../../../src/postgres/url.ts';
+import { startPgCluster, type PgClusterHandle } from '../../../tools/local/postgres.ts';
+import { createSlotWithSnapshot } from '../../../src/source/catalog.ts';
+import { connect } from '../../../src/postgres/connection.ts';
+import { dumpSchema } from '../../../src/source/schema-dump.ts';
 import { formatKeyfile, issueServerKeyfile, type IssuedKeyfile } from '../../../src/tls/index.ts';
 import { createTestCa, type TestCa } from '../../helpers/tls-fixtures.ts';
 

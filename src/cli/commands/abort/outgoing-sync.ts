@@ -1,5 +1,5 @@
 import { formatPath } from '../../../control/index.ts';
-import { SYNC_PATHS, type StopSyncResponse } from '../../../master/sync-contract.ts';
+import { SYNC_PATHS, type StopSyncResponse } from '../../../control/v1/sync.ts';
 import type { Command } from '../../command.ts';
 import { ask, operatorClient } from '../get/common.ts';
 import { LIFECYCLE_CLIENT_FIELDS } from '../stop/sync.ts';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Values } from '../../../config/fields.ts';
 import { InvalidOptionError } from '../../../core/errors.ts';
-import { APPLY_MODES, REPLICATION_POLICIES, SYNC_PATHS, type ConfigureSyncRequest, type ConfigureSyncResponse } from '../../../master/sync-contract.ts';
+import { APPLY_MODES, REPLICATION_POLICIES, SYNC_PATHS, type ConfigureSyncRequest, type ConfigureSyncResponse } from '../../../control/v1/sync.ts';
 import type { Command } from '../../command.ts';
 import { ask, MASTER_CLIENT_FIELDS, OPERATOR_FIELDS, operatorClient } from '../get/common.ts';
 import { explainOtherSide, SYNC_ID_FIELD } from '../sync-client.ts';

@@ -1,5 +1,5 @@
 import type { Output } from '../../output.ts';
-import { SYNC_PATHS, type StatusResponse, type TableStatusView } from '../../../master/sync-contract.ts';
+import { SYNC_PATHS, type StatusResponse, type TableStatusView } from '../../../control/v1/sync.ts';
 import type { Command } from '../../command.ts';
 import { ask, JSON_FIELD, MASTER_CLIENT_FIELDS, OPERATOR_FIELDS, operatorClient } from './common.ts';
 

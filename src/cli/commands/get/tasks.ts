@@ -1,4 +1,4 @@
-import { MASTER_PATHS, type TasksResponse } from '../../../master/contract.ts';
+import { MASTER_PATHS, type TasksResponse } from '../../../control/v1/cluster.ts';
 import type { Command } from '../../command.ts';
 import { ask, JSON_FIELD, MASTER_CLIENT_FIELDS, OPERATOR_FIELDS, operatorClient } from './common.ts';
 

@@ -1,6 +1,6 @@
 import { API_PREFIX } from '../../../control/router.ts';
 import { errorMessage, InvalidOptionError } from '../../../core/errors.ts';
-import { dcsyncVersion } from '../../../master/version.ts';
+import { dcsyncVersion } from '../../../core/version.ts';
 import type { Command } from '../../command.ts';
 import { JSON_FIELD, publicClient } from './common.ts';
 

@@ -1,4 +1,4 @@
-import { downLocal } from '../../../local/deployment.ts';
+import { downLocal } from '../../../../tools/local/deployment.ts';
 import type { Command } from '../../command.ts';
 import { dirOf, DIR_FIELD } from './common.ts';
 

@@ -1,5 +1,5 @@
-import { readLocalPassword } from '../../../local/pki.ts';
-import { exportLines, localEnv, readLocalState } from '../../../local/state.ts';
+import { readLocalPassword } from '../../../../tools/local/pki.ts';
+import { exportLines, localEnv, readLocalState } from '../../../../tools/local/state.ts';
 import type { Command } from '../../command.ts';
 import { dirOf, DIR_FIELD } from './common.ts';
 

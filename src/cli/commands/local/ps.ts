@@ -1,5 +1,5 @@
-import { localPs } from '../../../local/deployment.ts';
-import { readLocalState } from '../../../local/state.ts';
+import { localPs } from '../../../../tools/local/deployment.ts';
+import { readLocalState } from '../../../../tools/local/state.ts';
 import type { Command } from '../../command.ts';
 import { JSON_FIELD } from '../get/common.ts';
 import { dirOf, DIR_FIELD } from './common.ts';

@@ -1,4 +1,4 @@
-import { upLocal } from '../../../local/deployment.ts';
+import { upLocal } from '../../../../tools/local/deployment.ts';
 import type { Command } from '../../command.ts';
 import { dirOf, DIR_FIELD } from './common.ts';
 

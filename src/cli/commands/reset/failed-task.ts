@@ -1,7 +1,7 @@
 import { formatPath } from '../../../control/index.ts';
 import { InvalidOptionError } from '../../../core/errors.ts';
-import { isValidId } from '../../../master/contract.ts';
-import { SYNC_PATHS, type ResetTaskResponse } from '../../../master/sync-contract.ts';
+import { isValidId } from '../../../control/v1/cluster.ts';
+import { SYNC_PATHS, type ResetTaskResponse } from '../../../control/v1/sync.ts';
 import type { Command } from '../../command.ts';
 import { ask, MASTER_CLIENT_FIELDS, OPERATOR_FIELDS, operatorClient } from '../get/common.ts';
 

@@ -1,5 +1,5 @@
 import type { ReplicationPolicy } from '../../../transport/topics.ts';
-import { runDestinationSupervisor } from '../../../worker/destination/destination-supervisor.ts';
+import { runDestinationSupervisor } from '../../../destination/destination-supervisor.ts';
 import type { Command } from '../../command.ts';
 import { COMMON_TASK_FIELDS, compileTaskCommon } from './task-fields.ts';
 

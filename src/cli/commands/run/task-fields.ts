@@ -3,7 +3,7 @@ import { InvalidOptionError } from '../../../core/errors.ts';
 import { createLogger, type Logger, type LogLevel } from '../../../core/logger.ts';
 import type { Field, Values } from '../../../config/fields.ts';
 import { loadKafkaTls } from '../../../config/kafka-tls.ts';
-import { resolvePgUrl } from '../../../config/pg-url.ts';
+import { resolvePgUrl } from '../../../postgres/url.ts';
 import { kafkaClient } from '../../../transport/kafka/client.ts';
 
 /** Flags shared by the standalone task runners (and later by `run worker`). */

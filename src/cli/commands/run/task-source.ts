@@ -1,4 +1,4 @@
-import { runSourceSupervisor } from '../../../worker/source/source-supervisor.ts';
+import { runSourceSupervisor } from '../../../source/source-supervisor.ts';
 import type { Command } from '../../command.ts';
 import { COMMON_TASK_FIELDS, compileTaskCommon } from './task-fields.ts';
 

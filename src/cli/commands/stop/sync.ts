@@ -1,5 +1,5 @@
 import { formatPath } from '../../../control/index.ts';
-import { SYNC_PATHS, type StopSyncResponse } from '../../../master/sync-contract.ts';
+import { SYNC_PATHS, type StopSyncResponse } from '../../../control/v1/sync.ts';
 import type { Command } from '../../command.ts';
 import { ask, OPERATOR_FIELDS, operatorClient } from '../get/common.ts';
 import { explainOtherSide, SYNC_ID_FIELD } from '../sync-client.ts';

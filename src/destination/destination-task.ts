@@ -1,0 +1,171 @@
+import type { Kafka } from 'kafkajs';
+import type pg from 'pg';
+import { delay } from '../core/time.ts';
+import type { Logger } from '../core/logger.ts';
+import { ReplicationError } from '../core/errors.ts';
+import { quoteIdent } from '../model/change.ts';
+import { connect } from '../postgres/connection.ts';
+import { waitForTopic } from '../transport/kafka/admin.ts';
+import { remoteTopicName, topicName, type ReplicationPolicy } from '../transport/topics.ts';
+import { runApplyLoop, type ApplyMode } from './apply-loop.ts';
+import { runSequenceApplier } from './sequence-applier.ts';
+import { loadSnapshot } from './snapshot-loader.ts';
+import { TargetState } from './target-state.ts';
+
+export interface DestinationTaskOptions {
+  syncId: string;
+  /** The source database; the target database has the same name. */
+  database: string;
+  /** The target cluster (any database). */
+  targetUrl: string;
+  /** The destination datacenter's Kafka (where MirrorMaker 2 writes). */
+  kafka: Kafka;
+  sourceAlias: string;
+  policy: ReplicationPolicy;
+  mode: ApplyMode;
+  log: Logger;
+}
+
+/**
+ * One source database ← B's Kafka: creates the target database if needed, applies the snapshot topic
+ * (structure, copy, indexes), then the changes topic, forever.
+ */
+export async function runDestinationTask(o: DestinationTaskOptions, signal: AbortSignal): Promise<void> {
+  const log = o.log.child({ component: 'destination', database: o.database, syncId: o.syncId });
+  await ensureDatabase(o.targetUrl, o.database);
+  const guard = await holdTargetLock(o.targetUrl, o.database, signal, log);
+  try {
+    await prepareTargetDatabase(o.targetUrl, o.database, o.syncId, log);
+    await applyAll(o, log, signal);
+  } finally {
+    await guard.end().catch(() => {});
+  }
+}
+
+async function applyAll(o: DestinationTaskOptions, log: Logger, signal: AbortSignal): Promise<void> {
+  const state = new TargetState(o.syncId);
+  const target = await connect({ url: o.targetUrl, database: o.database, applicationName: `dcsync-destination-${o.syncId}` });
+  let partitions: number;
+  let changesTopic: string;
+  const group = `dcsync.${o.syncId}.${o.database}`;
+  try {
+    await state.init(target);
+    const snapshotTopic = remoteTopicName(o.policy, o.sourceAlias, topicName(o.syncId, o.database, 'snapshot'));
+    changesTopic = remoteTopicName(o.policy, o.sourceAlias, topicName(o.syncId, o.database, 'changes'));
+    if (!(await state.sync(target)).snapshotComplete) {
+      log.info('waiting for the snapshot topic', { topic: snapshotTopic });
+      await waitForTopic(o.kafka, snapshotTopic, signal);
+      const loader = await connect({ url: o.targetUrl, database: o.database, applicationName: `dcsync-destination-${o.syncId}` });
+      try {
+        await loadSnapshot({ kafka: o.kafka, topic: snapshotTopic, groupId: `${group}.snapshot`, target, loaders: [loader], state, log }, signal);
+      } finally {
+        await loader.end().catch(() => {});
+      }
+    }
+    partitions = await waitForTopic(o.kafka, changesTopic, signal);
+  } finally {
+    await target.end().catch(() => {});
+  }
+  const sequencesTopic = remoteTopicName(o.policy, o.sourceAlias, topicName(o.syncId, o.database, 'sequences'));
+  await runTogether(
+    [
+      (s) => runApplyLoop({ kafka: o.kafka, topic: changesTopic, groupId: `${group}.changes`, partitions, targetUrl: o.targetUrl, database: o.database, state, mode: o.mode, log }, s),
+      (s) => runSequenceApplier({ kafka: o.kafka, topic: sequencesTopic, groupId: `${group}.sequences`, targetUrl: o.targetUrl, database: o.database, log }, s),
+    ],
+    signal,
+  );
+}
+
+/** Runs loops side by side until the signal aborts; the first to fail stops the others, and its error is thrown. */
+async function runTogether(loops: readonly ((signal: AbortSignal) => Promise<void>)[], signal: AbortSignal): Promise<void> {
+  const inner = new AbortController();
+  const both = AbortSignal.any([signal, inner.signal]);
+  let first: unknown;
+  await Promise.all(
+    loops.map((loop) =>
+      loop(both).catch((err: unknown) => {
+        if (first === undefined && !inner.signal.aborted) first = err;
+        inner.abort();
+      }),
+    ),
+  );
+  if (first !== undefined) throw first;
+}
+
+/** Key of the advisory lock a destination task holds in its target database (advisory locks are per database). */
+const TARGET_LOCK_KEY = 0x6463_7364; // 'dcsd'
+
+/**
+ * Fences the writes of a destination task that lost its assignment but still runs (a worker cut off from its
+ * masters keeps its tasks up to the worker timeout, while the leader may already have given them to another
+ * worker): one session per target database holds an advisory lock for as long as the task applies, so a second
+ * task for that database waits until the first one ends, or its session dies.
+ */
+async function holdTargetLock(url: string, database: string, signal: AbortSignal, log: Logger): Promise<pg.Client> {
+  const c = await connect({ url, database, applicationName: 'dcsync-destination-lock' });
+  let waiting = false;
+  try {
+    for (;;) {
+      const r = await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [TARGET_LOCK_KEY]);
+      if (r.rows[0]?.ok) {
+        if (waiting) log.info('target database free again: applying');
+        return c;
+      }
+      if (!waiting) log.warn('another destination task still holds this target database (a worker that lost the task?): waiting for it to end', { database });
+      waiting = true;
+      await delay(1_000, signal);
+    }
+  } catch (err) {
+    await c.end().catch(() => {});
+    throw err;
+  }
+}
+
+async function ensureDatabase(url: string, database: string): Promise<void> {
+  const admin = await connect({ url, applicationName: 'dcsync-destination' });
+  try {
+    const r = await admin.query(`SELECT 1 FROM pg_database WHERE datname = $1`, [database]);
+    if ((r.rowCount ?? 0) === 0) await admin.query(`CREATE DATABASE ${quoteIdent(database)} TEMPLATE template0 ENCODING 'UTF8'`);
+  } finally {
+    await admin.end().catch(() => {});
+  }
+}
+
+/**
+ * Makes the (existing) target database ready for this stream (`<sync>_<run>`): resumes when it holds this stream's state; empties it when it holds an earlier run's copy (a sync configured again after a
+ * stop starts over, as the new run's structure and data replace the old); refuses a database dcsync did not
+ * create that already holds tables, so an operator's data is never overwritten by surprise.
+ */
+export async function prepareTargetDatabase(url: string, database: string, stream: string, log: Logger): Promise<void> {
+  const c = await connect({ url, database, applicationName: 'dcsync-destination' });
+  try {
+    const hasState = (await c.query<{ ok: boolean }>(`SELECT to_regclass('dcsync.target_sync') IS NOT NULL AS ok`)).rows[0]?.ok ?? false;
+    const streams = hasState ? (await c.query<{ sync_id: string }>(`SELECT sync_id FROM dcsync.target_sync`)).rows.map((x) => x.sync_id) : [];
+    if (streams.includes(stream)) return;
+    const userTables = (
+      await c.query<{ t: string }>(
+        `SELECT format('%I.%I', n.nspname, c.relname) AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND n.nspname NOT IN ('dcsync', 'information_schema') AND n.nspname !~ '^pg_' ORDER BY 1 LIMIT 3`,
+      )
+    ).rows.map((x) => x.t);
+    if (streams.length === 0) {
+      if (userTables.length === 0) return;
+      throw new ReplicationError(
+        `database '${database}' at the destination already holds tables dcsync did not create (${userTables.join(', ')}): dcsync does not overwrite them. Drop or rename that database, then run 'dcsync reset failed task' for this task`,
+        { retriable: false },
+      );
+    }
+    log.warn('the target database holds the copy of an earlier run: emptying it for a new initial copy', { database, earlier: streams, stream });
+    const schemas = (await c.query<{ nspname: string }>(`SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('dcsync', 'information_schema') AND nspname !~ '^pg_'`)).rows.map((x) => x.nspname);
+    await c.query('BEGIN');
+    for (const n of schemas) await c.query(`DROP SCHEMA ${quoteIdent(n)} CASCADE`);
+    await c.query(`CREATE SCHEMA public AUTHORIZATION pg_database_owner; GRANT USAGE ON SCHEMA public TO PUBLIC; COMMENT ON SCHEMA public IS 'standard public schema'`);
+    for (const t of ['target_tables', 'snapshot_parts', 'applied_position', 'target_sync']) await c.query(`DELETE FROM dcsync.${t} WHERE sync_id <> $1`, [stream]);
+    await c.query('COMMIT');
+  } catch (err) {
+    await c.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    await c.end().catch(() => {});
+  }
+}

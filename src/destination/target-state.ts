@@ -1,0 +1,149 @@
+import type pg from 'pg';
+import { formatLsn, parseLsn, type Lsn } from '../core/lsn.ts';
+import { tableKey, type Position, type TableId } from '../model/change.ts';
+
+/**
+ * What the destination has applied, stored in each target database (schema dcsync) and always written in the
+ * same transaction as the data it describes: a crash or a replayed Kafka range can then never apply twice.
+ */
+export const TARGET_STATE_DDL = `
+CREATE SCHEMA IF NOT EXISTS dcsync;
+CREATE TABLE IF NOT EXISTS dcsync.target_sync (
+  sync_id text PRIMARY KEY, schema_applied boolean NOT NULL DEFAULT false, snapshot_complete boolean NOT NULL DEFAULT false,
+  snapshot_offset bigint, updated_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE IF NOT EXISTS dcsync.target_tables (
+  sync_id text NOT NULL, schema_name text NOT NULL, table_name text NOT NULL, snapshot_lsn pg_lsn NOT NULL,
+  columns text[] NOT NULL, status text NOT NULL, rows_copied bigint NOT NULL DEFAULT 0, rows_total bigint NOT NULL DEFAULT 0,
+  error text, updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (sync_id, schema_name, table_name));
+CREATE TABLE IF NOT EXISTS dcsync.snapshot_parts (
+  sync_id text NOT NULL, schema_name text NOT NULL, table_name text NOT NULL, snapshot_lsn pg_lsn NOT NULL,
+  chunk int NOT NULL, part int NOT NULL, PRIMARY KEY (sync_id, schema_name, table_name, snapshot_lsn, chunk, part));
+CREATE TABLE IF NOT EXISTS dcsync.applied_position (
+  sync_id text NOT NULL, partition int NOT NULL, lsn pg_lsn NOT NULL, idx int NOT NULL, kafka_offset bigint,
+  commit_time timestamptz, applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (sync_id, partition));`;
+
+/** The position row used for barriers, which every partition passes together. */
+export const BARRIER_PARTITION = -1;
+
+export interface TargetTableState {
+  table: TableId;
+  snapshotLsn: Lsn;
+  columns: string[];
+  status: 'copying' | 'copied' | 'running' | 'failed';
+  rowsCopied: number;
+  error: string | null;
+}
+
+export class TargetState {
+  constructor(readonly syncId: string) {}
+
+  async init(c: pg.ClientBase): Promise<void> {
+    await c.query(TARGET_STATE_DDL);
+    await c.query(`INSERT INTO dcsync.target_sync (sync_id) VALUES ($1) ON CONFLICT DO NOTHING`, [this.syncId]);
+  }
+
+  async sync(c: pg.ClientBase): Promise<{ schemaApplied: boolean; snapshotComplete: boolean; snapshotOffset: string | null }> {
+    const r = await c.query<{ schema_applied: boolean; snapshot_complete: boolean; snapshot_offset: string | null }>(
+      `SELECT schema_applied, snapshot_complete, snapshot_offset::text FROM dcsync.target_sync WHERE sync_id = $1`,
+      [this.syncId],
+    );
+    const row = r.rows[0];
+    return { schemaApplied: row?.schema_applied ?? false, snapshotComplete: row?.snapshot_complete ?? false, snapshotOffset: row?.snapshot_offset ?? null };
+  }
+
+  /** Where to resume reading the snapshot topic (a hint: replays are skipped anyway). */
+  async setSnapshotOffset(c: pg.ClientBase, nextOffset: string): Promise<void> {
+    await c.query(`UPDATE dcsync.target_sync SET snapshot_offset = $2, updated_at = now() WHERE sync_id = $1`, [this.syncId, nextOffset]);
+  }
+
+  async setSchemaApplied(c: pg.ClientBase): Promise<void> {
+    await c.query(`UPDATE dcsync.target_sync SET schema_applied = true, updated_at = now() WHERE sync_id = $1`, [this.syncId]);
+  }
+
+  async setSnapshotComplete(c: pg.ClientBase): Promise<void> {
+    await c.query(`UPDATE dcsync.target_sync SET snapshot_complete = true, updated_at = now() WHERE sync_id = $1`, [this.syncId]);
+    await c.query(`UPDATE dcsync.target_tables SET status = 'running', updated_at = now() WHERE sync_id = $1 AND status <> 'failed'`, [this.syncId]);
+  }
+
+  async tables(c: pg.ClientBase): Promise<Map<string, TargetTableState>> {
+    const r = await c.query<{ schema_name: string; table_name: string; snapshot_lsn: string; columns: string[]; status: TargetTableState['status']; rows_copied: string; error: string | null }>(
+      `SELECT schema_name, table_name, snapshot_lsn::text, columns, status, rows_copied, error FROM dcsync.target_tables WHERE sync_id = $1`,
+      [this.syncId],
+    );
+    return new Map(
+      r.rows.map((x) => {
+        const table = { schema: x.schema_name, name: x.table_name };
+        return [tableKey(table), { table, snapshotLsn: parseLsn(x.snapshot_lsn), columns: x.columns, status: x.status, rowsCopied: Number(x.rows_copied), error: x.error }];
+      }),
+    );
+  }
+
+  async beginTable(c: pg.ClientBase, t: TableId, snapshotLsn: Lsn, columns: readonly string[], estimatedRows: number): Promise<void> {
+    await c.query(
+      `INSERT INTO dcsync.target_tables (sync_id, schema_name, table_name, snapshot_lsn, columns, status, rows_copied, rows_total)
+       VALUES ($1, $2, $3, $4, $5, 'copying', 0, $6)
+       ON CONFLICT (sync_id, schema_name, table_name) DO UPDATE SET snapshot_lsn = excluded.snapshot_lsn, columns = excluded.columns,
+         status = 'copying', rows_copied = 0, rows_total = excluded.rows_total, error = NULL, updated_at = now()`,
+      [this.syncId, t.schema, t.name, formatLsn(snapshotLsn), columns, estimatedRows],
+    );
+    await c.query(`DELETE FROM dcsync.snapshot_parts WHERE sync_id = $1 AND schema_name = $2 AND table_name = $3`, [this.syncId, t.schema, t.name]);
+  }
+
+  /** Records several copied parts at once; returns those not applied before (as 'chunk/part'). */
+  async claimParts(c: pg.ClientBase, t: TableId, snapshotLsn: Lsn, parts: readonly { chunk: number; part: number; rows: number }[]): Promise<Set<string>> {
+    const r = await c.query<{ chunk: number; part: number }>(
+      `INSERT INTO dcsync.snapshot_parts (sync_id, schema_name, table_name, snapshot_lsn, chunk, part)
+       SELECT $1, $2, $3, $4, u.chunk, u.part FROM unnest($5::int[], $6::int[]) AS u(chunk, part)
+       ON CONFLICT DO NOTHING RETURNING chunk, part`,
+      [this.syncId, t.schema, t.name, formatLsn(snapshotLsn), parts.map((p) => p.chunk), parts.map((p) => p.part)],
+    );
+    return new Set(r.rows.map((x) => `${x.chunk}/${x.part}`));
+  }
+
+  /** Counts copied rows; run last in the transaction (it locks the table's state row until commit). */
+  async addRowsCopied(c: pg.ClientBase, t: TableId, rows: number): Promise<void> {
+    await c.query(`UPDATE dcsync.target_tables SET rows_copied = rows_copied + $4, updated_at = now() WHERE sync_id = $1 AND schema_name = $2 AND table_name = $3`, [
+      this.syncId,
+      t.schema,
+      t.name,
+      rows,
+    ]);
+  }
+
+  async endTable(c: pg.ClientBase, t: TableId, rows: number): Promise<void> {
+    await c.query(`UPDATE dcsync.target_tables SET status = 'copied', rows_total = $4, updated_at = now() WHERE sync_id = $1 AND schema_name = $2 AND table_name = $3`, [
+      this.syncId,
+      t.schema,
+      t.name,
+      rows,
+    ]);
+  }
+
+  async failTable(c: pg.ClientBase, t: TableId, error: string): Promise<void> {
+    await c.query(`UPDATE dcsync.target_tables SET status = 'failed', error = $4, updated_at = now() WHERE sync_id = $1 AND schema_name = $2 AND table_name = $3`, [
+      this.syncId,
+      t.schema,
+      t.name,
+      error,
+    ]);
+  }
+
+  async positions(c: pg.ClientBase): Promise<Map<number, Position & { nextOffset: string | null }>> {
+    const r = await c.query<{ partition: number; lsn: string; idx: number; kafka_offset: string | null }>(
+      `SELECT partition, lsn::text, idx, kafka_offset::text FROM dcsync.applied_position WHERE sync_id = $1`,
+      [this.syncId],
+    );
+    return new Map(r.rows.map((x) => [x.partition, { lsn: parseLsn(x.lsn), index: x.idx, nextOffset: x.kafka_offset }]));
+  }
+
+  /** The partition's applied position; `nextOffset` is where to resume reading (a hint, positions decide). */
+  async savePosition(c: pg.ClientBase, partition: number, pos: Position, commitTimeUs: bigint, nextOffset: string | null): Promise<void> {
+    await c.query(
+      `INSERT INTO dcsync.applied_position (sync_id, partition, lsn, idx, kafka_offset, commit_time, applied_at)
+       VALUES ($1, $2, $3, $4, $5, to_timestamp($6::float8 / 1e6), now())
+       ON CONFLICT (sync_id, partition) DO UPDATE SET lsn = excluded.lsn, idx = excluded.idx,
+         kafka_offset = coalesce(excluded.kafka_offset, dcsync.applied_position.kafka_offset), commit_time = excluded.commit_time, applied_at = now()`,
+      [this.syncId, partition, formatLsn(pos.lsn), pos.index, nextOffset, commitTimeUs.toString()],
+    );
+  }
+}

@@ -1,0 +1,231 @@
+import type pg from 'pg';
+import { ConnectionLostError, IllegalStateError, ProtocolError } from '../core/errors.ts';
+import { formatLsn, type Lsn } from '../core/lsn.ts';
+import type { Logger } from '../core/logger.ts';
+import { classifyPgError } from '../postgres/errors.ts';
+import { CopyFramer, decodeWalSenderFrame, encodeStandbyStatus, pgNowMicros, xlogDataAt, type XLogData } from './protocol/index.ts';
+
+/**
+ * Receives the stream's frames as the connection parses them, synchronously. A message is handed over where it lies
+ * in the connection's read buffer, valid only during the call: copy what must outlive it. A throw fails the stream.
+ */
+export interface StreamConsumer {
+  /** One pgoutput message and the walEnd of its XLogData frame (both readable only during the call). */
+  message(x: XLogData): void;
+  keepalive(walEnd: Lsn): void;
+}
+
+const READY_FOR_QUERY = 0x5a; /* Z */
+
+export interface StartOptions {
+  slot: string;
+  startLsn: Lsn;
+  publications: readonly string[];
+  protoVersion?: 1 | 2;
+  /** Logical messages (pg_logical_emit_message) in the stream: heartbeats and DDL markers. */
+  messages?: boolean;
+  /** Status to the server at least this often (must be well under wal_sender_timeout). */
+  statusIntervalMs?: number;
+}
+
+/** What the server may forget: everything up to `flushed` is durable downstream. */
+export type StatusSource = () => { written: Lsn; flushed: Lsn };
+
+/**
+ * One logical replication connection in copy-both mode: START_REPLICATION, each frame handed to the consumer as
+ * it is parsed (no queue: the consumer copies what it keeps), standby status updates (on request and on a timer),
+ * and flow control by pausing the socket. States: idle → streaming → closed. A server close after close() is
+ * expected; before it, waiting fails with a retriable ConnectionLostError.
+ */
+export class ReplicationStream {
+  #state: 'idle' | 'streaming' | 'closed' = 'idle';
+  #consumer: StreamConsumer | undefined;
+  /** Frames handed to the consumer since the last waitForFrames. */
+  #frames = 0;
+  #waiter: (() => void) | undefined;
+  #failure: Error | undefined;
+  #ended = false;
+  #paused = false;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly client: pg.Client,
+    private readonly status: StatusSource,
+    private readonly log: Logger,
+  ) {}
+
+  start(o: StartOptions, consumer: StreamConsumer): void {
+    if (this.#state !== 'idle') throw new IllegalStateError(`replication stream is ${this.#state}`);
+    this.#state = 'streaming';
+    this.#consumer = consumer;
+    const pubs = o.publications.map((p) => p.replace(/'/g, "''")).join(',');
+    const opts = [`proto_version '${o.protoVersion ?? 1}'`, `publication_names '${pubs}'`];
+    if (o.messages ?? true) opts.push(`messages 'true'`);
+    const sql = `START_REPLICATION SLOT "${o.slot.replace(/"/g, '""')}" LOGICAL ${formatLsn(o.startLsn)} (${opts.join(', ')})`;
+    this.log.info('replication starting', { slot: o.slot, lsn: formatLsn(o.startLsn) });
+    const self = this;
+    // A pg "submittable": the client routes the copy-both traffic of this query to these handlers.
+    const submittable = {
+      submit(connection: { query(text: string): void; stream: NodeJS.ReadableStream }) {
+        self.#takeOver(connection.stream);
+        connection.query(sql);
+      },
+      handleError(err: Error) {
+        self.#fail(classifyPgError(err));
+      },
+      handleReadyForQuery() {
+        self.#end();
+      },
+      handleCommandComplete() {},
+      handleRowDescription() {},
+      handleDataRow() {},
+      handleEmptyQuery() {},
+      handlePortalSuspended() {},
+      handleCopyInResponse() {},
+    };
+    void this.client.query(submittable as unknown as pg.QueryConfig).catch?.((err: unknown) => this.#fail(classifyPgError(err)));
+    this.client.on('end', () => this.#end());
+    this.client.on('error', (err: Error) => this.#fail(classifyPgError(err)));
+    this.#timer = setInterval(() => this.sendStatus(false), o.statusIntervalMs ?? 10_000);
+    this.#timer.unref();
+  }
+
+  /** Sends the current written/flushed position to the server. */
+  sendStatus(replyRequested: boolean): void {
+    if (this.#state !== 'streaming') return;
+    const s = this.status();
+    const buf = encodeStandbyStatus({ written: s.written, flushed: s.flushed, applied: s.flushed, now: pgNowMicros(), replyRequested });
+    (this.client as unknown as { connection: { sendCopyFromChunk(b: Buffer): void } }).connection.sendCopyFromChunk(buf);
+  }
+
+  /**
+   * Reads the socket itself while the copy-both phase lasts: CopyData frames go straight to #onCopyData (no message
+   * object, slice or event each), every other message to node-postgres's parser, which is given the socket back
+   * after ReadyForQuery. Called as the query is submitted: the server has sent nothing since the last ReadyForQuery,
+   * so the driver's parser holds no bytes of a message.
+   */
+  #takeOver(stream: NodeJS.ReadableStream): void {
+    const driver = stream.listeners('data') as ((chunk: Buffer) => void)[];
+    const giveBack = (): void => {
+      stream.removeListener('data', onData);
+      for (const l of driver) stream.on('data', l);
+    };
+    const framer = new CopyFramer(
+      (buf, start, end) => this.#onCopyData(buf, start, end),
+      (message) => {
+        for (const l of driver) l.call(stream, message);
+        if (message[0] === READY_FOR_QUERY) giveBack();
+      },
+    );
+    const onData = (chunk: Buffer): void => {
+      try {
+        framer.push(chunk);
+      } catch (err) {
+        this.#fail(new ProtocolError(`replication stream: ${(err as Error).message}`));
+      }
+    };
+    for (const l of driver) stream.removeListener('data', l);
+    stream.on('data', onData);
+  }
+
+  #onCopyData(buf: Buffer, start: number, end: number): void {
+    if (this.#failure || this.#state !== 'streaming') return;
+    const consumer = this.#consumer!;
+    try {
+      const x = xlogDataAt(buf, start, end);
+      if (x) consumer.message(x);
+      else {
+        // Not a well-formed XLogData frame: a keepalive, or decoding throws a ProtocolError naming the problem.
+        const frame = decodeWalSenderFrame(buf.subarray(start, end));
+        if (frame.tag !== 'keepalive') throw new ProtocolError(`walsender frame '${frame.tag}' not taken by xlogDataAt`);
+        if (frame.replyRequested) this.sendStatus(false);
+        consumer.keepalive(frame.walEnd);
+      }
+      this.#frames++;
+      this.#wake();
+    } catch (err) {
+      this.#fail(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  /** Stops reading from the socket (frames already read are still handed over); `resume` reads again. */
+  pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    this.#socket()?.pause();
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#socket()?.resume();
+  }
+
+  #socket(): { pause(): void; resume(): void } | undefined {
+    return (this.client as unknown as { connection?: { stream?: { pause(): void; resume(): void } } }).connection?.stream;
+  }
+
+  #fail(err: Error): void {
+    if (this.#state === 'closed' || this.#failure) return;
+    this.#failure = err;
+    this.#socket()?.pause();
+    this.#wake();
+  }
+
+  #end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (this.#state !== 'closed' && !this.#failure) this.#failure = new ConnectionLostError('replication connection closed by the server');
+    this.#wake();
+  }
+
+  #wake(): void {
+    const w = this.#waiter;
+    this.#waiter = undefined;
+    w?.();
+  }
+
+  /**
+   * How many frames the consumer was handed since the last call: at once when there were any, else after the
+   * first one arrives or `timeoutMs` passes (0). Throws the stream's failure; 0 once closed.
+   */
+  async waitForFrames(timeoutMs: number): Promise<number> {
+    if (this.#frames === 0 && !this.#failure && this.#state === 'streaming') {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          if (this.#waiter === done) this.#waiter = undefined;
+          resolve();
+        }, timeoutMs);
+        const done = (): void => {
+          clearTimeout(timer);
+          resolve();
+        };
+        this.#waiter = done;
+      });
+    }
+    if (this.#failure && this.#state !== 'closed') throw this.#failure;
+    const n = this.#frames;
+    this.#frames = 0;
+    return n;
+  }
+
+  /**
+   * Ends the stream. Unless the server already ended it, a last status confirms what is durable downstream first:
+   * the slot then keeps nothing that the next start would stream again (the status timer alone leaves up to its
+   * interval unconfirmed, and all of it when the stream lived shorter than that).
+   */
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return;
+    if (this.#state === 'streaming' && !this.#ended) {
+      try {
+        this.sendStatus(false);
+      } catch (err) {
+        this.log.debug('last status not sent', { error: err as Error });
+      }
+    }
+    this.#state = 'closed';
+    if (this.#timer) clearInterval(this.#timer);
+    this.#wake();
+    await this.client.end().catch(() => {});
+  }
+}
