@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { DcsyncError, errorMessage, InvalidOptionError } from '../core/errors.ts';
+import { dcsyncVersion } from '../core/version.ts';
 import { compileFields, envName, type Field } from '../config/fields.ts';
 import type { Command } from './command.ts';
 import { commands } from './commands/index.ts';
@@ -29,7 +30,7 @@ function helpText(c: Command): string {
 }
 
 function overview(): string {
-  return ['Usage: dcsync <command> [options]', '', 'Commands:', ...commands.map((c) => `  ${c.path.join(' ').padEnd(28)} ${c.summary}`)].join('\n');
+  return ['Usage: dcsync <command> [options]', '       dcsync --version', '', 'Commands:', ...commands.map((c) => `  ${c.path.join(' ').padEnd(28)} ${c.summary}`)].join('\n');
 }
 
 /** Runs the CLI; returns the process exit code (0 ok, 1 runtime failure, 2 usage or config error). */
@@ -44,6 +45,10 @@ export async function runCli(
   for (const a of argv) {
     if (a.startsWith('-')) break;
     words.push(a);
+  }
+  if (words.length === 0 && (argv[0] === '--version' || argv[0] === '-V')) {
+    out.line(`dcsync ${dcsyncVersion()}`);
+    return 0;
   }
   if (words.length === 0 || words[0] === 'help') {
     out.line(overview());
