@@ -1,7 +1,7 @@
 /**
  * `dcsync local`: a complete two-datacenter deployment on loopback that outlives the command that started it.
  *
- *   upLocal    set-up if needed, certificates, PostgreSQL + Kafka per datacenter, MirrorMaker 2 A→B, 3 masters and
+ *   upLocal    set-up if needed, certificates, PostgreSQL + Kafka (TLS, client certificates) per datacenter, MirrorMaker 2 A→B, 3 masters and
  *              2 workers per datacenter (detached, own process groups), waits until all are ready, configures A→B
  *   downLocal  stops, by the pids in DIR/local.json, what up started: daemons first, then MirrorMaker, Kafka, PostgreSQL
  *   localPs    what runs, with pids and ports
@@ -45,7 +45,7 @@ import {
   type LocalState,
 } from './state.ts';
 import { configureLocalSync, localSyncStatus, type SyncStatus } from './sync.ts';
-import { startDatacenterPair, type PairPart } from './two-datacenters.ts';
+import { sslBootstrapOf, startDatacenterPair, type PairPart } from './two-datacenters.ts';
 
 /** `local up` could not bring the deployment up; what it started is stopped again. */
 export class LocalStartError extends DcsyncError {}
@@ -158,11 +158,18 @@ export async function upLocal(opts: LocalUpOptions): Promise<LocalDeployment> {
       pgPassword: pki.password,
       unref: true,
       waitFlow: false,
+      // As in production (deploy/kafka/): workers and MirrorMaker 2 reach Kafka over TLS with client certificates.
+      kafkaTls: {
+        brokerKeyfile: (side) => pki.issueServerKeyfile(`kafka-${side.toLowerCase()}`),
+        caFile: pki.files.tlsCaCert,
+        clientCaFile: pki.files.clientCaCert,
+        clientKeyfile: pki.files.clientKeyfile,
+      },
       onStart: (part) => book.addProcess(infraRecord(dir, part)),
       ...(signal ? { signal } : {}),
     });
     for (const [dc, pg, kafka] of [['dc-a', pair.pgA, pair.kafkaA], ['dc-b', pair.pgB, pair.kafkaB]] as const) {
-      progress(`  ${dc}: PostgreSQL 127.0.0.1:${pg.port}, Kafka ${kafka.bootstrap}`);
+      progress(`  ${dc}: PostgreSQL 127.0.0.1:${pg.port}, Kafka ${sslBootstrapOf(kafka)} (TLS, client certificates)`);
     }
     signal?.throwIfAborted();
 
@@ -174,7 +181,7 @@ export async function upLocal(opts: LocalUpOptions): Promise<LocalDeployment> {
       book.setDatacenter({
         name: dc,
         pgUrl: `postgresql://${SUPERUSER}@127.0.0.1:${pg.port}/postgres`,
-        kafka: kafka.bootstrap,
+        kafka: sslBootstrapOf(kafka),
         masters: Array.from({ length: MASTERS_PER_DATACENTER }, nextEndpoint),
         workers: Array.from({ length: WORKERS_PER_DATACENTER }, nextEndpoint),
         jwtSecret: pki.jwtSecrets[dc],
@@ -192,7 +199,7 @@ export async function upLocal(opts: LocalUpOptions): Promise<LocalDeployment> {
       for (const [i, endpoint] of d.workers.entries()) {
         const name = `worker-${LETTER[dc]}${i + 1}`;
         const keyfile = await pki.issueServerKeyfile(name);
-        await startDaemon(book, { name, role: 'worker', datacenter: dc, endpoint, args: workerArgs(d, endpoint, keyfile) }, pki.password);
+        await startDaemon(book, { name, role: 'worker', datacenter: dc, endpoint, args: workerArgs(book.state, d, endpoint, keyfile) }, pki.password);
       }
     }
 
@@ -342,7 +349,7 @@ function masterArgs(state: LocalState, d: LocalDatacenter, endpoint: string, key
   ];
 }
 
-function workerArgs(d: LocalDatacenter, endpoint: string, keyfile: string): string[] {
+function workerArgs(state: LocalState, d: LocalDatacenter, endpoint: string, keyfile: string): string[] {
   return [
     'run', 'worker',
     '--server.endpoint', endpoint,
@@ -353,6 +360,8 @@ function workerArgs(d: LocalDatacenter, endpoint: string, keyfile: string): stri
     '--datacenter', d.name,
     '--cluster.endpoint', d.pgUrl,
     '--mq.kafka-addr', d.kafka,
+    '--mq.kafka-cacert', state.files.tlsCaCert,
+    '--mq.kafka-client-keyfile', state.files.clientKeyfile,
   ];
 }
 

@@ -87,7 +87,7 @@ interface ClassDataArchive {
 
 /**
  * AppCDS: the first JVM of a kind writes a dynamic class-data archive when it exits (-XX:ArchiveClassesAtExit), later
- * ones map it (-XX:SharedArchiveFile). That takes about 1 s off each broker start on 2 cores. The archive's name
+ * ones map it (-XX:SharedArchiveFile), which shortens each later start (bench/RESULTS.md). The archive's name
  * hashes the jar list, so new jars get a new archive; a JVM that cannot use an archive just starts without it.
  * Each writer gets its own temporary file, renamed into place afterwards, so concurrent test runs do not collide.
  * DCSYNC_KAFKA_CDS=0 turns it off. A JVM whose exit we will not see (`unref`) only uses an existing archive.
@@ -514,6 +514,16 @@ export interface ClusterRef {
   /** MM2 cluster alias, e.g. 'A'; letters, digits, '_' and '-'. */
   alias: string;
   bootstrap: string;
+  /** Connect to `bootstrap` with TLS (a broker's TLS listener), verifying the brokers with `caFile`. */
+  tls?: MirrorMakerTlsOptions;
+}
+
+/** MirrorMaker 2's TLS to one cluster, with PEM files as Kafka reads them (as KafkaBrokerTlsOptions). */
+export interface MirrorMakerTlsOptions {
+  /** CA certificates that verify the brokers (host names are checked against their certificates). */
+  caFile: string;
+  /** A dcsync client keyfile (certificate, chain, unencrypted key) for brokers with ssl.client.auth=required. */
+  keyfile?: string;
 }
 
 export interface MirrorMakerOptions {
@@ -568,6 +578,8 @@ export function mirrorMakerProperties(opts: Omit<MirrorMakerOptions, 'dir' | 'lo
     clusters: `${s.alias}, ${t.alias}`,
     [`${s.alias}.bootstrap.servers`]: s.bootstrap,
     [`${t.alias}.bootstrap.servers`]: t.bootstrap,
+    ...mirrorMakerTlsProperties(s),
+    ...mirrorMakerTlsProperties(t),
     [`${flow}.enabled`]: true,
     [`${flow}.topics`]: opts.topicsRegex ?? '.*',
     [`${back}.enabled`]: false,
@@ -596,16 +608,16 @@ export function mirrorMakerProperties(opts: Omit<MirrorMakerOptions, 'dir' | 'lo
     'offset.lag.max': 0,
     'tasks.max': 1,
     // Find the Connect plugins through their ServiceLoader manifests only: the default (hybrid_warn) also scans the
-    // whole classpath by reflection, 3.5 s on 2 cores, once for MM2's config and once per herder.
+    // whole classpath by reflection, once for MM2's config and once per herder, which takes seconds.
     'plugin.discovery': 'service_load',
     [`${t.alias}.plugin.discovery`]: 'service_load',
     // The Connect worker of the herder that targets t (keys prefixed with the target alias go to it).
     // Commit the source offsets every second, not every 60 s: after a kill -9, MM2 re-sends everything since the
-    // last commit (measured: all of the last minute's records arrived twice on t with the default).
+    // last commit, up to a minute of records with the default.
     [`${t.alias}.offset.flush.interval.ms`]: 1_000,
     // Hand a departed worker's tasks to the others at once instead of holding them for up to 5 min. With a single
     // MM2 process this is not what delays a restart (the restarted worker is a new leader and assigns everything
-    // at once, measured with the default too); it matters when several MM2 processes share the work.
+    // at once); it matters when several MM2 processes share the work.
     [`${t.alias}.scheduled.rebalance.max.delay.ms`]: 0,
     // A killed MM2 stays a member of the Connect group until its session times out, and the restarted one cannot
     // join before that: 6 s (the brokers' default group.min.session.timeout.ms) instead of Connect's 10 s.
@@ -618,6 +630,22 @@ export function mirrorMakerProperties(opts: Omit<MirrorMakerOptions, 'dir' | 'lo
     [`${t.alias}.producer.buffer.memory`]: Math.max(4 * maxBytes, 32 * MIB),
     ...opts.extraProperties,
   });
+}
+
+/**
+ * The `<alias>.`-prefixed client settings of a TLS cluster: in dedicated mode they apply to every client MirrorMaker
+ * makes for that cluster (the mirror's consumer or producer, the admin clients, the Connect worker's own topics).
+ */
+function mirrorMakerTlsProperties(c: ClusterRef): Record<string, string> {
+  if (!c.tls) return {};
+  const p = `${c.alias}.`;
+  return {
+    [`${p}security.protocol`]: 'SSL',
+    [`${p}ssl.truststore.type`]: 'PEM',
+    [`${p}ssl.truststore.location`]: path.resolve(c.tls.caFile),
+    ...(c.tls.keyfile ? { [`${p}ssl.keystore.type`]: 'PEM', [`${p}ssl.keystore.location`]: path.resolve(c.tls.keyfile) } : {}),
+    [`${p}ssl.enabled.protocols`]: 'TLSv1.3,TLSv1.2',
+  };
 }
 
 /**

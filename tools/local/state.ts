@@ -47,7 +47,7 @@ export interface LocalDatacenter {
   readonly name: DatacenterName;
   /** postgresql://SUPERUSER@127.0.0.1:PORT/postgres (no password). */
   readonly pgUrl: string;
-  /** Kafka bootstrap, 127.0.0.1:PORT. */
+  /** Kafka bootstrap of its TLS listener (client certificates required: files.tlsCaCert, files.clientKeyfile), 127.0.0.1:PORT. */
   readonly kafka: string;
   /** https://127.0.0.1:PORT of its masters and workers. */
   readonly masters: readonly string[];

@@ -8,6 +8,7 @@ import {
   startMirrorMaker,
   waitMirrorFlow,
   type KafkaBrokerHandle,
+  type KafkaBrokerTlsOptions,
   type MirrorMakerHandle,
   type MirrorMakerOptions,
   type ReplicationPolicyName,
@@ -44,9 +45,26 @@ export interface DatacenterPairOptions {
   unref?: boolean;
   /** Wait until a probe record crossed MirrorMaker; default true. */
   waitFlow?: boolean;
+  /**
+   * Kafka with TLS and client authentication: each broker gets a TLS listener with ssl.client.auth=required, and
+   * MirrorMaker 2 connects to both through it with a client certificate. The PLAINTEXT listener stays for the
+   * broker's controller and the harness's own admin calls and probes.
+   */
+  kafkaTls?: PairKafkaTls;
   /** Called as each piece runs. When the start fails half-way, what was reported here is the caller's to stop. */
   onStart: (part: PairPart) => void;
   signal?: AbortSignal;
+}
+
+export interface PairKafkaTls {
+  /** The broker keyfile of a side (dcsync create tls keyfile --host 127.0.0.1). */
+  brokerKeyfile: (side: 'A' | 'B') => Promise<string>;
+  /** The TLS CA that issued the broker keyfiles: what MirrorMaker (and dcsync) verify the brokers with. */
+  caFile: string;
+  /** The client-auth CA whose certificates the brokers accept. */
+  clientCaFile: string;
+  /** MirrorMaker's client keyfile, from that CA. */
+  clientKeyfile: string;
 }
 
 /** PostgreSQL settings for speed on a test machine (no durability across an OS crash). */
@@ -65,7 +83,9 @@ export async function startDatacenterPair(opts: DatacenterPairOptions): Promise<
     });
   const kafka = (side: 'A' | 'B'): Promise<KafkaBrokerHandle> =>
     // B's topics are created by MirrorMaker (and by dcsync's admin calls), never by a consumer's metadata request.
-    startKafkaBroker({ dir: path.join(dir, `kafka-${side.toLowerCase()}`), name: side, autoCreateTopics: side === 'A', unref }).then((handle) => {
+    brokerTls(opts.kafkaTls, side)
+      .then((ssl) => startKafkaBroker({ dir: path.join(dir, `kafka-${side.toLowerCase()}`), name: side, autoCreateTopics: side === 'A', unref, ...(ssl ? { ssl } : {}) }))
+      .then((handle) => {
       onStart({ kind: 'kafka', side, handle });
       return handle;
     });
@@ -74,10 +94,12 @@ export async function startDatacenterPair(opts: DatacenterPairOptions): Promise<
   if (failed) throw failed.reason;
   const [pgA, pgB, kafkaA, kafkaB] = settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as [PgClusterHandle, PgClusterHandle, KafkaBrokerHandle, KafkaBrokerHandle];
   opts.signal?.throwIfAborted();
+  const tls = opts.kafkaTls;
+  const mmTls = tls ? { tls: { caFile: tls.caFile, keyfile: tls.clientKeyfile } } : {};
   const mmOptions: MirrorMakerOptions = {
     dir: path.join(dir, 'mm2'),
-    source: { alias: 'A', bootstrap: kafkaA.bootstrap },
-    target: { alias: 'B', bootstrap: kafkaB.bootstrap },
+    source: { alias: 'A', bootstrap: tls ? sslBootstrapOf(kafkaA) : kafkaA.bootstrap, ...mmTls },
+    target: { alias: 'B', bootstrap: tls ? sslBootstrapOf(kafkaB) : kafkaB.bootstrap, ...mmTls },
     policy,
     unref,
   };
@@ -87,6 +109,17 @@ export async function startDatacenterPair(opts: DatacenterPairOptions): Promise<
     await waitMirrorFlow({ sourceBootstrap: kafkaA.bootstrap, targetBootstrap: kafkaB.bootstrap, sourceAlias: 'A', policy, ...(opts.signal ? { signal: opts.signal } : {}) });
   }
   return { pgA, pgB, kafkaA, kafkaB, mm2, mmOptions };
+}
+
+async function brokerTls(tls: PairKafkaTls | undefined, side: 'A' | 'B'): Promise<KafkaBrokerTlsOptions | undefined> {
+  if (!tls) return undefined;
+  return { keyfile: await tls.brokerKeyfile(side), caFile: tls.clientCaFile, requireClientAuth: true };
+}
+
+/** The TLS listener's HOST:PORT of a broker started with `ssl`. */
+export function sslBootstrapOf(broker: KafkaBrokerHandle): string {
+  if (!broker.sslBootstrap) throw new Error(`broker ${broker.name} has no TLS listener`);
+  return broker.sslBootstrap;
 }
 
 /** Two datacenters on loopback: PostgreSQL + Kafka each, MirrorMaker 2 from A to B. */

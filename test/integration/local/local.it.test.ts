@@ -18,6 +18,9 @@ import { downLocal, upLocal, type LocalDeployment } from '../../../tools/local/d
 import { DCSYNC_BIN, REPO } from '../../../tools/local/dcsync-process.ts';
 import { isAlive } from '../../../tools/local/process.ts';
 import { MASTER_PATHS, type MastersResponse, type WorkersResponse } from '../../../src/control/v1/cluster.ts';
+import { loadKafkaTls } from '../../../src/config/kafka-tls.ts';
+import { kafkaClient } from '../../../src/transport/kafka/client.ts';
+import { readLocalState } from '../../../tools/local/state.ts';
 
 interface Run {
   code: number;
@@ -121,6 +124,38 @@ describe('dcsync local up|ps|env|down', { timeout: 600_000 }, () => {
       }
     }
     for (const name of ['pg-a', 'kafka-b', 'mm2', 'master-b2', 'worker-a1']) assert.ok(fs.statSync(path.join(dir, 'logs', `${name}.log`)).size > 0, `logs/${name}.log`);
+  });
+
+  it("Kafka's client address takes only TLS clients with a client certificate; workers and MirrorMaker 2 use one", async () => {
+    const state = readLocalState(dir);
+    const kafka = state.datacenters['dc-a']!.kafka;
+    const describe = async (ssl: Parameters<typeof kafkaClient>[3]): Promise<string> => {
+      const admin = kafkaClient(kafka, 'local-it-tls', undefined, { retry: { retries: 0 }, connectionTimeout: 5_000, requestTimeout: 5_000, ...ssl }).admin();
+      try {
+        await admin.connect();
+        return `${(await admin.describeCluster()).brokers.length} broker`;
+      } catch (err) {
+        return `refused: ${(err as Error).message}`;
+      } finally {
+        await admin.disconnect().catch(() => undefined);
+      }
+    };
+    const withCert = await loadKafkaTls({ caFile: state.files.tlsCaCert, clientKeyfile: state.files.clientKeyfile });
+    const noCert = await loadKafkaTls({ caFile: state.files.tlsCaCert });
+    assert.ok(withCert && noCert);
+    assert.equal(await describe({ ssl: withCert }), '1 broker');
+    assert.match(await describe({ ssl: noCert }), /^refused/);
+    assert.match(await describe({}), /^refused/);
+    for (const p of state.processes.filter((x) => x.role === 'worker')) {
+      const args = p.args ?? [];
+      assert.equal(args[args.indexOf('--mq.kafka-client-keyfile') + 1], state.files.clientKeyfile, p.name);
+      assert.equal(args[args.indexOf('--mq.kafka-cacert') + 1], state.files.tlsCaCert, p.name);
+    }
+    const mm2 = fs.readFileSync(path.join(dir, 'mm2', 'mm2.properties'), 'utf8');
+    for (const alias of ['A', 'B']) {
+      assert.match(mm2, new RegExp(`^${alias}\\.security\\.protocol=SSL$`, 'm'));
+      assert.match(mm2, new RegExp(`^${alias}\\.ssl\\.keystore\\.location=${state.files.clientKeyfile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
+    }
   });
 
   it('refuses to start a second deployment in the same dir', async () => {
