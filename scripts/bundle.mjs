@@ -1,8 +1,8 @@
 // Bundles src/ and the npm packages it uses into dist/dcsync.mjs (one ES module) for bin/dcsync.js, which starts
 // from it while it is newer than every file of src/ and from the sources through tsx otherwise. Run by `npm ci`
-// (prepare) and scripts/setup.sh; takes well under a second. A daemon then starts in ~0.2 s instead of ~0.8 s from
-// the sources, or ~0.35 s from a bundle that leaves the packages to node's module loader (resolving and scanning
-// their CommonJS files took half of that).
+// (prepare) and scripts/setup.sh. The packages are bundled too: a daemon starts several times faster from one module
+// than from the sources, and faster than from a bundle that leaves the packages to node's module loader
+// (bench/RESULTS.md, start-up). The npm package ships this bundle, so it has no runtime dependencies.
 import { build } from 'esbuild';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
