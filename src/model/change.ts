@@ -4,7 +4,7 @@
  * Source, transport and destination all speak this; none of them sees pgoutput bytes or Kafka records. The apply
  * may also get a change still encoded (EncodedChange): the same change, its values as UTF-8 byte ranges.
  */
-import type { Lsn } from '../core/lsn.ts';
+export { comparePositions, type Position } from './position.ts';
 
 export interface TableId {
   readonly schema: string;
@@ -88,17 +88,6 @@ export function isEncoded(c: RowChange | EncodedChange): c is EncodedChange {
 
 export function asRowChange(c: RowChange | EncodedChange): RowChange {
   return isEncoded(c) ? c.decode() : c;
-}
-
-/** Where a change stands in the source's commit order: the commit LSN of its transaction and its index in it. */
-export interface Position {
-  readonly lsn: Lsn;
-  readonly index: number;
-}
-
-export function comparePositions(a: Position, b: Position): number {
-  if (a.lsn !== b.lsn) return a.lsn < b.lsn ? -1 : 1;
-  return a.index - b.index;
 }
 
 export function qualifiedName(t: TableId): string {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ReplicationError } from '../core/errors.ts';
+import { ProtocolError, ReplicationError } from '../core/errors.ts';
 import { lsn, type Lsn } from '../core/lsn.ts';
 import type { RowChange } from '../model/change.ts';
 import type { SourceTable } from './catalog.ts';
@@ -11,7 +11,8 @@ import { partitionOf } from '../transport/partition-key.ts';
 import type { ChangeStreamRecord, KafkaRecord } from '../transport/records.ts';
 import type { ChangeSink } from '../transport/sink.ts';
 import { ChangeBuilder } from './change-builder.ts';
-import { ChangeCapture } from './change-capture.ts';
+import { ChangeCapture, TABLE_FAILED_PREFIX, tableFailedMessage } from './change-capture.ts';
+import { MARKER_INDEX } from '../model/position.ts';
 import { Checkpoint } from './checkpoint.ts';
 
 /** Records what was enqueued; acknowledges on demand. Pure logic under test, no Kafka involved. */
@@ -156,6 +157,27 @@ test('heartbeats reach every partition and confirm their LSN once acknowledged',
   assert.deepEqual(sink.sent.map((r) => [r.partition, r.entries[0]!.kind]), [[0, 'heartbeat'], [1, 'heartbeat']]);
   sink.ack();
   assert.equal(checkpoint.flushed, 500n);
+});
+
+test('markers stand at their message end, below a transaction committing there; each table failure has its own (issue 15)', () => {
+  const { sink, capture } = setup(2);
+  feed(capture, { tag: 'message', transactional: false, lsn: lsn(500n) as Lsn, prefix: 'dcsync.heartbeat', content: Buffer.alloc(0) }, lsn(0n));
+  for (const [at, name] of [[600n, 'k1'], [640n, 'k2']] as const)
+    feed(capture, { tag: 'message', transactional: false, lsn: lsn(at) as Lsn, prefix: TABLE_FAILED_PREFIX, content: Buffer.from(tableFailedMessage({ schema: 'public', name }, `${name} failed`)) }, lsn(0n));
+  capture.flush();
+  const p0 = sink.sent.filter((r) => r.partition === 0).flatMap((r) => r.entries);
+  assert.deepEqual(
+    p0.map((e) => [e.kind, e.pos.lsn, e.pos.index, e.kind === 'barrier' && e.barrier.type === 'table-failed' ? e.barrier.table.name : '']),
+    [
+      ['heartbeat', 500n, MARKER_INDEX, ''],
+      ['barrier', 600n, MARKER_INDEX, 'k1'],
+      ['barrier', 640n, MARKER_INDEX, 'k2'],
+    ],
+  );
+  assert.throws(
+    () => feed(capture, { tag: 'message', transactional: false, lsn: lsn(700n) as Lsn, prefix: TABLE_FAILED_PREFIX, content: Buffer.from('{') }, lsn(0n)),
+    (err: unknown) => err instanceof ProtocolError,
+  );
 });
 
 test('rows forwarded by their bytes decode to what ChangeBuilder builds, in the partition of their key', () => {

@@ -1,6 +1,7 @@
 import { ProtocolError, ReplicationError } from '../core/errors.ts';
 import { lsnOfWords, type Lsn } from '../core/lsn.ts';
 import type { RowChange, TableId } from '../model/change.ts';
+import { MARKER_INDEX } from '../model/position.ts';
 import { PgOutputDecoder, PgOutputTag, type PgOutputMessage, type XLogData } from './protocol/index.ts';
 import { hasValue, RowScan, valueLength } from './protocol/row-scan.ts';
 import { ChangeBatchWriter, EntryOrigin } from '../transport/change-batch.ts';
@@ -9,6 +10,29 @@ import type { Barrier } from '../transport/records.ts';
 import type { ChangeSink } from '../transport/sink.ts';
 import { ChangeBuilder, isKeyChange, type RelationInfo } from './change-builder.ts';
 import type { Checkpoint } from './checkpoint.ts';
+
+/** The prefix of the logical message that announces a table's failure; its content is tableFailedMessage's. */
+export const TABLE_FAILED_PREFIX = 'dcsync.table-failed';
+
+/**
+ * The content of a `dcsync.table-failed` message. The source task emits one per failed table (non-transactional,
+ * `pg_logical_emit_message(false, TABLE_FAILED_PREFIX, content)`), so each failure gets its own WAL position in the
+ * stream's order, and no two failures, heartbeats or transactions share one.
+ */
+export function tableFailedMessage(table: TableId, reason: string): string {
+  return JSON.stringify({ table: [table.schema, table.name], reason });
+}
+
+function parseTableFailed(content: Buffer): { table: TableId; reason: string } {
+  try {
+    const j = JSON.parse(content.toString()) as { table?: unknown; reason?: unknown };
+    if (Array.isArray(j.table) && j.table.length === 2 && j.table.every((x) => typeof x === 'string') && typeof j.reason === 'string')
+      return { table: { schema: j.table[0] as string, name: j.table[1] as string }, reason: j.reason };
+  } catch {
+    // reported below
+  }
+  throw new ProtocolError(`malformed '${TABLE_FAILED_PREFIX}' message in the stream: ${content.toString().slice(0, 200)}`);
+}
 
 /** In `OpenTx.last`: the partition has none of the transaction's entries / had some, but they left with a flush. */
 const UNTOUCHED = -1;
@@ -153,11 +177,12 @@ export class ChangeCapture {
       case 'message': {
         if (m.prefix === 'dcsync.ddl' && m.transactional)
           throw new ReplicationError(`a structure change (DDL) was made at the source: ${m.content.toString()}; replicating DDL is not supported yet`);
+        // Markers stand at their message's end LSN, below any change committing there (model/position.ts).
         if (m.prefix === 'dcsync.heartbeat' && !m.transactional) {
           const origin = EntryOrigin.of(m.lsn, 0, BigInt(Date.now()) * 1000n);
           for (let p = 0; p < this.o.partitions; p++) this.#add(p, (w) => w.heartbeat(origin));
           this.#endAt(origin.lsnHi, origin.lsnLo);
-        }
+        } else if (m.prefix === TABLE_FAILED_PREFIX && !m.transactional) this.#failTable(m.lsn, m.content);
         return;
       }
       case 'origin':
@@ -226,11 +251,15 @@ export class ChangeCapture {
     return h.end();
   }
 
-  /** Announces, between transactions, that a table stopped replicating: the destination marks it failed at this point. */
-  failTable(table: TableId, reason: string, at: Lsn): void {
-    if (this.#tx) throw new ReplicationError('failTable inside a transaction');
+  /**
+   * A table stopped replicating (a `dcsync.table-failed` message, see tableFailedMessage): every partition gets a
+   * barrier at the message's position, where the destination marks the table failed.
+   */
+  #failTable(at: Lsn, content: Buffer): void {
+    const { table, reason } = parseTableFailed(content);
     const origin = EntryOrigin.of(at, 0, BigInt(Date.now()) * 1000n);
-    for (let p = 0; p < this.o.partitions; p++) this.#add(p, (w) => w.barrier(origin, 2_000_000_000, { type: 'table-failed', table, reason }, true));
+    for (let p = 0; p < this.o.partitions; p++) this.#add(p, (w) => w.barrier(origin, MARKER_INDEX, { type: 'table-failed', table, reason }, true));
+    this.#endAt(origin.lsnHi, origin.lsnLo);
     this.flush();
   }
 

@@ -15,7 +15,7 @@ import { KafkaSink } from '../transport/kafka/kafka-sink.ts';
 import { encodeSnapshotRecord } from '../transport/records.ts';
 import { topicName } from '../transport/topics.ts';
 import { ChangeBuilder } from './change-builder.ts';
-import { ChangeCapture } from './change-capture.ts';
+import { ChangeCapture, TABLE_FAILED_PREFIX, tableFailedMessage } from './change-capture.ts';
 import { Checkpoint } from './checkpoint.ts';
 import { copyTables } from './snapshot-copier.ts';
 import { SourceProgressStore, type SourceProgress } from './source-progress.ts';
@@ -336,10 +336,15 @@ async function streamLoop(
         const k = tableKey(t.table);
         if (failedTables.has(k)) continue;
         if ((counters.get(t.oid) ?? 0) > (baseline.get(t.oid) ?? 0)) {
-          failedTables.add(k);
           const reason = `an UPDATE or DELETE was made on table ${k}, which has no primary key and no replica identity, so it cannot be replicated; the table's replication is stopped. Fix: ALTER TABLE ${k} REPLICA IDENTITY FULL (or add a primary key), then stop and configure the sync again.`;
+          // Through the WAL, so the failure gets its own position in the stream (model/position.ts); retried at the next check if this fails.
+          const emitted = await meta.query(`SELECT pg_logical_emit_message(false, $1, $2)`, [TABLE_FAILED_PREFIX, tableFailedMessage(t.table, reason)]).then(
+            () => true,
+            (err: unknown) => (log.warn('announcing a table failure failed', { table: k, error: err as Error }), false),
+          );
+          if (!emitted) continue;
+          failedTables.add(k);
           log.error('table replication stopped', { table: k, reason });
-          capture.failTable(t.table, reason, checkpoint.received);
         }
       }
     }

@@ -6,17 +6,19 @@
  *   body    := 0x03 entry*                                  (compressed when 1 kB or more: records.ts compressBody)
  *   entry   := 'r' u32 len json                             a relation: [schema, name, keyColumns, columns, full];
  *                                                           the n-th 'r' of a body is relation n
- *            | 'c' flags u32 index [origin] u16 rel u8 op u32 len rowdata
- *            | 'b' flags u32 index [origin] u32 len json    a barrier (records.ts barrierToJson)
- *            | 'm' flags u32 index [origin]                 the end of a transaction in this partition
- *            | 'h' flags u32 index [origin]                 a heartbeat
+ *            | 'c' flags i32 index [origin] u16 rel u8 op u32 len rowdata
+ *            | 'b' flags i32 index [origin] u32 len json    a barrier (records.ts barrierToJson)
+ *            | 'm' flags i32 index [origin]                 the end of a transaction in this partition
+ *            | 'h' flags i32 index [origin]                 a heartbeat
  *   flags   := 1 end of transaction | 2 origin follows: u64 commit LSN, u32 xid, i64 commit time (µs since
  *              the Unix epoch); without 2 the entry has the previous entry's origin
  *   op      := 'I' | 'U' | 'D'
  *   rowdata := as in pgoutput after the relation id: insert `'N' tuple`, update `['K'|'O' tuple] 'N' tuple`,
  *              delete `('K'|'O') tuple`; tuple := i16 count, per column 'n' | 'u' | 't' i32 len UTF-8 bytes
  *
- * Integers are big-endian. Values are PostgreSQL's text form. An update carries its old tuple only where the
+ * Integers are big-endian. An index is -1 (MARKER_INDEX) for markers (heartbeats, table failures), else ≥ 0: see
+ * model/position.ts; a heartbeat is read at MARKER_INDEX whatever index it carries (older writers wrote 0).
+ * Integers other than indexes are unsigned. Values are PostgreSQL's text form. An update carries its old tuple only where the
  * destination needs it: identity of the whole row, a key that changed, or 'O' values for unchanged TOAST columns.
  * Decoding yields the same RowChanges as ChangeBuilder builds from the decoded pgoutput message.
  */
@@ -24,6 +26,7 @@ import { ProtocolError } from '../core/errors.ts';
 import { formatLsn, lsnOfWords, type Lsn } from '../core/lsn.ts';
 import { utf8 } from '../core/utf8.ts';
 import type { Cells, EncodedChange, RowChange, TableId, Value } from '../model/change.ts';
+import { MARKER_INDEX, markerPosition } from '../model/position.ts';
 import { barrierFromJson, barrierToJson, compressBody, decodeChangeBatchJson, decompressBody, H, headerText, type Barrier, type ChangeStreamRecord, type KafkaRecord, type RawHeaders } from './records.ts';
 import { withRoom } from '../core/grow.ts';
 import { PG_EPOCH_MS } from '../core/time.ts';
@@ -202,9 +205,9 @@ export class ChangeBatchWriter {
     this.endTransactionAt(this.#head(Kind.Commit, index, origin, 0));
   }
 
-  /** A heartbeat's origin: its LSN, xid 0, the time it was read. */
+  /** A heartbeat's origin: its message's end LSN, xid 0, the time it was read; its index is MARKER_INDEX. */
   heartbeat(origin: EntryOrigin): void {
-    this.endTransactionAt(this.#head(Kind.Heartbeat, 0, origin, 0));
+    this.endTransactionAt(this.#head(Kind.Heartbeat, MARKER_INDEX, origin, 0));
   }
 
   endTransactionAt(flagsOffset: number): void {
@@ -248,7 +251,7 @@ export class ChangeBatchWriter {
     const at = this.#len;
     buf[at] = kind;
     buf[at + 1] = sameOrigin ? 0 : ORIGIN;
-    buf.writeUInt32BE(index, at + 2);
+    buf.writeInt32BE(index, at + 2);
     let p = at + 6;
     if (!sameOrigin) {
       origin.writeTo(buf, p);
@@ -418,7 +421,7 @@ class BatchReader {
       }
       this.#need(6);
       const flags = buf[this.#p + 1]!;
-      const index = buf.readUInt32BE(this.#p + 2);
+      const index = buf.readInt32BE(this.#p + 2);
       this.#p += 6;
       if (flags & ORIGIN) {
         this.#need(20);
@@ -448,7 +451,7 @@ class BatchReader {
           out.push({ kind: 'commit', pos, xid, commitTimeUs });
           break;
         case Kind.Heartbeat:
-          out.push({ kind: 'heartbeat', pos, xid, commitTimeUs });
+          out.push({ kind: 'heartbeat', pos: markerPosition(pos.lsn), xid, commitTimeUs });
           break;
         default:
           throw new ProtocolError(`change batch: unknown entry kind 0x${kind.toString(16)} at offset ${this.#p - 6}`);
@@ -650,7 +653,7 @@ export function encodeChangeBatch(database: string, entries: readonly ChangeStre
         w.commit(origin, e.pos.index);
         break;
       case 'heartbeat':
-        if (e.pos.index !== 0 || e.xid !== 0) throw new RangeError('a heartbeat has index 0 and xid 0');
+        if (e.pos.index !== MARKER_INDEX || e.xid !== 0) throw new RangeError(`a heartbeat has index ${MARKER_INDEX} and xid 0`);
         w.heartbeat(origin);
         break;
     }

@@ -25,7 +25,7 @@ test('a change batch round-trips every entry kind with its own origin', () => {
     },
     { ...origin, kind: 'barrier', pos: { lsn: lsn(0xffff_ffff_ffff_fff0n), index: 7 }, endOfTx: true, barrier: { type: 'truncate', tables: [{ schema: 'a', name: 'b' }], cascade: false, restartIdentity: true } },
     { ...origin, kind: 'commit', pos: { lsn: lsn(5n), index: 9 } },
-    { kind: 'heartbeat', pos: { lsn: lsn(6n), index: 0 }, xid: 0, commitTimeUs: 1n },
+    { kind: 'heartbeat', pos: { lsn: lsn(6n), index: -1 }, xid: 0, commitTimeUs: 1n },
   ];
   const rec = encodeChangeBatch('db😀', entries);
   assert.equal(rec.headers['dcsync-db'], 'db😀');
@@ -33,7 +33,7 @@ test('a change batch round-trips every entry kind with its own origin', () => {
   assert.equal(rec.headers['dcsync-idx'], '0');
   assert.equal(rec.headers['dcsync-xid'], '4242');
   assert.equal(rec.headers['dcsync-ts'], '1764150000123456');
-  assert.equal(rec.headers['dcsync-last'], '0/6:0:5');
+  assert.equal(rec.headers['dcsync-last'], '0/6:-1:5');
   const back = decodeChangeBatch(
     Object.fromEntries(Object.entries(rec.headers).map(([k, v]) => [k, Buffer.from(v)])),
     rec.value,

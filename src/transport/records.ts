@@ -6,7 +6,8 @@
 import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants, gunzipSync } from 'node:zlib';
 import { ProtocolError } from '../core/errors.ts';
 import { formatLsn, parseLsn, type Lsn } from '../core/lsn.ts';
-import type { Position, RowChange, TableId, Value } from '../model/change.ts';
+import type { RowChange, TableId, Value } from '../model/change.ts';
+import { markerPosition, type Position } from '../model/position.ts';
 
 export const H = {
   db: 'dcsync-db',
@@ -238,7 +239,7 @@ class EntryDecoder {
       case 'm':
         return { kind: 'commit', pos, xid, commitTimeUs };
       case 'h':
-        return { kind: 'heartbeat', pos, xid, commitTimeUs };
+        return { kind: 'heartbeat', pos: markerPosition(pos.lsn), xid, commitTimeUs };
       default:
         throw new ProtocolError(`unknown change entry kind '${e[0]}'`);
     }
