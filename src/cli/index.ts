@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { DcsyncError, errorMessage, InvalidOptionError } from '../core/errors.ts';
 import { dcsyncVersion } from '../core/version.ts';
-import { compileFields, envName, type Field } from '../config/fields.ts';
+import { compileFields, envName, flagName, formatDuration, type Field, type Fields, type Values } from '../config/fields.ts';
 import type { Command } from './command.ts';
 import { commands } from './commands/index.ts';
 import { consoleOutput, type Output } from './output.ts';
 import { parseArgv } from './parse-argv.ts';
+import { PASSWORD_FILE_FIELD, resolvePassword, ttyPrompt, type Prompt } from './password.ts';
 
 const COMMON_FIELDS: readonly Field[] = [
   { key: 'help', type: 'boolean', short: 'h', description: 'Show help for the command' },
@@ -20,13 +21,37 @@ function findCommand(words: readonly string[]): { command: Command; rest: string
   return best ? { command: best, rest: words.slice(best.path.length) } : undefined;
 }
 
-function helpText(c: Command): string {
+/** The command's fields plus --auth.password-file where it takes --auth.password. */
+function fieldsOf(c: Command): Fields {
+  const extra = c.fields.some((f) => f.key === 'auth.password') && !c.fields.some((f) => f.key === PASSWORD_FILE_FIELD.key) ? [PASSWORD_FILE_FIELD] : [];
+  return [...c.fields, ...extra];
+}
+
+const PLACEHOLDER: Record<Field['type'], string> = { string: ' <value>', 'string[]': ' <value,…>', number: ' <n>', duration: ' <duration>', boolean: '' };
+
+function defaultText(f: Field): string {
+  if (f.default === undefined || f.secret) return '';
+  if (f.type === 'duration' && typeof f.default === 'number') return ` (default: ${formatDuration(f.default)})`;
+  return ` (default: ${Array.isArray(f.default) ? f.default.join(',') : String(f.default)})`;
+}
+
+export function helpText(c: Command): string {
   const lines = [`dcsync ${c.path.join(' ')} — ${c.summary}`, '', 'Options:'];
-  for (const f of [...c.fields, ...COMMON_FIELDS]) {
-    const def = f.default !== undefined && !f.secret ? ` (default: ${Array.isArray(f.default) ? f.default.join(',') : String(f.default)})` : '';
-    lines.push(`  --${f.key}${f.short ? `, -${f.short}` : ''}  ${f.description}${def}${f.required ? ' [required]' : ''}  [${envName(f.key)}]`);
+  for (const f of [...fieldsOf(c), ...COMMON_FIELDS]) {
+    const env = f.commandLineOnly ? 'command line only' : envName(f.key);
+    lines.push(`  ${flagName(f.key)}${PLACEHOLDER[f.type]}${f.short ? `, -${f.short}` : ''}  ${f.description}${defaultText(f)}${f.required ? ' [required]' : ''}  [${env}]`);
   }
+  lines.push('', "Durations: a number and a unit, e.g. '500ms', '10s', '5m', '2h'.");
   return lines.join('\n');
+}
+
+/** An option compiler's error names the option by key ('mq.kafka-addr'); the operator typed '--mq.kafka-addr'. */
+function withFlagName(err: InvalidOptionError, fields: Fields): string {
+  const prefix = `'${err.key}' `;
+  if (!err.key.startsWith('-') && fields.some((f) => f.key === err.key) && err.message.startsWith(prefix)) {
+    return `'${flagName(err.key)}' ${err.message.slice(prefix.length)}`;
+  }
+  return err.message;
 }
 
 function overview(): string {
@@ -40,6 +65,7 @@ export async function runCli(
   signal: AbortSignal,
   out: Output = consoleOutput(),
   onReload: (fn: () => Promise<void>) => void = () => {},
+  prompt: Prompt | undefined = ttyPrompt(),
 ): Promise<number> {
   const words: string[] = [];
   for (const a of argv) {
@@ -61,7 +87,8 @@ export async function runCli(
   }
   const { command } = found;
   try {
-    const parsed = parseArgv(argv.slice(command.path.length), [...command.fields, ...COMMON_FIELDS]);
+    const fields = fieldsOf(command);
+    const parsed = parseArgv(argv.slice(command.path.length), [...fields, ...COMMON_FIELDS]);
     if (parsed.flags['help']) {
       out.line(helpText(command));
       return 0;
@@ -69,11 +96,12 @@ export async function runCli(
     if (parsed.positionals.length > 0) throw new InvalidOptionError(parsed.positionals[0]!, 'is not expected here');
     const configPath = typeof parsed.flags['config'] === 'string' ? parsed.flags['config'] : env['DCSYNC_CONFIG'];
     const file = configPath ? (JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>) : {};
-    const values = compileFields(command.fields, parsed.flags, env, file);
+    const values: Values = compileFields(fields, parsed.flags, env, file);
+    await resolvePassword(values, prompt);
     return await command.action(values, { out, signal, env, onReload });
   } catch (err) {
     if (err instanceof InvalidOptionError) {
-      out.error(`dcsync ${command.path.join(' ')}: ${err.message}`);
+      out.error(`dcsync ${command.path.join(' ')}: ${withFlagName(err, fieldsOf(command))}`);
       return 2;
     }
     out.error(`dcsync ${command.path.join(' ')}: ${errorMessage(err)}`);

@@ -134,13 +134,13 @@ describe('dcsync create (CLI)', () => {
   test('usage errors exit 2: unknown flag, no --host, missing required flag, bad values', async () => {
     const cases: [string[], RegExp][] = [
       [['create', 'tls', 'ca', '--cert=a.crt', '--key=a.key', '--bogus'], /'--bogus' is not a known flag/],
-      [['create', 'tls', 'keyfile', '--cacert=tls-ca.crt', '--cakey=tls-ca.key', '--keyfile=nohost.keyfile'], /'host' must name at least one/],
+      [['create', 'tls', 'keyfile', '--cacert=tls-ca.crt', '--cakey=tls-ca.key', '--keyfile=nohost.keyfile'], /'--host' must name at least one/],
       [['create', 'tls', 'keyfile', '--cacert=tls-ca.crt', '--cakey=tls-ca.key', '--keyfile=bad.keyfile', '--host=bad host'], /neither a DNS name nor an IP address/],
-      [['create', 'client-auth', 'keyfile', '--cacert=client-ca.crt', '--cakey=client-ca.key'], /'keyfile' is required/],
+      [['create', 'client-auth', 'keyfile', '--cacert=client-ca.crt', '--cakey=client-ca.key'], /'--keyfile' is required/],
       [['create', 'tls', 'ca', '--cert=b.crt', '--key=b.key', '--key-type=dsa'], /must be one of/],
       [['create', 'tls', 'ca', '--cert=b.crt', '--key=b.key', '--validfor=forever'], /must be a duration/],
       [['create', 'tls', 'ca', '--cert=b.crt', '--key=b.crt'], /different file/],
-      [['create', 'jwt-secret'], /'secret' is required/],
+      [['create', 'jwt-secret'], /'--secret' is required/],
     ];
     for (const [args, re] of cases) {
       const r = await dcsync(dir, ...args);

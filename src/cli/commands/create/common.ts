@@ -17,7 +17,7 @@ export const KEY_TYPE_FIELD: Field = {
   default: DEFAULT_KEY_TYPE,
 };
 
-export const FORCE_FIELD: Field = { key: 'force', type: 'boolean', description: 'Overwrite files that already exist', default: false };
+export const FORCE_FIELD: Field = { key: 'force', type: 'boolean', description: 'Overwrite files that already exist', default: false, commandLineOnly: true };
 
 export function str(values: Values, key: string): string {
   const v = values[key];
