@@ -1,0 +1,40 @@
+/**
+ * Kafka offsets of the apply loop. A Kafka record holds many entries; it is done (its offset resolved, the next
+ * offset stored with the data) only with its last entry. Offsets are resolved in the consumer's memory only: where
+ * to resume after a restart is stored in the target, in the transaction of the data it covers.
+ */
+import type { EncodedChange, RowChange } from '../../model/change.ts';
+import { readChangeBatch } from '../../transport/change-batch.ts';
+import { nextOffset } from '../../transport/kafka/kafka-source.ts';
+import type { ChangeStreamRecord, RawHeaders } from '../../transport/records.ts';
+
+/** One entry of a change batch, with the Kafka record it came in; rows of format-3 batches stay encoded. */
+export interface Item {
+  offset: string;
+  rec: ChangeStreamRecord<RowChange | EncodedChange>;
+  /** The last entry of its Kafka record. */
+  whole: boolean;
+}
+
+export interface OffsetControl {
+  resolveOffset(offset: string): void;
+}
+
+/** Marks everything up to `item` consumed: its record if it is the record's last entry, else the records before. */
+export function resolveTo(ctl: OffsetControl, item: Item): void {
+  if (item.whole) ctl.resolveOffset(item.offset);
+  else if (BigInt(item.offset) > 0n) ctl.resolveOffset((BigInt(item.offset) - 1n).toString());
+}
+
+/** The offset to read again from after a restart that follows `item`. */
+export function resumeAt(item: Item): string {
+  return item.whole ? nextOffset(item.offset) : item.offset;
+}
+
+/** The entries of a fetched batch, decoded one Kafka record at a time as the loop reaches them (bounded memory). */
+export function* itemsOf(messages: Iterable<{ offset: string; headers?: unknown; value: Buffer | null }>): Generator<Item> {
+  for (const m of messages) {
+    const entries = readChangeBatch(m.headers as RawHeaders | undefined, m.value);
+    for (let i = 0; i < entries.length; i++) yield { offset: m.offset, rec: entries[i]!, whole: i === entries.length - 1 };
+  }
+}
