@@ -522,6 +522,35 @@ describe('operator passwords', () => {
     assert.equal((await raw({ path: '/_api/v1/test/operator', headers: auth(PASSWORD) })).status, 200);
   });
 
+  test('issue 15 defect 10: parallel guesses from one address get one verification, the rest wait and are throttled', async () => {
+    // A verifier as slow as a PostgreSQL login: without serialization every parallel guess passes the
+    // "blocked?" check before the first failure is recorded.
+    const calls: string[] = [];
+    const inner = staticPasswordVerifier(new Map([[OPERATOR, PASSWORD]]));
+    const s = await startServer({
+      throttle: { initialDelay: 2_000, maxDelay: 4_000 },
+      authFailureFloor: 0,
+      verifyOperator: async (user, password, ctx) => {
+        calls.push(password);
+        await delay(150);
+        return inner(user, password, ctx);
+      },
+    });
+    const guesses = Array.from({ length: 12 }, (_, i) => `guess-${i}`);
+    const answers = await nothingProcessed(() =>
+      Promise.all(guesses.map((g) => raw({ port: s.port, path: '/_api/v1/test/operator', headers: { authorization: basic(OPERATOR, g) } }))),
+    );
+    assert.equal(calls.length, 1, `one guess verified, not ${calls.length}`);
+    assert.equal(answers.filter((a) => a.status === 401).length, 1);
+    assert.equal(answers.filter((a) => a.status === 429).length, guesses.length - 1);
+  });
+
+  test('parallel requests with the right password all pass', async () => {
+    const s = await startServer({ throttle: { initialDelay: 2_000, maxDelay: 4_000 }, authFailureFloor: 0 });
+    const answers = await Promise.all(Array.from({ length: 8 }, () => raw({ port: s.port, path: '/_api/v1/test/operator', headers: { authorization: basic(OPERATOR, PASSWORD) } })));
+    assert.deepEqual(answers.map((a) => a.status), Array(8).fill(200));
+  });
+
   test('an unknown user and a wrong password look the same: same answer, verifier run both times, same time', async (t) => {
     // The verifier here is deliberately slower for a known user (as a real password hash would be), and the
     // server's failure floor must hide it. No throttling on this server, so every attempt is verified.
