@@ -381,7 +381,7 @@ export class ControlServer {
         return ANONYMOUS;
       case 'peer': {
         const v = classifyClientCertificate(peerFacts(req.socket as TLSSocket));
-        if (v.ok) return { kind: 'peer', subject: v.commonName, via: 'certificate' };
+        if (v.ok) return { kind: 'peer', subject: v.commonName, via: 'certificate', fingerprint256: v.fingerprint256 };
         if (v.reason === 'absent') throw new HttpError(401, 'unauthorized', 'this route needs a client certificate issued by the client-auth CA');
         this.#log.warn('client certificate not accepted for this route', { remoteAddress, reason: v.reason });
         throw new HttpError(403, 'forbidden', 'the client certificate is not a dcsync client certificate (O=dcsync, OU=client)');
@@ -413,7 +413,7 @@ export class ControlServer {
     const challenge = { 'www-authenticate': `Basic realm="${REALM}", charset="UTF-8"` };
     if (a.scheme === 'none' && this.#opts.operatorCertificates) {
       const v = classifyClientCertificate(peerFacts(req.socket as TLSSocket));
-      if (v.ok) return { kind: 'operator', subject: v.commonName, via: 'certificate' };
+      if (v.ok) return { kind: 'operator', subject: v.commonName, via: 'certificate', fingerprint256: v.fingerprint256 };
     }
     const isBasic = a.scheme === 'basic' || (a.scheme === 'invalid' && a.presented === 'basic');
     if (!isBasic) throw new HttpError(401, 'unauthorized', 'this route needs operator credentials (basic auth)', { headers: challenge });

@@ -292,8 +292,9 @@ describe('control server: what is allowed', () => {
     assert.deepEqual(op.auth, { kind: 'operator', subject: OPERATOR, via: 'password' });
     const w = (await client({ auth: { kind: 'bearer', token: workerToken } }).get('/test/worker')) as { auth: unknown };
     assert.deepEqual(w.auth, { kind: 'worker', subject: 'worker-1', via: 'token' });
-    const p = (await client({ keyfile: pki.client }).get('/test/peer')) as { auth: unknown };
-    assert.deepEqual(p.auth, { kind: 'peer', subject: 'dcsync-client', via: 'certificate' });
+    const p = (await client({ keyfile: pki.client }).get('/test/peer')) as { auth: { fingerprint256?: string } };
+    assert.match(String(p.auth.fingerprint256), /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+    assert.deepEqual(p.auth, { kind: 'peer', subject: 'dcsync-client', via: 'certificate', fingerprint256: p.auth.fingerprint256 });
     const item = (await client().get('/test/items/a%2Fb%20c')) as { params: unknown };
     assert.deepEqual({ ...(item.params as object) }, { id: 'a/b c' });
     assert.equal(handled['operator'], (before['operator'] ?? 0) + 1);
