@@ -91,6 +91,26 @@ describe('AuthThrottle', () => {
   });
 });
 
+test('AuthThrottle.exclusive runs attempts of one address one after the other, others in parallel', async () => {
+  const t = new AuthThrottle();
+  const order: string[] = [];
+  const step = (name: string, ms: number) => async (): Promise<string> => {
+    order.push(`${name}+`);
+    await new Promise((r) => setTimeout(r, ms));
+    order.push(`${name}-`);
+    return name;
+  };
+  const results = await Promise.all([t.exclusive('10.0.0.1', step('a1', 20)), t.exclusive('::ffff:10.0.0.1', step('a2', 1)), t.exclusive('10.0.0.2', step('b', 5))]);
+  assert.deepEqual(results, ['a1', 'a2', 'b']);
+  assert.ok(order.indexOf('a1-') < order.indexOf('a2+'), order.join(' '));
+  assert.ok(order.indexOf('b+') < order.indexOf('a1-'), order.join(' '));
+  const slow = t.exclusive('10.0.0.3', step('c', 10), 1);
+  assert.equal(await t.exclusive('10.0.0.3', step('d', 1), 1), 'busy');
+  await slow;
+  await assert.rejects(t.exclusive('10.0.0.4', async () => { throw new Error('x'); }), /x/);
+  assert.equal(await t.exclusive('10.0.0.4', async () => 'after'), 'after');
+});
+
 test('normalizeAddress', () => {
   assert.equal(normalizeAddress('::FFFF:127.0.0.1'), '127.0.0.1');
   assert.equal(normalizeAddress('::1'), '::1');

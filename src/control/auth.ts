@@ -127,10 +127,12 @@ interface ThrottleEntry {
 /**
  * Exponential back-off for failed password attempts per source address: after the n-th failure in a row
  * the address may not try again for min(initialDelayMs · 2^(n-1), maxDelayMs). A success clears it.
- * While blocked, attempts are answered 429 without running the verifier (so parallel guessing does not help).
+ * While blocked, attempts are answered 429 without running the verifier, and attempts of one address run one
+ * after the other (exclusive()), so parallel guessing does not help.
  */
 export class AuthThrottle {
   readonly #entries = new Map<string, ThrottleEntry>();
+  readonly #queues = new Map<string, { tail: Promise<void>; size: number }>();
   constructor(
     private readonly opts: ThrottleOptions = DEFAULT_THROTTLE,
     private readonly now: () => number = Date.now,
@@ -160,6 +162,29 @@ export class AuthThrottle {
 
   recordSuccess(address: string): void {
     this.#entries.delete(normalizeAddress(address));
+  }
+
+  /**
+   * Runs `attempt` after every earlier attempt of the same address has settled, so that each one sees the
+   * failures recorded before it: parallel guesses cannot all pass the "blocked?" check while the first is still
+   * being verified. At most `maxQueued` attempts of an address wait; beyond that this answers 'busy' at once.
+   */
+  async exclusive<T>(address: string, attempt: () => Promise<T>, maxQueued = 32): Promise<T | 'busy'> {
+    const key = normalizeAddress(address);
+    const q = this.#queues.get(key) ?? { tail: Promise.resolve(), size: 0 };
+    if (q.size >= maxQueued) return 'busy';
+    const before = q.tail;
+    let release!: () => void;
+    q.tail = new Promise<void>((r) => (release = r));
+    q.size++;
+    this.#queues.set(key, q);
+    try {
+      await before;
+      return await attempt();
+    } finally {
+      release();
+      if (--q.size === 0) this.#queues.delete(key);
+    }
   }
 
   /** Failures in a row recorded for the address (for logs and tests). */

@@ -28,6 +28,8 @@ export interface AuthContext {
   /** Operator user name, the token's `sub` (or 'worker'), the certificate's CN; '' when anonymous. */
   readonly subject: string;
   readonly via: 'password' | 'certificate' | 'token' | 'none';
+  /** SHA-256 fingerprint of the verified client certificate (via 'certificate' only): what binds a peer to its syncs. */
+  readonly fingerprint256?: string;
 }
 
 type ParamNames<P extends string> = P extends `${infer Head}/${infer Tail}` ? ParamNames<Head> | ParamNames<Tail> : P extends `:${infer Name}` ? Name : never;

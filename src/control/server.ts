@@ -26,7 +26,7 @@ import { Lifecycle } from '../core/lifecycle.ts';
 import type { Logger } from '../core/logger.ts';
 import { delay } from '../core/time.ts';
 import { JwtError, verifyJwt, type CertificateInfo } from '../tls/index.ts';
-import { AuthThrottle, classifyClientCertificate, normalizeAddress, parseAuthorization, type ClientCertificateFacts } from './auth.ts';
+import { AuthThrottle, classifyClientCertificate, normalizeAddress, parseAuthorization, type ClientCertificateFacts, type ParsedAuthorization } from './auth.ts';
 import { checkJsonContentType, parseJsonBody, readBodyBytes } from './body.ts';
 import { HttpError, ListenError, badRequest, type ErrorBody } from './errors.ts';
 import { certificateWarnings, loadServerMaterial, type CertificateWarning, type ServerMaterial } from './material.ts';
@@ -57,6 +57,12 @@ export interface ControlServerAddress {
   readonly host: string;
   readonly port: number;
 }
+
+type PasswordOutcome =
+  | { readonly kind: 'ok' }
+  | { readonly kind: 'refused'; readonly blockMs: number }
+  | { readonly kind: 'blocked'; readonly ms: number }
+  | { readonly kind: 'unavailable'; readonly error: unknown };
 
 const ANONYMOUS: AuthContext = { kind: 'anonymous', subject: '', via: 'none' };
 const REALM = 'dcsync';
@@ -375,7 +381,7 @@ export class ControlServer {
         return ANONYMOUS;
       case 'peer': {
         const v = classifyClientCertificate(peerFacts(req.socket as TLSSocket));
-        if (v.ok) return { kind: 'peer', subject: v.commonName, via: 'certificate' };
+        if (v.ok) return { kind: 'peer', subject: v.commonName, via: 'certificate', fingerprint256: v.fingerprint256 };
         if (v.reason === 'absent') throw new HttpError(401, 'unauthorized', 'this route needs a client certificate issued by the client-auth CA');
         this.#log.warn('client certificate not accepted for this route', { remoteAddress, reason: v.reason });
         throw new HttpError(403, 'forbidden', 'the client certificate is not a dcsync client certificate (O=dcsync, OU=client)');
@@ -407,36 +413,47 @@ export class ControlServer {
     const challenge = { 'www-authenticate': `Basic realm="${REALM}", charset="UTF-8"` };
     if (a.scheme === 'none' && this.#opts.operatorCertificates) {
       const v = classifyClientCertificate(peerFacts(req.socket as TLSSocket));
-      if (v.ok) return { kind: 'operator', subject: v.commonName, via: 'certificate' };
+      if (v.ok) return { kind: 'operator', subject: v.commonName, via: 'certificate', fingerprint256: v.fingerprint256 };
     }
     const isBasic = a.scheme === 'basic' || (a.scheme === 'invalid' && a.presented === 'basic');
     if (!isBasic) throw new HttpError(401, 'unauthorized', 'this route needs operator credentials (basic auth)', { headers: challenge });
-    const blockedMs = this.#throttle.blockedForMs(remoteAddress);
-    if (blockedMs > 0) {
+    const outcome = await this.#throttle.exclusive(remoteAddress, () => this.#checkPassword(a, remoteAddress));
+    if (outcome === 'busy' || outcome.kind === 'blocked') {
+      const blockedMs = outcome === 'busy' ? 1000 : outcome.ms;
       this.#log.warn('password attempt throttled', { remoteAddress, failures: this.#throttle.failures(remoteAddress) });
       throw new HttpError(429, 'too-many-requests', 'too many failed attempts; try again later', { headers: { 'retry-after': String(Math.ceil(blockedMs / 1000)) } });
     }
-    let ok = false;
+    if (outcome.kind === 'unavailable') {
+      // Not the caller's fault: no throttling, but the same padding, and nothing about the cause.
+      this.#log.error('password check failed', { remoteAddress, err: errorMessage(outcome.error) });
+      await this.#pad(started);
+      throw new HttpError(503, 'unavailable', 'credentials cannot be checked now; try again later');
+    }
+    if (outcome.kind === 'ok') return { kind: 'operator', subject: a.scheme === 'basic' ? a.username : '', via: 'password' };
+    await this.#pad(started);
+    // The user name is not logged: people type passwords into it.
+    this.#log.warn('password refused', { remoteAddress, failures: this.#throttle.failures(remoteAddress), blockMs: outcome.blockMs });
+    throw new HttpError(401, 'unauthorized', 'authentication failed', { headers: challenge });
+  }
+
+  /** One password attempt, run exclusively per address: blocked, or verified and its outcome recorded. */
+  async #checkPassword(a: ParsedAuthorization, remoteAddress: string): Promise<PasswordOutcome> {
+    const blockedMs = this.#throttle.blockedForMs(remoteAddress);
+    if (blockedMs > 0) return { kind: 'blocked', ms: blockedMs };
     const verify = this.#opts.verifyOperator;
+    let ok = false;
     if (a.scheme === 'basic' && verify) {
       try {
         ok = await verify(a.username, a.password, { remoteAddress });
-      } catch (err) {
-        // Not the caller's fault: no throttling, but the same padding, and nothing about the cause.
-        this.#log.error('password check failed', { remoteAddress, err: errorMessage(err) });
-        await this.#pad(started);
-        throw new HttpError(503, 'unavailable', 'credentials cannot be checked now; try again later');
+      } catch (error) {
+        return { kind: 'unavailable', error };
       }
     }
-    if (ok && a.scheme === 'basic') {
+    if (ok) {
       this.#throttle.recordSuccess(remoteAddress);
-      return { kind: 'operator', subject: a.username, via: 'password' };
+      return { kind: 'ok' };
     }
-    const blockMs = this.#throttle.recordFailure(remoteAddress);
-    await this.#pad(started);
-    // The user name is not logged: people type passwords into it.
-    this.#log.warn('password refused', { remoteAddress, failures: this.#throttle.failures(remoteAddress), blockMs });
-    throw new HttpError(401, 'unauthorized', 'authentication failed', { headers: challenge });
+    return { kind: 'refused', blockMs: this.#throttle.recordFailure(remoteAddress) };
   }
 
   /** Waits until authFailureFloor has passed since the request arrived. */

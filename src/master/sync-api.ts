@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { HttpError, badRequest } from '../control/errors.ts';
-import { route, type Route, type RouteRequest, type RouteResponse } from '../control/router.ts';
+import { route, type AuthContext, type Route, type RouteRequest, type RouteResponse } from '../control/router.ts';
 import { errorMessage } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { delay } from '../core/time.ts';
@@ -34,7 +34,7 @@ import {
   type SyncSummary,
 } from '../control/v1/sync.ts';
 import type { SyncLoop } from './sync-loop.ts';
-import { isActive, type SyncRecord, type SyncStore } from './sync-store.ts';
+import { checkPeerBinding, isActive, type PeerIdentity, type SyncRecord, type SyncStore } from './sync-store.ts';
 
 export interface SyncApiDeps {
   readonly syncs: SyncStore;
@@ -135,6 +135,12 @@ async function outgoingView(d: SyncApiDeps, s: SyncRecord): Promise<OutgoingSync
     cleanupPending: cleanups.filter((c) => c.syncId === s.id).length,
     updatedAt: s.updatedAt.toISOString(),
   };
+}
+
+/** The verified client certificate of a peer route's caller (the server sets both for access 'peer'). */
+function peerIdentity(auth: AuthContext): PeerIdentity {
+  if (auth.kind !== 'peer' || auth.fingerprint256 === undefined) throw new HttpError(403, 'forbidden', 'this route needs a client certificate');
+  return { subject: auth.subject, fingerprint256: auth.fingerprint256 };
 }
 
 function clientKeyfileWarning(s: SyncRecord): string[] {
@@ -310,7 +316,7 @@ export function syncRoutes(d: SyncApiDeps): Route[] {
       handler: leaderOnly(d, async (req, epoch) => {
         const id = parseSyncId(req.params.id);
         const b = req.body;
-        const { sync, replaced } = await d.syncs.putOutgoing(epoch, { id, run: b.run, config: { destination: b.destination, settings: b.settings, peer: req.auth.subject } });
+        const { sync, replaced } = await d.syncs.putOutgoing(epoch, { id, run: b.run, config: { destination: b.destination, settings: b.settings } }, peerIdentity(req.auth));
         if (replaced !== null) d.log.warn('outgoing sync replaced by a new run; the old run is cleaned up', { syncId: id, run: b.run, replaced });
         else d.log.info('outgoing sync started or confirmed', { syncId: id, run: b.run, destination: b.destination, by: req.auth.subject });
         d.scheduler.poke();
@@ -326,6 +332,7 @@ export function syncRoutes(d: SyncApiDeps): Route[] {
       handler: async (req) => {
         const s = await d.syncs.get(parseSyncId(req.params.id));
         if (!s || s.role !== 'outgoing') throw new HttpError(404, 'not-found', `no outgoing sync '${req.params.id}' here`);
+        checkPeerBinding(s, peerIdentity(req.auth));
         return { status: 200, body: await outgoingView(d, s) };
       },
     }),
@@ -337,7 +344,7 @@ export function syncRoutes(d: SyncApiDeps): Route[] {
       handler: leaderOnly(d, async (req, epoch) => {
         const id = parseSyncId(req.params.id);
         const run = req.query['run'];
-        const s = await d.syncs.stopOutgoing(epoch, id, run, 'stopped by the destination');
+        const s = await d.syncs.stopOutgoing(epoch, id, run, 'stopped by the destination', peerIdentity(req.auth));
         if (!s) throw new HttpError(404, 'not-found', `no outgoing sync '${id}' here`);
         d.scheduler.poke();
         d.syncLoop.poke();

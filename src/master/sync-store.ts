@@ -70,6 +70,30 @@ export function isActive(status: SyncStatus): boolean {
   return ACTIVE_STATUSES.includes(status);
 }
 
+/** The client certificate a destination's master presented on a peer route. */
+export interface PeerIdentity {
+  readonly subject: string;
+  readonly fingerprint256: string;
+}
+
+/**
+ * An outgoing sync belongs to the destination whose client certificate configured it (its fingerprint is
+ * stored with it) until it is inactive again: another certificate of the same client-auth CA cannot read,
+ * replace or stop it. A sync stored before fingerprints were kept is bound by the certificate's subject.
+ */
+export function checkPeerBinding(cur: SyncRecord, by: PeerIdentity): void {
+  if (cur.role !== 'outgoing' || cur.status === 'inactive') return;
+  const fingerprint = cur.config['peerFingerprint'];
+  const subject = String(cur.config['peer'] ?? '');
+  if (typeof fingerprint === 'string' ? fingerprint === by.fingerprint256 : subject === by.subject) return;
+  throw new HttpError(
+    403,
+    'forbidden',
+    `outgoing sync '${cur.id}' belongs to the destination that configured it (client certificate CN=${subject}${typeof fingerprint === 'string' ? `, SHA-256 ${fingerprint}` : ''}); ` +
+      "another certificate cannot change, stop or read it. To hand it to another destination, run 'dcsync abort outgoing sync' against this datacenter's masters first",
+  );
+}
+
 export type ResetOutcome = { readonly kind: 'ok'; readonly task: TaskRow } | { readonly kind: 'not-found' } | { readonly kind: 'not-failed'; readonly task: TaskRow };
 
 export class SyncStore {
@@ -124,11 +148,13 @@ export class SyncStore {
    * destination's endpoints; a new run while one is active replaces it: the old run's stream goes to clean-up
    * and every task gets a new epoch, so the workers restart them on the new run.
    */
-  async putOutgoing(epoch: number, s: { id: string; run: string; config: Record<string, unknown> }): Promise<{ sync: SyncRecord; replaced: string | null }> {
+  async putOutgoing(epoch: number, s: { id: string; run: string; config: Record<string, unknown> }, by: PeerIdentity): Promise<{ sync: SyncRecord; replaced: string | null }> {
     return this.store.fenced(epoch, async (q) => {
       const r0 = await q.query(`SELECT ${SYNC_COLUMNS} FROM dcsync.master_syncs WHERE id = $1 FOR UPDATE`, [s.id]);
       const cur = r0.rows[0] ? syncRecord(r0.rows[0]) : undefined;
       if (cur && cur.role !== 'outgoing') throw new HttpError(409, 'conflict', `sync '${s.id}' is an incoming sync of this datacenter (it is a destination); the source must use another id`);
+      if (cur) checkPeerBinding(cur, by);
+      s = { ...s, config: { ...s.config, peer: by.subject, peerFingerprint: by.fingerprint256 } };
       let replaced: string | null = null;
       if (cur && isActive(cur.status)) {
         if (cur.run === s.run) {
@@ -156,12 +182,14 @@ export class SyncStore {
   /**
    * Ends an outgoing sync (stop from the destination, or abort at the source): status `cancelling`, its run's
    * stream to clean-up. With `run`, only that run is stopped (a stale request for an older run changes nothing).
+   * With `by` (a destination's request), only the destination the sync is bound to may stop it.
    */
-  async stopOutgoing(epoch: number, id: string, run: string | undefined, reason: string): Promise<SyncRecord | undefined> {
+  async stopOutgoing(epoch: number, id: string, run: string | undefined, reason: string, by?: PeerIdentity): Promise<SyncRecord | undefined> {
     return this.store.fenced(epoch, async (q) => {
       const r0 = await q.query(`SELECT ${SYNC_COLUMNS} FROM dcsync.master_syncs WHERE id = $1 FOR UPDATE`, [id]);
       const cur = r0.rows[0] ? syncRecord(r0.rows[0]) : undefined;
       if (!cur || cur.role !== 'outgoing') return undefined;
+      if (by) checkPeerBinding(cur, by);
       if (run !== undefined && cur.run !== run) return cur;
       if (cur.status === 'inactive' || cur.status === 'cancelling') return cur;
       await this.#addCleanup(q, streamName(cur.id, cur.run), cur.id, reason);

@@ -292,8 +292,9 @@ describe('control server: what is allowed', () => {
     assert.deepEqual(op.auth, { kind: 'operator', subject: OPERATOR, via: 'password' });
     const w = (await client({ auth: { kind: 'bearer', token: workerToken } }).get('/test/worker')) as { auth: unknown };
     assert.deepEqual(w.auth, { kind: 'worker', subject: 'worker-1', via: 'token' });
-    const p = (await client({ keyfile: pki.client }).get('/test/peer')) as { auth: unknown };
-    assert.deepEqual(p.auth, { kind: 'peer', subject: 'dcsync-client', via: 'certificate' });
+    const p = (await client({ keyfile: pki.client }).get('/test/peer')) as { auth: { fingerprint256?: string } };
+    assert.match(String(p.auth.fingerprint256), /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+    assert.deepEqual(p.auth, { kind: 'peer', subject: 'dcsync-client', via: 'certificate', fingerprint256: p.auth.fingerprint256 });
     const item = (await client().get('/test/items/a%2Fb%20c')) as { params: unknown };
     assert.deepEqual({ ...(item.params as object) }, { id: 'a/b c' });
     assert.equal(handled['operator'], (before['operator'] ?? 0) + 1);
@@ -520,6 +521,35 @@ describe('operator passwords', () => {
     assert.equal(wrong3.status, 401);
     await delay(350);
     assert.equal((await raw({ path: '/_api/v1/test/operator', headers: auth(PASSWORD) })).status, 200);
+  });
+
+  test('issue 15 defect 10: parallel guesses from one address get one verification, the rest wait and are throttled', async () => {
+    // A verifier as slow as a PostgreSQL login: without serialization every parallel guess passes the
+    // "blocked?" check before the first failure is recorded.
+    const calls: string[] = [];
+    const inner = staticPasswordVerifier(new Map([[OPERATOR, PASSWORD]]));
+    const s = await startServer({
+      throttle: { initialDelay: 2_000, maxDelay: 4_000 },
+      authFailureFloor: 0,
+      verifyOperator: async (user, password, ctx) => {
+        calls.push(password);
+        await delay(150);
+        return inner(user, password, ctx);
+      },
+    });
+    const guesses = Array.from({ length: 12 }, (_, i) => `guess-${i}`);
+    const answers = await nothingProcessed(() =>
+      Promise.all(guesses.map((g) => raw({ port: s.port, path: '/_api/v1/test/operator', headers: { authorization: basic(OPERATOR, g) } }))),
+    );
+    assert.equal(calls.length, 1, `one guess verified, not ${calls.length}`);
+    assert.equal(answers.filter((a) => a.status === 401).length, 1);
+    assert.equal(answers.filter((a) => a.status === 429).length, guesses.length - 1);
+  });
+
+  test('parallel requests with the right password all pass', async () => {
+    const s = await startServer({ throttle: { initialDelay: 2_000, maxDelay: 4_000 }, authFailureFloor: 0 });
+    const answers = await Promise.all(Array.from({ length: 8 }, () => raw({ port: s.port, path: '/_api/v1/test/operator', headers: { authorization: basic(OPERATOR, PASSWORD) } })));
+    assert.deepEqual(answers.map((a) => a.status), Array(8).fill(200));
   });
 
   test('an unknown user and a wrong password look the same: same answer, verifier run both times, same time', async (t) => {

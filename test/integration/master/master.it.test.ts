@@ -297,7 +297,7 @@ describe('sync masters', { timeout: 600_000 }, () => {
 
       // An outgoing sync (as the peer route writes it): one source task per database of the cluster.
       const lease = await store.readLease();
-      await new SyncStore(storePool!, store).putOutgoing(lease.epoch, { id: 'main', run: 'abc123', config: {} });
+      await new SyncStore(storePool!, store).putOutgoing(lease.epoch, { id: 'main', run: 'abc123', config: {} }, { subject: 'test', fingerprint256: 'test' });
       const hb = await waitFor('four assignments', async () => {
         const r = await w1.requestAt<HeartbeatResponse>(follower, 'POST', '/workers/w1/heartbeat');
         return r.assignments.length === 4 ? r : undefined;

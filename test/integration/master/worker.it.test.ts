@@ -152,7 +152,7 @@ describe('sync worker', { timeout: 240_000 }, () => {
 
   it('starts the tasks the master assigns and reports them with its epoch', async (t) => {
     const lease = await store.readLease();
-    await new SyncStore(storePool!, store).putOutgoing(lease.epoch, { id: 'main', run: 'abc123', config: {} });
+    await new SyncStore(storePool!, store).putOutgoing(lease.epoch, { id: 'main', run: 'abc123', config: {} }, { subject: 'test', fingerprint256: 'test' });
     const tasks = await waitFor('tasks reported by the worker', async () => {
       const ts = await tasksNow();
       return ts.length === 2 && ts.every((x) => x.workerId === w1.id && (x.state === 'running' || x.state === 'failed')) ? ts : undefined;
