@@ -7,7 +7,7 @@ import { ChangeBatchWriter, EntryOrigin } from '../transport/change-batch.ts';
 import { KeyHash } from '../transport/partition-key.ts';
 import type { Barrier } from '../transport/records.ts';
 import type { ChangeSink } from '../transport/sink.ts';
-import { ChangeBuilder, isKeyChange, type RelationInfo } from './change-builder.ts';
+import { ChangeBuilder, isKeyChange, type RelationInfo, type TableFailure } from './change-builder.ts';
 import type { Checkpoint } from './checkpoint.ts';
 
 /** In `OpenTx.last`: the partition has none of the transaction's entries / had some, but they left with a flush. */
@@ -25,7 +25,19 @@ interface OpenTx {
   keyChanges: { first: number; changes: RowChange[] } | null;
 }
 
+/** Prefix of the transactional logical message by which a source task stops a table at its place in the stream. */
+export const TABLE_FAILED_PREFIX = 'dcsync.table-failed';
+
+/** The content of a TABLE_FAILED_PREFIX message: which sync stops which table, and why. */
+export interface TableFailedMessage {
+  syncId: string;
+  table: TableId;
+  reason: string;
+}
+
 export interface CaptureOptions {
+  /** Only this sync's table-failed messages count (several syncs may read the same database). */
+  syncId?: string;
   database: string;
   topic: string;
   partitions: number;
@@ -135,9 +147,11 @@ export class ChangeCapture {
 
   #message(m: PgOutputMessage, walEnd: Lsn): void {
     switch (m.tag) {
-      case 'relation':
-        this.o.builder.onRelation(m, this.#tx?.origin.lsn ?? walEnd);
+      case 'relation': {
+        const failure = this.o.builder.onRelation(m, this.#tx?.origin.lsn ?? walEnd);
+        if (failure) this.#failInTransaction(this.#requireTx('relation'), failure);
         return;
+      }
       case 'truncate': {
         const tx = this.#requireTx(m.tag);
         const tables: TableId[] = [];
@@ -151,6 +165,11 @@ export class ChangeCapture {
         return;
       }
       case 'message': {
+        if (m.prefix === TABLE_FAILED_PREFIX && m.transactional) {
+          const f = JSON.parse(m.content.toString()) as TableFailedMessage;
+          if (f.syncId === this.o.syncId && this.o.builder.failTable(f.table)) this.#failInTransaction(this.#requireTx(m.tag), f);
+          return;
+        }
         if (m.prefix === 'dcsync.ddl' && m.transactional)
           throw new ReplicationError(`a structure change (DDL) was made at the source: ${m.content.toString()}; replicating DDL is not supported yet`);
         if (m.prefix === 'dcsync.heartbeat' && !m.transactional) {
@@ -224,6 +243,15 @@ export class ChangeCapture {
       else h.value(data, at + 5, at + 5 + valueLength(data, at));
     }
     return h.end();
+  }
+
+  /**
+   * A table stops at this point of a transaction: a barrier every partition sees at a real change's position, after
+   * the table's earlier changes and before anything later (its later changes are dropped: see ChangeBuilder).
+   */
+  #failInTransaction(tx: OpenTx, f: TableFailure): void {
+    this.#closeKeyChanges(tx);
+    this.#barrier(tx, tx.index++, { type: 'table-failed', table: f.table, reason: f.reason });
   }
 
   /** Announces, between transactions, that a table stopped replicating: the destination marks it failed at this point. */
