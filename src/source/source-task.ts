@@ -152,9 +152,17 @@ export async function runSourceTask(o: SourceTaskOptions, signal: AbortSignal): 
     }
     if (snapshotRepl && snapshotRepl !== repl) await snapshotRepl.end();
 
+    // What the destination holds is what was announced at the first start, not what the catalog shows now.
+    let announced = progress.announced;
+    let baseline = progress.keylessBaseline;
+    if (!announced || !baseline) {
+      announced = tables;
+      baseline = await updateDeleteCounters(meta, tables.filter((t) => t.noIdentity).map((t) => t.oid));
+      await progressStore.recordAnnounced(announced, baseline);
+    }
     const snapshotDone = { value: progress.snapshotComplete };
     const checkpoint = new Checkpoint(ZERO_LSN);
-    const builder = new ChangeBuilder(tables);
+    const builder = new ChangeBuilder(announced);
     const capture = new ChangeCapture({ syncId: o.syncId, database: o.database, topic: changesTopic, partitions: o.partitions, sink: changeSink, checkpoint, builder });
     changeSink.onAcked((seq) => checkpoint.acked(seq));
     stream = new ReplicationStream(repl, () => ({ written: checkpoint.received, flushed: checkpoint.flushed }), log);
@@ -203,8 +211,7 @@ export async function runSourceTask(o: SourceTaskOptions, signal: AbortSignal): 
       await sequences.tick();
     };
     const start = { slot, startLsn: ZERO_LSN, publications, protoVersion: 1 as const, messages: true, statusIntervalMs: o.statusIntervalMs };
-    const baseline = await updateDeleteCounters(meta, noIdentity.map((t) => t.oid));
-    const watch = new TableWatch({ conn: meta, syncId: o.syncId, publicationBase: publicationBase(o.syncId), announced: tables, baseline, log });
+    const watch = new TableWatch({ conn: meta, syncId: o.syncId, publicationBase: publicationBase(o.syncId), announced, baseline, log });
     await streamLoop(o, stream, start, capture, checkpoint, changeSink, meta, watch, signal, log, copyFailure, tick);
     // Asked to stop: what was captured goes out, and what Kafka acknowledges within a few seconds is confirmed to the
     // slot as the stream closes, so that the next start does not stream it again.

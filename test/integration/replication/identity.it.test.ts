@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -50,6 +50,14 @@ before(async () => {
       INSERT INTO to_full SELECT g, 0 FROM generate_series(1, 10) g;
       CREATE TABLE to_nothing (id int PRIMARY KEY, v int);
       INSERT INTO to_nothing SELECT g, 0 FROM generate_series(1, 10) g;
+      CREATE TABLE recreated (id int PRIMARY KEY, v int);
+      INSERT INTO recreated SELECT g, 0 FROM generate_series(1, 10) g;
+      CREATE TABLE retyped (id int PRIMARY KEY, v int);
+      INSERT INTO retyped SELECT g, 0 FROM generate_series(1, 10) g;
+      CREATE TABLE while_down (id int PRIMARY KEY, v varchar(10));
+      INSERT INTO while_down SELECT g, 'x' FROM generate_series(1, 10) g;
+      CREATE TABLE keyless (a text, b int);
+      INSERT INTO keyless SELECT 'k' || g, g FROM generate_series(1, 10) g;
       CREATE TABLE keep (id int PRIMARY KEY, v int);
       INSERT INTO keep SELECT g, 0 FROM generate_series(1, 10) g;`,
   });
@@ -62,7 +70,7 @@ before(async () => {
       logFile: path.join(dir, 'destination.log'),
     }),
   );
-  await waitFor(async () => tablesEqual(['uix', 'nth', 'fpk', 'to_full', 'to_nothing', 'keep']), { timeoutMs: 120_000, intervalMs: 500, what: 'the initial copy' });
+  await waitFor(async () => tablesEqual(['uix', 'nth', 'fpk', 'to_full', 'to_nothing', 'recreated', 'retyped', 'while_down', 'keyless', 'keep']), { timeoutMs: 120_000, intervalMs: 500, what: 'the initial copy' });
 });
 
 after(async () => {
@@ -99,7 +107,7 @@ async function failedSoon(name: string, timeoutMs = 30_000): Promise<string> {
   await waitFor(async () => (await targetTable(name))?.status === 'failed', {
     timeoutMs,
     intervalMs: 300,
-    what: `table ${name} marked failed at B\n--- source.log:\n${readFileSync(path.join(dir, 'source.log'), 'utf8').slice(-2000)}`,
+    what: `table ${name} marked failed at B`,
   });
   return (await targetTable(name))!.error ?? '';
 }
@@ -149,4 +157,26 @@ test('replica identity changed while streaming: the table is right at B or stopp
   else await equalSoon(['to_full']);
   await psql(pgA, DB, { command: `UPDATE keep SET v = 2 WHERE id = 2` });
   await equalSoon(['keep']);
+});
+
+test('a table dropped and created again under the same name while streaming stops loudly', async () => {
+  await psql(pgA, DB, { command: `DROP TABLE recreated; CREATE TABLE recreated (id int PRIMARY KEY, v int); INSERT INTO recreated VALUES (1, 5), (2, 5)` });
+  await psql(pgA, DB, { command: `UPDATE recreated SET v = 6 WHERE id = 1; DELETE FROM recreated WHERE id = 2` });
+  assert.match(await failedSoon('recreated'), /public\.recreated.*dropped and created again/);
+});
+
+test('a column type changed while streaming stops the table loudly', async () => {
+  await psql(pgA, DB, { command: `ALTER TABLE retyped ALTER COLUMN v TYPE bigint; UPDATE retyped SET v = 5000000000 WHERE id = 1` });
+  assert.match(await failedSoon('retyped'), /public\.retyped.*type of column v changed/);
+});
+
+test('while the source task is stopped: a type modifier change and an update of a keyless table stop those tables at the restart', async () => {
+  await source!.stop(10_000);
+  source = undefined;
+  await psql(pgA, DB, { command: `ALTER TABLE while_down ALTER COLUMN v TYPE varchar(20); UPDATE keyless SET b = -1 WHERE a = 'k1'; UPDATE keep SET v = 3 WHERE id = 3` });
+  source = await startSource('source-2');
+  assert.match(await failedSoon('while_down'), /public\.while_down.*type of column v changed/);
+  assert.match(await failedSoon('keyless'), /public\.keyless.*REPLICA IDENTITY FULL/);
+  await equalSoon(['keep']);
+  assert.equal((await targetTable('keep'))?.status, 'running');
 });
