@@ -7,16 +7,38 @@ import { classifyPgError, PostgresError } from '../postgres/errors.ts';
 /** dcsync's own schema: never replicated, never copied. */
 export const DCSYNC_SCHEMA = 'dcsync';
 
-export interface SourceTable {
-  table: TableId;
+/** pg_class.relreplident: 'd' default (the primary key), 'n' nothing, 'f' full (every column), 'i' an index. */
+export type ReplicaIdentitySetting = 'd' | 'n' | 'f' | 'i';
+
+/**
+ * What a table's changes depend on, as the source announced it with the initial copy: its identity (oid), columns
+ * with their types and modifiers, and its replica identity. pgoutput's Relation message carries the same, so a
+ * change of any of them is seen at its exact place in the stream (see tableShapeChange).
+ */
+export interface TableShape {
   oid: number;
   /** Columns copied and replicated, in attnum order (generated columns excluded: the target computes them). */
   columns: string[];
-  /** Primary key, else replica identity index columns, else every column (FULL), else empty. */
+  /** pg_attribute.atttypid and atttypmod of each column. */
+  types: number[];
+  typmods: number[];
+  identity: ReplicaIdentitySetting;
+  /** The columns an old tuple carries (pgoutput's key flags): the identity index's, every column with FULL, else none. */
+  identityColumns: string[];
+}
+
+export interface SourceTable extends TableShape {
+  table: TableId;
+  /**
+   * The key of its changes at the destination: the columns its old tuples actually carry. The primary key with
+   * REPLICA IDENTITY DEFAULT or FULL, the index's columns with USING INDEX, every column with FULL and no primary key,
+   * else empty.
+   */
   keyColumns: string[];
-  /** The identity is the whole row (REPLICA IDENTITY FULL and no key). */
+  /** The identity is the whole row (REPLICA IDENTITY FULL and no primary key). */
   fullIdentity: boolean;
-  /** UPDATE/DELETE cannot be published (no key, not FULL): only inserts and truncates replicate. */
+  /** UPDATE/DELETE cannot be published (REPLICA IDENTITY NOTHING, or DEFAULT without a primary key, or USING INDEX
+   * of a dropped index): only inserts and truncates replicate. */
   noIdentity: boolean;
   pages: number;
   estimatedRows: number;
@@ -27,6 +49,10 @@ SELECT c.oid::int AS oid, n.nspname AS schema, c.relname AS name, c.relreplident
        c.relpages::bigint AS pages, greatest(c.reltuples, 0)::bigint AS est_rows,
        (SELECT coalesce(array_agg(a.attname::text ORDER BY a.attnum), '{}'::text[]) FROM pg_attribute a
          WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '') AS columns,
+       (SELECT coalesce(array_agg(a.atttypid::int ORDER BY a.attnum), '{}'::int[]) FROM pg_attribute a
+         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '') AS types,
+       (SELECT coalesce(array_agg(a.atttypmod ORDER BY a.attnum), '{}'::int[]) FROM pg_attribute a
+         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '') AS typmods,
        (SELECT array_agg(a.attname::text ORDER BY array_position(i.indkey::int2[], a.attnum)) FROM pg_index i
           JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (i.indkey)
          WHERE i.indrelid = c.oid AND i.indisprimary) AS pk,
@@ -49,23 +75,61 @@ export async function listSourceTables(client: pg.ClientBase): Promise<SourceTab
     pages: string;
     est_rows: string;
     columns: string[];
+    types: number[];
+    typmods: number[];
     pk: string[] | null;
     ident_cols: string[] | null;
   }>(TABLES_SQL);
-  return res.rows.map((r) => {
-    const key = r.pk ?? (r.ident === 'i' ? r.ident_cols : null);
-    const full = !key && r.ident === 'f';
-    return {
-      table: { schema: r.schema, name: r.name },
-      oid: r.oid,
-      columns: r.columns,
-      keyColumns: key ?? (full ? r.columns : []),
-      fullIdentity: full,
-      noIdentity: !key && !full,
-      pages: Number(r.pages),
-      estimatedRows: Number(r.est_rows),
-    };
-  });
+  return res.rows.map((r) => ({
+    table: { schema: r.schema, name: r.name },
+    oid: r.oid,
+    columns: r.columns,
+    types: r.types,
+    typmods: r.typmods,
+    ...identityOf(r.ident as ReplicaIdentitySetting, r.columns, r.pk, r.ident_cols),
+    pages: Number(r.pages),
+    estimatedRows: Number(r.est_rows),
+  }));
+}
+
+/**
+ * What a table's replica identity means for its changes. The key at the destination is what the old tuple of an
+ * UPDATE or DELETE carries, never simply the primary key: with USING INDEX the old tuple holds the index's columns only.
+ */
+export function identityOf(
+  identity: ReplicaIdentitySetting,
+  columns: string[],
+  pk: string[] | null,
+  identCols: string[] | null,
+): Pick<SourceTable, 'identity' | 'identityColumns' | 'keyColumns' | 'fullIdentity' | 'noIdentity'> {
+  const carried = identity === 'd' ? pk : identity === 'i' ? identCols : identity === 'f' ? columns : null;
+  const none = { identity, identityColumns: [], keyColumns: [], fullIdentity: false, noIdentity: true };
+  if (!carried) return none;
+  if (identity === 'f') return { identity, identityColumns: columns, keyColumns: pk ?? columns, fullIdentity: !pk, noIdentity: false };
+  // In attnum order, as pgoutput flags them; the key keeps the index's order.
+  return { identity, identityColumns: columns.filter((c) => carried.includes(c)), keyColumns: carried, fullIdentity: false, noIdentity: false };
+}
+
+/**
+ * How `now` differs from what was announced (undefined: it does not), in words for the operator. Column order,
+ * names, types and modifiers, the oid (a table dropped and created again) and the replica identity all count:
+ * a change of any of them would make the destination's copy diverge.
+ */
+export function tableShapeChange(announced: TableShape, now: TableShape): string | undefined {
+  if (now.oid !== announced.oid) return `it was dropped and created again (oid ${announced.oid} is now ${now.oid})`;
+  if (now.columns.join('\u0000') !== announced.columns.join('\u0000'))
+    return `its columns changed (now: ${now.columns.join(', ')}; announced: ${announced.columns.join(', ')})`;
+  for (let i = 0; i < now.columns.length; i++)
+    if (now.types[i] !== announced.types[i] || now.typmods[i] !== announced.typmods[i])
+      return `the type of column ${now.columns[i]} changed (type oid ${announced.types[i]}, modifier ${announced.typmods[i]} is now ${now.types[i]}, ${now.typmods[i]})`;
+  if (now.identity !== announced.identity || now.identityColumns.join('\u0000') !== announced.identityColumns.join('\u0000'))
+    return `its replica identity changed (now ${identityWords(now)}; announced: ${identityWords(announced)})`;
+  return undefined;
+}
+
+function identityWords(s: TableShape): string {
+  const cols = s.identityColumns.length > 0 ? ` (${s.identityColumns.join(', ')})` : '';
+  return `${{ d: 'DEFAULT', n: 'NOTHING', f: 'FULL', i: 'USING INDEX' }[s.identity]}${cols}`;
 }
 
 export async function listDatabases(client: pg.ClientBase): Promise<string[]> {

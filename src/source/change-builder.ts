@@ -1,7 +1,7 @@
 import { ReplicationError } from '../core/errors.ts';
 import { formatLsn, type Lsn } from '../core/lsn.ts';
 import { tableKey, type RowChange, type TableId, type Value } from '../model/change.ts';
-import { DCSYNC_SCHEMA, type SourceTable } from './catalog.ts';
+import { DCSYNC_SCHEMA, tableShapeChange, type SourceTable } from './catalog.ts';
 import type { PgOutputMessage, RelationColumn, Tuple } from './protocol/index.ts';
 import { rowChangeOf, type ChangeRelation } from '../transport/change-batch.ts';
 import { KeyHash } from '../transport/partition-key.ts';
@@ -11,6 +11,7 @@ export interface RelationInfo {
   /** Skip: dcsync's own schema. */
   internal: boolean;
   columns: readonly RelationColumn[];
+  /** Unset for dcsync's own tables and for tables whose replication stopped: their changes are dropped. */
   source?: SourceTable;
   /** The table as its changes name it (key columns and their positions, identity), in the domain and in change
    * batches: one object per relation, so a batch lists it once. */
@@ -23,37 +24,66 @@ export interface RelationInfo {
 
 type RelMessage = Extract<PgOutputMessage, { tag: 'relation' }>;
 
+/** A table whose replication stops here, and why (for the operator: what happened and the fix). */
+export interface TableFailure {
+  table: TableId;
+  reason: string;
+}
+
 /**
- * Turns pgoutput row messages into domain RowChanges, using the structure captured with the snapshot.
- * A relation whose structure differs from it (DDL while streaming) or that did not exist then stops
- * replication with an error that names the table: never a silent divergence.
+ * Turns pgoutput row messages into domain RowChanges, using the structure announced with the initial copy.
+ * A relation that did not exist then stops replication with an error that names the table; one whose shape
+ * differs from it (dropped and created again, columns, types, replica identity: DDL while streaming or while the
+ * task was stopped) stops that table: `onRelation` says so once, and its changes are dropped from then on.
+ * Never a silent divergence.
  */
 export class ChangeBuilder {
   readonly #relations = new Map<number, RelationInfo>();
   readonly #tables: Map<string, SourceTable>;
+  readonly #failed = new Set<string>();
 
   constructor(tables: readonly SourceTable[]) {
     this.#tables = new Map(tables.map((t) => [tableKey(t.table), t]));
   }
 
-  onRelation(m: RelMessage, at: Lsn): void {
+  /** Stops a table: its changes are dropped from now on. False when it was stopped already. */
+  failTable(table: TableId): boolean {
+    const k = tableKey(table);
+    if (this.#failed.has(k)) return false;
+    this.#failed.add(k);
+    for (const r of this.#relations.values()) if (tableKey(r.table) === k) delete r.source;
+    return true;
+  }
+
+  /** The table's failure when its shape differs from the announced one and it was not stopped before. */
+  onRelation(m: RelMessage, at: Lsn): TableFailure | undefined {
     const table = { schema: m.schema, name: m.name };
+    const skipped = { table, keyColumns: [], columns: [], fullIdentity: false, keyIdx: [] };
     if (m.schema === DCSYNC_SCHEMA) {
-      const change = { table, keyColumns: [], columns: [], fullIdentity: false, keyIdx: [] };
-      this.#relations.set(m.relationId, { table, internal: true, columns: m.columns, change, hash: 0, insertOnly: false });
-      return;
+      this.#relations.set(m.relationId, { table, internal: true, columns: m.columns, change: skipped, hash: 0, insertOnly: false });
+      return undefined;
     }
-    const source = this.#tables.get(tableKey(table));
-    const where = `table ${tableKey(table)} (at LSN ${formatLsn(at)})`;
+    const k = tableKey(table);
+    const source = this.#tables.get(k);
+    const where = `table ${k} (at LSN ${formatLsn(at)})`;
     if (!source)
       throw new ReplicationError(
         `${where} did not exist when the sync started: replicating structure changes (DDL) is not supported yet. Stop the sync and configure it again to include it.`,
       );
     const names = m.columns.map((c) => c.name);
-    if (names.join('\u0000') !== source.columns.join('\u0000'))
-      throw new ReplicationError(
-        `${where} changed structure while streaming (columns now: ${names.join(', ')}; at the snapshot: ${source.columns.join(', ')}): replicating DDL is not supported yet. Stop the sync and configure it again.`,
-      );
+    const shapeChange = tableShapeChange(source, {
+      oid: m.relationId,
+      columns: names,
+      types: m.columns.map((c) => c.typeOid),
+      typmods: m.columns.map((c) => c.typeMod),
+      identity: m.replicaIdentity,
+      identityColumns: m.columns.filter((c) => c.isKey).map((c) => c.name),
+    });
+    if (shapeChange !== undefined || this.#failed.has(k)) {
+      this.#relations.set(m.relationId, { table, internal: false, columns: m.columns, change: skipped, hash: 0, insertOnly: false });
+      if (shapeChange === undefined || !this.failTable(table)) return undefined;
+      return { table, reason: structureChanged(where, shapeChange) };
+    }
     // A table without identity only ever sends inserts (see ensurePublications): they are applied as plain inserts.
     const keyColumns = source.noIdentity ? source.columns : source.keyColumns;
     const keyIdx = keyColumns.map((k) => names.indexOf(k));
@@ -62,6 +92,7 @@ export class ChangeBuilder {
     const insertOnly = source.noIdentity;
     const hash = fullIdentity && !insertOnly ? KeyHash.ofTable(table) : KeyHash.prefixOf(table);
     this.#relations.set(m.relationId, { table, internal: false, columns: m.columns, source, change, hash, insertOnly });
+    return undefined;
   }
 
   relation(relationId: number): RelationInfo {
@@ -81,10 +112,16 @@ export class ChangeBuilder {
     return rowChangeOf(rel.change, m.tag, values, unchanged, m.tag === 'insert' ? undefined : m.oldKind, old);
   }
 
+  /** A relation's table, and whether its changes are dropped (dcsync's own, or stopped). */
   tableOf(relationId: number): { table: TableId; internal: boolean } {
     const r = this.relation(relationId);
-    return { table: r.table, internal: r.internal };
+    return { table: r.table, internal: r.internal || !r.source };
   }
+}
+
+/** The reason a table stops because its shape changed, with the fix. */
+export function structureChanged(where: string, change: string): string {
+  return `${where} changed structure: ${change}. Replicating structure changes (DDL) is not supported yet, so the table's replication is stopped (the other tables go on). Fix: stop the sync and configure it again, which copies the table anew.`;
 }
 
 function textValues(t: Tuple, rel: RelationInfo): Value[] {

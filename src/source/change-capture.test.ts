@@ -11,7 +11,7 @@ import { partitionOf } from '../transport/partition-key.ts';
 import type { ChangeStreamRecord, KafkaRecord } from '../transport/records.ts';
 import type { ChangeSink } from '../transport/sink.ts';
 import { ChangeBuilder } from './change-builder.ts';
-import { ChangeCapture, TABLE_FAILED_PREFIX, tableFailedMessage } from './change-capture.ts';
+import { ChangeCapture, TABLE_FAILED_PREFIX } from './change-capture.ts';
 import { MARKER_INDEX } from '../model/position.ts';
 import { Checkpoint } from './checkpoint.ts';
 
@@ -39,8 +39,12 @@ class RecordingSink implements ChangeSink {
 
 const accounts: SourceTable = {
   table: { schema: 'public', name: 'accounts' },
-  oid: 1,
+  oid: 77,
   columns: ['id', 'balance', 'note'],
+  types: [23, 20, 25],
+  typmods: [-1, -1, -1],
+  identity: 'd',
+  identityColumns: ['id'],
   keyColumns: ['id'],
   fullIdentity: false,
   noIdentity: false,
@@ -138,12 +142,34 @@ test('key-changing updates and truncates become barriers in every partition', ()
   }
 });
 
-test('a relation whose columns changed since the snapshot stops with an error naming the table', () => {
+test('a table whose shape differs from the announced one stops at that point of its transaction, once; a table unknown then stops the stream', () => {
+  const rel = relation as Extract<PgOutputMessage, { tag: 'relation' }>;
+  const variants: [string, Extract<PgOutputMessage, { tag: 'relation' }>, RegExp][] = [
+    ['a column added', { ...rel, columns: [...rel.columns, { isKey: false, name: 'extra', typeOid: 23, typeMod: -1 }] }, /columns changed/],
+    ['dropped and created again', { ...rel, relationId: 99 }, /dropped and created again \(oid 77 is now 99\)/],
+    ['a column type', { ...rel, columns: rel.columns.map((c) => (c.name === 'balance' ? { ...c, typeOid: 1700 } : c)) }, /type of column balance changed/],
+    ['a column modifier', { ...rel, columns: rel.columns.map((c) => (c.name === 'note' ? { ...c, typeMod: 14 } : c)) }, /type of column note changed/],
+    ['the replica identity', { ...rel, replicaIdentity: 'f', columns: rel.columns.map((c) => ({ ...c, isKey: true })) }, /replica identity changed \(now FULL/],
+    ['the identity columns', { ...rel, replicaIdentity: 'i', columns: rel.columns.map((c) => ({ ...c, isKey: c.name === 'note' })) }, /replica identity changed/],
+  ];
+  for (const [what, changed, reason] of variants) {
+    const { capture, sink } = setup(2);
+    feed(capture, begin(300n), lsn(0n));
+    feed(capture, changed, lsn(0n));
+    feed(capture, { tag: 'insert', relationId: changed.relationId, newTuple: t('1', '0', 'n') }, lsn(0n));
+    feed(capture, changed, lsn(0n));
+    feed(capture, commit(300n), lsn(0n));
+    capture.flush();
+    const entries = sink.sent.flatMap((r) => r.entries);
+    const failed = entries.filter((e) => e.kind === 'barrier' && e.barrier.type === 'table-failed');
+    assert.equal(failed.length, 2, `${what}: one barrier per partition, once`);
+    for (const e of failed) {
+      assert.equal(e.pos.lsn, 300n, what);
+      assert.ok(e.kind === 'barrier' && e.barrier.type === 'table-failed' && reason.test(e.barrier.reason) && /public\.accounts/.test(e.barrier.reason), `${what}: ${e.kind === 'barrier' && e.barrier.type === 'table-failed' ? e.barrier.reason : e.kind}`);
+    }
+    assert.equal(entries.filter((e) => e.kind === 'change').length, 0, `${what}: the stopped table's changes are dropped`);
+  }
   const { capture } = setup(1);
-  assert.throws(
-    () => feed(capture, { ...(relation as Extract<PgOutputMessage, { tag: 'relation' }>), columns: [...(relation as Extract<PgOutputMessage, { tag: 'relation' }>).columns, { isKey: false, name: 'extra', typeOid: 23, typeMod: -1 }] }, lsn(5n)),
-    (err: unknown) => err instanceof ReplicationError && /table public\.accounts .*changed structure/.test(err.message),
-  );
   assert.throws(
     () => feed(capture, { tag: 'relation', relationId: 78, schema: 'public', name: 'newer', replicaIdentity: 'd', columns: [] }, lsn(6n)),
     (err: unknown) => err instanceof ReplicationError && /table public\.newer .*did not exist when the sync started/.test(err.message),
@@ -159,43 +185,34 @@ test('heartbeats reach every partition and confirm their LSN once acknowledged',
   assert.equal(checkpoint.flushed, 500n);
 });
 
-test('markers stand at their message end, below a transaction committing there; each table failure has its own (issue 15)', () => {
+test('a heartbeat stands at its message end, below a transaction committing there (issue 15)', () => {
   const { sink, capture } = setup(2);
   feed(capture, { tag: 'message', transactional: false, lsn: lsn(500n) as Lsn, prefix: 'dcsync.heartbeat', content: Buffer.alloc(0) }, lsn(0n));
-  for (const [at, name] of [[600n, 'k1'], [640n, 'k2']] as const)
-    feed(capture, { tag: 'message', transactional: false, lsn: lsn(at) as Lsn, prefix: TABLE_FAILED_PREFIX, content: Buffer.from(tableFailedMessage({ schema: 'public', name }, `${name} failed`)) }, lsn(0n));
   capture.flush();
   const p0 = sink.sent.filter((r) => r.partition === 0).flatMap((r) => r.entries);
-  assert.deepEqual(
-    p0.map((e) => [e.kind, e.pos.lsn, e.pos.index, e.kind === 'barrier' && e.barrier.type === 'table-failed' ? e.barrier.table.name : '']),
-    [
-      ['heartbeat', 500n, MARKER_INDEX, ''],
-      ['barrier', 600n, MARKER_INDEX, 'k1'],
-      ['barrier', 640n, MARKER_INDEX, 'k2'],
-    ],
-  );
-  assert.throws(
-    () => feed(capture, { tag: 'message', transactional: false, lsn: lsn(700n) as Lsn, prefix: TABLE_FAILED_PREFIX, content: Buffer.from('{') }, lsn(0n)),
-    (err: unknown) => err instanceof ProtocolError,
-  );
+  assert.deepEqual(p0.map((e) => [e.kind, e.pos.lsn, e.pos.index]), [['heartbeat', 500n, MARKER_INDEX]]);
 });
 
 test('rows forwarded by their bytes decode to what ChangeBuilder builds, in the partition of their key', () => {
-  const table = (name: string, columns: string[], keyColumns: string[], fullIdentity: boolean, noIdentity = false): SourceTable => ({
+  const table = (oid: number, name: string, columns: string[], keyColumns: string[], fullIdentity: boolean, noIdentity = false, full = fullIdentity): SourceTable => ({
     table: { schema: 'public', name },
-    oid: 1,
+    oid,
     columns,
+    types: columns.map(() => 25),
+    typmods: columns.map(() => -1),
+    identity: full ? 'f' : noIdentity ? 'n' : 'd',
+    identityColumns: full ? columns : keyColumns,
     keyColumns,
     fullIdentity,
     noIdentity,
     pages: 1,
     estimatedRows: 1,
   });
-  const tables = [
-    table('keyed', ['id', 'v', 'big'], ['id'], false),
-    table('two_keys', ['a', 'b', 'big'], ['a', 'b'], false),
-    table('whole_row', ['x', 'y'], ['x', 'y'], true),
-    table('log', ['msg', 'at'], [], false, true),
+  const tablesOf = (fullOnKeyed: boolean): SourceTable[] => [
+    table(1, 'keyed', ['id', 'v', 'big'], ['id'], false, false, fullOnKeyed),
+    table(2, 'two_keys', ['a', 'b', 'big'], ['a', 'b'], false, false, fullOnKeyed),
+    table(3, 'whole_row', ['x', 'y'], ['x', 'y'], true),
+    table(4, 'log', ['msg', 'at'], [], false, true),
   ];
   // 'keyed' and 'two_keys' also run with REPLICA IDENTITY FULL next to their key: pgoutput then sends 'O' rows.
   const rel = (id: number, t: SourceTable, identity: 'd' | 'f' | 'n'): PgOutputMessage => ({
@@ -204,7 +221,7 @@ test('rows forwarded by their bytes decode to what ChangeBuilder builds, in the 
     schema: 'public',
     name: t.table.name,
     replicaIdentity: identity,
-    columns: t.columns.map((c) => ({ isKey: t.keyColumns.includes(c), name: c, typeOid: 25, typeMod: -1 })),
+    columns: t.columns.map((c) => ({ isKey: t.identityColumns.includes(c), name: c, typeOid: 25, typeMod: -1 })),
   });
   let seed = 99;
   const rnd = (): number => ((seed = Math.imul(seed ^ (seed >>> 13), 1597334677) + 0x6d2b79f5) >>> 0) / 2 ** 32;
@@ -214,6 +231,7 @@ test('rows forwarded by their bytes decode to what ChangeBuilder builds, in the 
 
   for (const partitions of [1, 4]) {
     for (const fullOnKeyed of [false, true]) {
+      const tables = tablesOf(fullOnKeyed);
       const sink = new RecordingSink();
       const checkpoint = new Checkpoint(lsn(1n));
       const builder = new ChangeBuilder(tables);
@@ -275,4 +293,29 @@ test('rows forwarded by their bytes decode to what ChangeBuilder builds, in the 
       }
     }
   }
+});
+
+test('a table-failed message of this sync stops the table at its place in the stream; another sync\'s is ignored', () => {
+  const sink = new RecordingSink();
+  const checkpoint = new Checkpoint(lsn(1n));
+  const capture = new ChangeCapture({ syncId: 's1', database: 'db', topic: 't', partitions: 2, sink, checkpoint, builder: new ChangeBuilder([accounts]) });
+  feed(capture, relation, lsn(0n));
+  const message = (syncId: string): PgOutputMessage => ({
+    tag: 'message',
+    transactional: true,
+    lsn: lsn(400n),
+    prefix: TABLE_FAILED_PREFIX,
+    content: Buffer.from(JSON.stringify({ syncId, table: accounts.table, reason: 'an UPDATE was made on public.accounts' })),
+  });
+  for (const [at, syncId] of [[400n, 's2'], [500n, 's1'], [600n, 's1']] as const) {
+    feed(capture, begin(at), lsn(0n));
+    feed(capture, message(syncId), lsn(0n));
+    feed(capture, { tag: 'insert', relationId: 77, newTuple: t(String(at), '0', 'n') }, lsn(0n));
+    feed(capture, commit(at), lsn(0n));
+  }
+  capture.flush();
+  const entries = sink.sent.flatMap((r) => r.entries);
+  const failed = entries.filter((e) => e.kind === 'barrier' && e.barrier.type === 'table-failed');
+  assert.deepEqual(failed.map((e) => e.pos.lsn), [500n, 500n], 'once, in every partition, at the message\'s transaction');
+  assert.deepEqual(entries.filter((e) => e.kind === 'change').map((e) => e.pos.lsn), [400n], 'later changes of the table are dropped');
 });

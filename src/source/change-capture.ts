@@ -1,38 +1,14 @@
 import { ProtocolError, ReplicationError } from '../core/errors.ts';
 import { lsnOfWords, type Lsn } from '../core/lsn.ts';
 import type { RowChange, TableId } from '../model/change.ts';
-import { MARKER_INDEX } from '../model/position.ts';
 import { PgOutputDecoder, PgOutputTag, type PgOutputMessage, type XLogData } from './protocol/index.ts';
 import { hasValue, RowScan, valueLength } from './protocol/row-scan.ts';
 import { ChangeBatchWriter, EntryOrigin } from '../transport/change-batch.ts';
 import { KeyHash } from '../transport/partition-key.ts';
 import type { Barrier } from '../transport/records.ts';
 import type { ChangeSink } from '../transport/sink.ts';
-import { ChangeBuilder, isKeyChange, type RelationInfo } from './change-builder.ts';
+import { ChangeBuilder, isKeyChange, type RelationInfo, type TableFailure } from './change-builder.ts';
 import type { Checkpoint } from './checkpoint.ts';
-
-/** The prefix of the logical message that announces a table's failure; its content is tableFailedMessage's. */
-export const TABLE_FAILED_PREFIX = 'dcsync.table-failed';
-
-/**
- * The content of a `dcsync.table-failed` message. The source task emits one per failed table (non-transactional,
- * `pg_logical_emit_message(false, TABLE_FAILED_PREFIX, content)`), so each failure gets its own WAL position in the
- * stream's order, and no two failures, heartbeats or transactions share one.
- */
-export function tableFailedMessage(table: TableId, reason: string): string {
-  return JSON.stringify({ table: [table.schema, table.name], reason });
-}
-
-function parseTableFailed(content: Buffer): { table: TableId; reason: string } {
-  try {
-    const j = JSON.parse(content.toString()) as { table?: unknown; reason?: unknown };
-    if (Array.isArray(j.table) && j.table.length === 2 && j.table.every((x) => typeof x === 'string') && typeof j.reason === 'string')
-      return { table: { schema: j.table[0] as string, name: j.table[1] as string }, reason: j.reason };
-  } catch {
-    // reported below
-  }
-  throw new ProtocolError(`malformed '${TABLE_FAILED_PREFIX}' message in the stream: ${content.toString().slice(0, 200)}`);
-}
 
 /** In `OpenTx.last`: the partition has none of the transaction's entries / had some, but they left with a flush. */
 const UNTOUCHED = -1;
@@ -49,7 +25,19 @@ interface OpenTx {
   keyChanges: { first: number; changes: RowChange[] } | null;
 }
 
+/** Prefix of the transactional logical message by which a source task stops a table at its place in the stream. */
+export const TABLE_FAILED_PREFIX = 'dcsync.table-failed';
+
+/** The content of a TABLE_FAILED_PREFIX message: which sync stops which table, and why. */
+export interface TableFailedMessage {
+  syncId: string;
+  table: TableId;
+  reason: string;
+}
+
 export interface CaptureOptions {
+  /** Only this sync's table-failed messages count (several syncs may read the same database). */
+  syncId?: string;
   database: string;
   topic: string;
   partitions: number;
@@ -159,9 +147,11 @@ export class ChangeCapture {
 
   #message(m: PgOutputMessage, walEnd: Lsn): void {
     switch (m.tag) {
-      case 'relation':
-        this.o.builder.onRelation(m, this.#tx?.origin.lsn ?? walEnd);
+      case 'relation': {
+        const failure = this.o.builder.onRelation(m, this.#tx?.origin.lsn ?? walEnd);
+        if (failure) this.#failInTransaction(this.#requireTx('relation'), failure);
         return;
+      }
       case 'truncate': {
         const tx = this.#requireTx(m.tag);
         const tables: TableId[] = [];
@@ -175,6 +165,11 @@ export class ChangeCapture {
         return;
       }
       case 'message': {
+        if (m.prefix === TABLE_FAILED_PREFIX && m.transactional) {
+          const f = JSON.parse(m.content.toString()) as TableFailedMessage;
+          if (f.syncId === this.o.syncId && this.o.builder.failTable(f.table)) this.#failInTransaction(this.#requireTx(m.tag), f);
+          return;
+        }
         if (m.prefix === 'dcsync.ddl' && m.transactional)
           throw new ReplicationError(`a structure change (DDL) was made at the source: ${m.content.toString()}; replicating DDL is not supported yet`);
         // Markers stand at their message's end LSN, below any change committing there (model/position.ts).
@@ -182,7 +177,7 @@ export class ChangeCapture {
           const origin = EntryOrigin.of(m.lsn, 0, BigInt(Date.now()) * 1000n);
           for (let p = 0; p < this.o.partitions; p++) this.#add(p, (w) => w.heartbeat(origin));
           this.#endAt(origin.lsnHi, origin.lsnLo);
-        } else if (m.prefix === TABLE_FAILED_PREFIX && !m.transactional) this.#failTable(m.lsn, m.content);
+        }
         return;
       }
       case 'origin':
@@ -252,15 +247,12 @@ export class ChangeCapture {
   }
 
   /**
-   * A table stopped replicating (a `dcsync.table-failed` message, see tableFailedMessage): every partition gets a
-   * barrier at the message's position, where the destination marks the table failed.
+   * A table stops at this point of a transaction: a barrier every partition sees at a real change's position, after
+   * the table's earlier changes and before anything later (its later changes are dropped: see ChangeBuilder).
    */
-  #failTable(at: Lsn, content: Buffer): void {
-    const { table, reason } = parseTableFailed(content);
-    const origin = EntryOrigin.of(at, 0, BigInt(Date.now()) * 1000n);
-    for (let p = 0; p < this.o.partitions; p++) this.#add(p, (w) => w.barrier(origin, MARKER_INDEX, { type: 'table-failed', table, reason }, true));
-    this.#endAt(origin.lsnHi, origin.lsnLo);
-    this.flush();
+  #failInTransaction(tx: OpenTx, f: TableFailure): void {
+    this.#closeKeyChanges(tx);
+    this.#barrier(tx, tx.index++, { type: 'table-failed', table: f.table, reason: f.reason });
   }
 
   /** Sends every waiting entry, one record per partition, and confirms the transactions they complete. */

@@ -6,6 +6,7 @@ import type { Logger } from '../core/logger.ts';
 import { AbortedError } from '../core/time.ts';
 import { tableKey } from '../model/change.ts';
 import { checkSourceServer, createSlotWithSnapshot, dropSlot, ensurePublications, listSourceTables, slotExists, updateDeleteCounters, type SourceTable } from './catalog.ts';
+import { TableWatch } from './table-watch.ts';
 import { connect, userOf } from '../postgres/connection.ts';
 import { PgOutputTag } from './protocol/index.ts';
 import { ReplicationStream, type StartOptions } from './replication-stream.ts';
@@ -15,7 +16,7 @@ import { KafkaSink } from '../transport/kafka/kafka-sink.ts';
 import { encodeSnapshotRecord } from '../transport/records.ts';
 import { topicName } from '../transport/topics.ts';
 import { ChangeBuilder } from './change-builder.ts';
-import { ChangeCapture, TABLE_FAILED_PREFIX, tableFailedMessage } from './change-capture.ts';
+import { ChangeCapture } from './change-capture.ts';
 import { Checkpoint } from './checkpoint.ts';
 import { copyTables } from './snapshot-copier.ts';
 import { SourceProgressStore, type SourceProgress } from './source-progress.ts';
@@ -95,9 +96,9 @@ export async function runSourceTask(o: SourceTaskOptions, signal: AbortSignal): 
     const tables = await listSourceTables(meta);
     const noIdentity = tables.filter((t) => t.noIdentity);
     if (noIdentity.length > 0)
-      log.warn('tables without replica identity: inserts replicate, an update or delete stops their replication', {
+      log.warn('tables without a usable replica identity: inserts replicate, an update or delete stops their replication', {
         tables: noIdentity.map((t) => tableKey(t.table)),
-        fix: 'ALTER TABLE … REPLICA IDENTITY FULL, or add a primary key',
+        fix: 'ALTER TABLE … REPLICA IDENTITY FULL (or DEFAULT with a primary key)',
       });
     const publications = await ensurePublications(meta, publicationBase(o.syncId), tables);
 
@@ -151,10 +152,18 @@ export async function runSourceTask(o: SourceTaskOptions, signal: AbortSignal): 
     }
     if (snapshotRepl && snapshotRepl !== repl) await snapshotRepl.end();
 
+    // What the destination holds is what was announced at the first start, not what the catalog shows now.
+    let announced = progress.announced;
+    let baseline = progress.keylessBaseline;
+    if (!announced || !baseline) {
+      announced = tables;
+      baseline = await updateDeleteCounters(meta, tables.filter((t) => t.noIdentity).map((t) => t.oid));
+      await progressStore.recordAnnounced(announced, baseline);
+    }
     const snapshotDone = { value: progress.snapshotComplete };
     const checkpoint = new Checkpoint(ZERO_LSN);
-    const builder = new ChangeBuilder(tables);
-    const capture = new ChangeCapture({ database: o.database, topic: changesTopic, partitions: o.partitions, sink: changeSink, checkpoint, builder });
+    const builder = new ChangeBuilder(announced);
+    const capture = new ChangeCapture({ syncId: o.syncId, database: o.database, topic: changesTopic, partitions: o.partitions, sink: changeSink, checkpoint, builder });
     changeSink.onAcked((seq) => checkpoint.acked(seq));
     stream = new ReplicationStream(repl, () => ({ written: checkpoint.received, flushed: checkpoint.flushed }), log);
 
@@ -202,7 +211,8 @@ export async function runSourceTask(o: SourceTaskOptions, signal: AbortSignal): 
       await sequences.tick();
     };
     const start = { slot, startLsn: ZERO_LSN, publications, protoVersion: 1 as const, messages: true, statusIntervalMs: o.statusIntervalMs };
-    await streamLoop(o, stream, start, capture, checkpoint, changeSink, meta, noIdentity, signal, log, copyFailure, tick);
+    const watch = new TableWatch({ conn: meta, syncId: o.syncId, publicationBase: publicationBase(o.syncId), announced, baseline, log });
+    await streamLoop(o, stream, start, capture, checkpoint, changeSink, meta, watch, signal, log, copyFailure, tick);
     // Asked to stop: what was captured goes out, and what Kafka acknowledges within a few seconds is confirmed to the
     // slot as the stream closes, so that the next start does not stream it again.
     stream.pause();
@@ -271,7 +281,7 @@ async function streamLoop(
   checkpoint: Checkpoint,
   sink: KafkaSink,
   meta: pg.Client,
-  noIdentity: SourceTable[],
+  watch: TableWatch,
   signal: AbortSignal,
   log: Logger,
   copyFailure: Promise<unknown>,
@@ -296,9 +306,8 @@ async function streamLoop(
   });
   let lastActivity = Date.now();
   let lastHeartbeat = 0;
-  let lastIdentityCheck = Date.now();
-  const baseline = await updateDeleteCounters(meta, noIdentity.map((t) => t.oid));
-  const failedTables = new Set<string>();
+  // The first check at once: what changed while the task was stopped stops its table before its changes stream.
+  let lastIdentityCheck = 0;
   // While a backlog streams in (full reads), entries wait up to COALESCE_MS to leave in fewer, larger Kafka records:
   // each record costs a Brotli set-up at both ends and per-record work in three JVMs. A trickle (short reads) leaves at once.
   let waitingSince = 0;
@@ -329,24 +338,9 @@ async function streamLoop(
       lastHeartbeat = now;
       await meta.query(`SELECT pg_logical_emit_message(false, 'dcsync.heartbeat', '')`).catch((err: unknown) => log.warn('heartbeat failed', { error: err as Error }));
     }
-    if (noIdentity.length > 0 && !capture.inTransaction && now - lastIdentityCheck > o.identityCheckMs) {
+    if (now - lastIdentityCheck > o.identityCheckMs) {
       lastIdentityCheck = now;
-      const counters = await updateDeleteCounters(meta, noIdentity.map((t) => t.oid));
-      for (const t of noIdentity) {
-        const k = tableKey(t.table);
-        if (failedTables.has(k)) continue;
-        if ((counters.get(t.oid) ?? 0) > (baseline.get(t.oid) ?? 0)) {
-          const reason = `an UPDATE or DELETE was made on table ${k}, which has no primary key and no replica identity, so it cannot be replicated; the table's replication is stopped. Fix: ALTER TABLE ${k} REPLICA IDENTITY FULL (or add a primary key), then stop and configure the sync again.`;
-          // Through the WAL, so the failure gets its own position in the stream (model/position.ts); retried at the next check if this fails.
-          const emitted = await meta.query(`SELECT pg_logical_emit_message(false, $1, $2)`, [TABLE_FAILED_PREFIX, tableFailedMessage(t.table, reason)]).then(
-            () => true,
-            (err: unknown) => (log.warn('announcing a table failure failed', { table: k, error: err as Error }), false),
-          );
-          if (!emitted) continue;
-          failedTables.add(k);
-          log.error('table replication stopped', { table: k, reason });
-        }
-      }
+      await watch.check();
     }
   }
 }

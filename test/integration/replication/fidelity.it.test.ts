@@ -95,7 +95,7 @@ test('an UPDATE on a table without replica identity stops that table only, with 
   });
 });
 
-test('a structure change while streaming stops the database with an error naming the table', async () => {
+test('a structure change while streaming stops that table with an error naming it', async () => {
   await psql(env.pgA, 'app', { command: `ALTER TABLE categories ADD COLUMN extra int; INSERT INTO categories (id, name, extra) VALUES (901, 'x', 1)` });
   await waitFor(
     async () => /table public\.categories .*changed structure/.test(readFileSync(path.join(env.dir, 'source.log'), 'utf8')),
