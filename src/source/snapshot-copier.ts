@@ -1,6 +1,8 @@
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
+import { ReplicationError } from '../core/errors.ts';
 import type { Lsn } from '../core/lsn.ts';
+import { AbortedError } from '../core/time.ts';
 import type { Logger } from '../core/logger.ts';
 import { qualifiedName, quoteIdent, tableKey } from '../model/change.ts';
 import { classifyPgError } from '../postgres/errors.ts';
@@ -77,7 +79,7 @@ export async function copyTables(tables: readonly SourceTable[], o: CopierOption
   const tableDone: Promise<void>[] = [];
   const worker = async (session: pg.Client): Promise<void> => {
     for (let c = queue.shift(); c; c = queue.shift()) {
-      if (o.signal.aborted) return;
+      if (o.signal.aborted) throw new AbortedError();
       const rows = await copyChunk(session, c, o);
       const r = remaining.get(tableKey(c.table.table))!;
       r.rows += rows;
@@ -96,6 +98,10 @@ export async function copyTables(tables: readonly SourceTable[], o: CopierOption
   };
   await Promise.all(o.sessions.map(worker));
   await Promise.all(tableDone);
+  // A copy that returns has copied every chunk: the caller announces the end of the snapshot on that alone.
+  if (o.signal.aborted) throw new AbortedError();
+  const unfinished = [...remaining].filter(([, r]) => r.chunks > 0).map(([k]) => k);
+  if (unfinished.length > 0) throw new ReplicationError(`the initial copy ended with chunks left of ${unfinished.join(', ')}`);
 }
 
 async function waitAcked(sink: ChangeSink, seq: number, signal: AbortSignal): Promise<void> {

@@ -189,6 +189,7 @@ export async function runSourceTask(o: SourceTaskOptions, signal: AbortSignal): 
           : finishSnapshot();
 
     async function finishSnapshot(): Promise<void> {
+      if (signal.aborted) throw new AbortedError(); // a stopping task never announces the end of a copy
       const seq = snapshotSink.enqueue(
         snapshotTopic,
         0,
