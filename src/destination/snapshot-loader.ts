@@ -104,6 +104,7 @@ class SessionPool {
 async function tx<T>(c: pg.Client, state: TargetState, next: string | null, fn: () => Promise<T>): Promise<T> {
   await c.query('BEGIN');
   try {
+    await state.checkFence(c);
     await c.query('SET LOCAL session_replication_role = replica');
     const out = await fn();
     if (next !== null) await state.setSnapshotOffset(c, next);
