@@ -4,10 +4,11 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type { Logger } from '../core/logger.ts';
-import { qualifiedName, quoteIdent, tableKey } from '../model/change.ts';
+import { qualifiedName, quoteIdent, tableKey, type TableId } from '../model/change.ts';
 import { decodeSnapshotRecord, type SnapshotStreamRecord } from '../transport/records.ts';
 import { consumeInOrder, nextOffset } from '../transport/kafka/kafka-source.ts';
-import type { TargetState } from './target-state.ts';
+import type { TargetState, TargetTableState } from './target-state.ts';
+import { ReplicationError } from '../core/errors.ts';
 
 export interface SnapshotLoaderOptions {
   kafka: Kafka;
@@ -174,6 +175,13 @@ async function applyRecord(o: SnapshotLoaderOptions, r: SnapshotStreamRecord, ta
       return false;
     }
     case 'snapshot-end': {
+      const partial = unfinishedTables(tables, r.tables);
+      if (partial.length > 0) {
+        throw new ReplicationError(
+          `the source announced the end of its initial copy while ${partial.length} table(s) were not copied completely (${partial.slice(0, 5).join(', ')}${partial.length > 5 ? ', …' : ''}): the copy at the destination is not complete and is not used. Configure the sync again (dcsync configure sync) to start a new initial copy`,
+          { retriable: false },
+        );
+      }
       await tx(c, o.state, next, async () => {
         await c.query(r.postData);
         await c.query(`SELECT pg_catalog.set_config('search_path', 'public', true)`);
@@ -183,4 +191,15 @@ async function applyRecord(o: SnapshotLoaderOptions, r: SnapshotStreamRecord, ta
       return true;
     }
   }
+}
+
+/**
+ * Tables whose latest table-begin has no table-end (their copy is partial), and announced tables never begun:
+ * a copy is complete only without any.
+ */
+export function unfinishedTables(tables: ReadonlyMap<string, TargetTableState>, announced: readonly TableId[]): string[] {
+  const out = new Set<string>();
+  for (const [key, t] of tables) if (t.status === 'copying') out.add(key);
+  for (const t of announced) if (!tables.has(tableKey(t))) out.add(tableKey(t));
+  return [...out].sort();
 }
