@@ -9,6 +9,7 @@ import { decodeSnapshotRecord, type SnapshotStreamRecord } from '../transport/re
 import { consumeInOrder, nextOffset } from '../transport/kafka/kafka-source.ts';
 import type { TargetState, TargetTableState } from './target-state.ts';
 import { ReplicationError } from '../core/errors.ts';
+import { checkReplicatedTable, type RecordOrigin } from './record-guard.ts';
 
 export interface SnapshotLoaderOptions {
   kafka: Kafka;
@@ -46,8 +47,9 @@ export async function loadSnapshot(o: SnapshotLoaderOptions, signal: AbortSignal
         group = undefined;
         await pool.run((c) => loadParts(o, c, parts, tables, null));
       };
-      for (const { headers, value, offset } of records) {
+      for (const { headers, value, offset, partition } of records) {
         const r = decodeSnapshotRecord(headers, value);
+        guardSnapshotRecord(r, { topic: o.topic, partition, offset });
         if (r.kind === 'chunk') {
           const same = group && tableKey(group.parts[0]!.table) === tableKey(r.table) && group.parts[0]!.snapshotLsn === r.snapshotLsn;
           if (!same || group!.bytes > 8 * 1024 * 1024) await loadGroup();
@@ -171,6 +173,7 @@ async function applyRecord(o: SnapshotLoaderOptions, r: SnapshotStreamRecord, ta
       const known = tables.get(tableKey(r.table));
       if (!known || known.snapshotLsn !== r.snapshotLsn) return false;
       await tx(c, o.state, next, () => o.state.endTable(c, r.table, r.rows));
+      known.status = 'copied';
       o.log.info('table loaded', { table: tableKey(r.table), rows: r.rows });
       return false;
     }
@@ -202,4 +205,10 @@ export function unfinishedTables(tables: ReadonlyMap<string, TargetTableState>, 
   for (const [key, t] of tables) if (t.status === 'copying') out.add(key);
   for (const t of announced) if (!tables.has(tableKey(t))) out.add(tableKey(t));
   return [...out].sort();
+}
+
+/** Refuses a snapshot record that names a table outside what can be replicated (record-guard.ts). */
+function guardSnapshotRecord(r: SnapshotStreamRecord, origin: RecordOrigin): void {
+  if (r.kind === 'chunk' || r.kind === 'table-begin' || r.kind === 'table-end') checkReplicatedTable(r.table, origin);
+  if (r.kind === 'snapshot-end') for (const t of r.tables) checkReplicatedTable(t, origin);
 }
