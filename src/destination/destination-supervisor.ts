@@ -5,7 +5,12 @@ import { parseRemoteTopic } from '../transport/topics.ts';
 import { runTask, type TaskStatus } from '../worker/task-runner.ts';
 import { runDestinationTask, type DestinationTaskOptions } from './destination-task.ts';
 
-export interface DestinationSupervisorOptions extends Omit<DestinationTaskOptions, 'database'> {
+export interface DestinationSupervisorOptions extends Omit<DestinationTaskOptions, 'database' | 'epoch'> {
+  /**
+   * The tasks' fencing token; default the time this supervisor started (ms): a standalone process started later
+   * takes the target databases over from an earlier one, which stops at its next write.
+   */
+  epoch?: number;
   discoverMs: number;
   onStatus?: (s: TaskStatus) => void;
 }
@@ -14,6 +19,7 @@ export interface DestinationSupervisorOptions extends Omit<DestinationTaskOption
 export async function runDestinationSupervisor(o: DestinationSupervisorOptions, signal: AbortSignal): Promise<void> {
   const log: Logger = o.log.child({ component: 'destination-supervisor', syncId: o.syncId });
   const running = new Map<string, Promise<TaskStatus>>();
+  const epoch = o.epoch ?? Date.now();
   while (!signal.aborted) {
     try {
       const topics = await listTopics(o.kafka, (t) => parseRemoteTopic(o.policy, o.sourceAlias, o.syncId, t)?.kind === 'snapshot');
@@ -21,7 +27,7 @@ export async function runDestinationSupervisor(o: DestinationSupervisorOptions, 
         const db = parseRemoteTopic(o.policy, o.sourceAlias, o.syncId, t)!.database;
         if (running.has(db)) continue;
         log.info('destination task starting', { database: db });
-        running.set(db, runTask(`destination:${db}`, (s) => runDestinationTask({ ...o, database: db }, s), { log, signal, ...(o.onStatus ? { onStatus: o.onStatus } : {}) }));
+        running.set(db, runTask(`destination:${db}`, (s) => runDestinationTask({ ...o, database: db, epoch, holder: o.holder ?? `standalone pid ${process.pid}` }, s), { log, signal, ...(o.onStatus ? { onStatus: o.onStatus } : {}) }));
       }
     } catch (err) {
       log.warn('cannot list topics, retrying', { error: err as Error });

@@ -1,8 +1,7 @@
 import type { Kafka } from 'kafkajs';
-import type pg from 'pg';
-import { delay } from '../core/time.ts';
 import type { Logger } from '../core/logger.ts';
 import { ReplicationError } from '../core/errors.ts';
+import { classifyPgError } from '../postgres/errors.ts';
 import { quoteIdent } from '../model/change.ts';
 import { connect } from '../postgres/connection.ts';
 import { waitForTopic } from '../transport/kafka/admin.ts';
@@ -11,6 +10,7 @@ import { runApplyLoop, type ApplyMode } from './apply-loop.ts';
 import { runSequenceApplier } from './sequence-applier.ts';
 import { loadSnapshot } from './snapshot-loader.ts';
 import { TargetState } from './target-state.ts';
+import { currentEpoch, FencedError, TARGET_FENCE_DDL } from './fence.ts';
 
 export interface DestinationTaskOptions {
   syncId: string;
@@ -23,6 +23,13 @@ export interface DestinationTaskOptions {
   sourceAlias: string;
   policy: ReplicationPolicy;
   mode: ApplyMode;
+  /**
+   * The fencing token of this run of the task (the master's assignment epoch): it takes the target database over
+   * from any run with a smaller one, and is refused once a larger one took it (docs/worker.md, Fencing).
+   */
+  epoch: number;
+  /** Who holds the fence, for operators reading dcsync.target_fence (e.g. the worker id). */
+  holder?: string;
   log: Logger;
 }
 
@@ -31,25 +38,40 @@ export interface DestinationTaskOptions {
  * (structure, copy, indexes), then the changes topic, forever.
  */
 export async function runDestinationTask(o: DestinationTaskOptions, signal: AbortSignal): Promise<void> {
-  const log = o.log.child({ component: 'destination', database: o.database, syncId: o.syncId });
-  await ensureDatabase(o.targetUrl, o.database);
-  const guard = await holdTargetLock(o.targetUrl, o.database, signal, log);
+  const log = o.log.child({ component: 'destination', database: o.database, syncId: o.syncId, epoch: o.epoch });
   try {
+    await ensureDatabase(o.targetUrl, o.database);
     await prepareTargetDatabase(o.targetUrl, o.database, o.syncId, log);
     await applyAll(o, log, signal);
+  } catch (err) {
+    if (err instanceof FencedError || signal.aborted) throw err;
+    // A successor ends the sessions of the task it replaces: whatever the failure looks like then (a lost
+    // connection, a client no longer queryable), the fence tells that this run is over.
+    const held = await fenceHolder(o).catch(() => null);
+    if (held !== null && held > o.epoch) throw new FencedError(o.syncId, o.epoch, held);
+    // Query failures reach here as pg's own errors: a lost connection is retried.
+    throw classifyPgError(err, { database: o.database });
+  }
+}
+
+async function fenceHolder(o: DestinationTaskOptions): Promise<number | null> {
+  const c = await connect({ url: o.targetUrl, database: o.database, applicationName: 'dcsync-fence-check' });
+  try {
+    return await currentEpoch(c, o.syncId);
   } finally {
-    await guard.end().catch(() => {});
+    await c.end().catch(() => {});
   }
 }
 
 async function applyAll(o: DestinationTaskOptions, log: Logger, signal: AbortSignal): Promise<void> {
-  const state = new TargetState(o.syncId);
+  const state = new TargetState(o.syncId, o.epoch);
   const target = await connect({ url: o.targetUrl, database: o.database, applicationName: `dcsync-destination-${o.syncId}` });
   let partitions: number;
   let changesTopic: string;
   const group = `dcsync.${o.syncId}.${o.database}`;
   try {
     await state.init(target);
+    await state.takeOver(target, { holder: o.holder ?? 'dcsync', log, signal });
     const snapshotTopic = remoteTopicName(o.policy, o.sourceAlias, topicName(o.syncId, o.database, 'snapshot'));
     changesTopic = remoteTopicName(o.policy, o.sourceAlias, topicName(o.syncId, o.database, 'changes'));
     if (!(await state.sync(target)).snapshotComplete) {
@@ -70,7 +92,7 @@ async function applyAll(o: DestinationTaskOptions, log: Logger, signal: AbortSig
   await runTogether(
     [
       (s) => runApplyLoop({ kafka: o.kafka, topic: changesTopic, groupId: `${group}.changes`, partitions, targetUrl: o.targetUrl, database: o.database, state, mode: o.mode, log }, s),
-      (s) => runSequenceApplier({ kafka: o.kafka, topic: sequencesTopic, groupId: `${group}.sequences`, targetUrl: o.targetUrl, database: o.database, log }, s),
+      (s) => runSequenceApplier({ kafka: o.kafka, topic: sequencesTopic, groupId: `${group}.sequences`, targetUrl: o.targetUrl, database: o.database, state, log }, s),
     ],
     signal,
   );
@@ -90,35 +112,6 @@ async function runTogether(loops: readonly ((signal: AbortSignal) => Promise<voi
     ),
   );
   if (first !== undefined) throw first;
-}
-
-/** Key of the advisory lock a destination task holds in its target database (advisory locks are per database). */
-const TARGET_LOCK_KEY = 0x6463_7364; // 'dcsd'
-
-/**
- * Fences the writes of a destination task that lost its assignment but still runs (a worker cut off from its
- * masters keeps its tasks up to the worker timeout, while the leader may already have given them to another
- * worker): one session per target database holds an advisory lock for as long as the task applies, so a second
- * task for that database waits until the first one ends, or its session dies.
- */
-async function holdTargetLock(url: string, database: string, signal: AbortSignal, log: Logger): Promise<pg.Client> {
-  const c = await connect({ url, database, applicationName: 'dcsync-destination-lock' });
-  let waiting = false;
-  try {
-    for (;;) {
-      const r = await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [TARGET_LOCK_KEY]);
-      if (r.rows[0]?.ok) {
-        if (waiting) log.info('target database free again: applying');
-        return c;
-      }
-      if (!waiting) log.warn('another destination task still holds this target database (a worker that lost the task?): waiting for it to end', { database });
-      waiting = true;
-      await delay(1_000, signal);
-    }
-  } catch (err) {
-    await c.end().catch(() => {});
-    throw err;
-  }
 }
 
 async function ensureDatabase(url: string, database: string): Promise<void> {
@@ -160,7 +153,8 @@ export async function prepareTargetDatabase(url: string, database: string, strea
     await c.query('BEGIN');
     for (const n of schemas) await c.query(`DROP SCHEMA ${quoteIdent(n)} CASCADE`);
     await c.query(`CREATE SCHEMA public AUTHORIZATION pg_database_owner; GRANT USAGE ON SCHEMA public TO PUBLIC; COMMENT ON SCHEMA public IS 'standard public schema'`);
-    for (const t of ['target_tables', 'snapshot_parts', 'applied_position', 'target_sync']) await c.query(`DELETE FROM dcsync.${t} WHERE sync_id <> $1`, [stream]);
+    await c.query(TARGET_FENCE_DDL);
+    for (const t of ['target_tables', 'snapshot_parts', 'applied_position', 'target_fence', 'target_sync']) await c.query(`DELETE FROM dcsync.${t} WHERE sync_id <> $1`, [stream]);
     await c.query('COMMIT');
   } catch (err) {
     await c.query('ROLLBACK').catch(() => {});

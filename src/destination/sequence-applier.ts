@@ -4,6 +4,7 @@ import type { Logger } from '../core/logger.ts';
 import { connect } from '../postgres/connection.ts';
 import { consumeInOrder } from '../transport/kafka/kafka-source.ts';
 import { waitForTopic } from '../transport/kafka/admin.ts';
+import type { TargetState } from './target-state.ts';
 import { decodeSequenceRecord, type SequenceSample } from '../transport/sequence-records.ts';
 
 /**
@@ -24,7 +25,10 @@ export async function applySequences(c: pg.ClientBase, s: SequenceSample): Promi
 }
 
 /** Follows the sequences topic of one database and applies each sample; runs next to the apply loop. */
-export async function runSequenceApplier(o: { kafka: Kafka; topic: string; groupId: string; targetUrl: string; database: string; log: Logger }, signal: AbortSignal): Promise<void> {
+export async function runSequenceApplier(
+  o: { kafka: Kafka; topic: string; groupId: string; targetUrl: string; database: string; state: TargetState; log: Logger },
+  signal: AbortSignal,
+): Promise<void> {
   await waitForTopic(o.kafka, o.topic, signal);
   const c = await connect({ url: o.targetUrl, database: o.database, applicationName: 'dcsync-destination-sequences' });
   try {
@@ -34,7 +38,7 @@ export async function runSequenceApplier(o: { kafka: Kafka; topic: string; group
         // Every record holds all values: the newest one of the batch is enough.
         const last = records.at(-1);
         if (last?.value) {
-          const moved = await applySequences(c, decodeSequenceRecord(last.value));
+          const moved = await fenced(c, o.state, () => applySequences(c, decodeSequenceRecord(last.value!)));
           if (moved > 0) o.log.debug('sequences moved forward', { moved });
         }
         return 'continue';
@@ -43,5 +47,22 @@ export async function runSequenceApplier(o: { kafka: Kafka; topic: string; group
     );
   } finally {
     await c.end().catch(() => {});
+  }
+}
+
+/**
+ * setval is not transactional: the fence is locked first, so no takeover can come between the check and the
+ * values, and a fenced task moves no sequence.
+ */
+async function fenced<T>(c: pg.ClientBase, state: TargetState, fn: () => Promise<T>): Promise<T> {
+  await c.query('BEGIN');
+  try {
+    await state.checkFence(c);
+    const out = await fn();
+    await c.query('COMMIT');
+    return out;
+  } catch (err) {
+    await c.query('ROLLBACK').catch(() => {});
+    throw err;
   }
 }

@@ -4,10 +4,12 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type { Logger } from '../core/logger.ts';
-import { qualifiedName, quoteIdent, tableKey } from '../model/change.ts';
+import { qualifiedName, quoteIdent, tableKey, type TableId } from '../model/change.ts';
 import { decodeSnapshotRecord, type SnapshotStreamRecord } from '../transport/records.ts';
 import { consumeInOrder, nextOffset } from '../transport/kafka/kafka-source.ts';
-import type { TargetState } from './target-state.ts';
+import type { TargetState, TargetTableState } from './target-state.ts';
+import { ReplicationError } from '../core/errors.ts';
+import { checkReplicatedTable, type RecordOrigin } from './record-guard.ts';
 
 export interface SnapshotLoaderOptions {
   kafka: Kafka;
@@ -45,8 +47,9 @@ export async function loadSnapshot(o: SnapshotLoaderOptions, signal: AbortSignal
         group = undefined;
         await pool.run((c) => loadParts(o, c, parts, tables, null));
       };
-      for (const { headers, value, offset } of records) {
+      for (const { headers, value, offset, partition } of records) {
         const r = decodeSnapshotRecord(headers, value);
+        guardSnapshotRecord(r, { topic: o.topic, partition, offset });
         if (r.kind === 'chunk') {
           const same = group && tableKey(group.parts[0]!.table) === tableKey(r.table) && group.parts[0]!.snapshotLsn === r.snapshotLsn;
           if (!same || group!.bytes > 8 * 1024 * 1024) await loadGroup();
@@ -104,6 +107,7 @@ class SessionPool {
 async function tx<T>(c: pg.Client, state: TargetState, next: string | null, fn: () => Promise<T>): Promise<T> {
   await c.query('BEGIN');
   try {
+    await state.checkFence(c);
     await c.query('SET LOCAL session_replication_role = replica');
     const out = await fn();
     if (next !== null) await state.setSnapshotOffset(c, next);
@@ -169,10 +173,18 @@ async function applyRecord(o: SnapshotLoaderOptions, r: SnapshotStreamRecord, ta
       const known = tables.get(tableKey(r.table));
       if (!known || known.snapshotLsn !== r.snapshotLsn) return false;
       await tx(c, o.state, next, () => o.state.endTable(c, r.table, r.rows));
+      known.status = 'copied';
       o.log.info('table loaded', { table: tableKey(r.table), rows: r.rows });
       return false;
     }
     case 'snapshot-end': {
+      const partial = unfinishedTables(tables, r.tables);
+      if (partial.length > 0) {
+        throw new ReplicationError(
+          `the source announced the end of its initial copy while ${partial.length} table(s) were not copied completely (${partial.slice(0, 5).join(', ')}${partial.length > 5 ? ', …' : ''}): the copy at the destination is not complete and is not used. Configure the sync again (dcsync configure sync) to start a new initial copy`,
+          { retriable: false },
+        );
+      }
       await tx(c, o.state, next, async () => {
         await c.query(r.postData);
         await c.query(`SELECT pg_catalog.set_config('search_path', 'public', true)`);
@@ -182,4 +194,21 @@ async function applyRecord(o: SnapshotLoaderOptions, r: SnapshotStreamRecord, ta
       return true;
     }
   }
+}
+
+/**
+ * Tables whose latest table-begin has no table-end (their copy is partial), and announced tables never begun:
+ * a copy is complete only without any.
+ */
+export function unfinishedTables(tables: ReadonlyMap<string, TargetTableState>, announced: readonly TableId[]): string[] {
+  const out = new Set<string>();
+  for (const [key, t] of tables) if (t.status === 'copying') out.add(key);
+  for (const t of announced) if (!tables.has(tableKey(t))) out.add(tableKey(t));
+  return [...out].sort();
+}
+
+/** Refuses a snapshot record that names a table outside what can be replicated (record-guard.ts). */
+function guardSnapshotRecord(r: SnapshotStreamRecord, origin: RecordOrigin): void {
+  if (r.kind === 'chunk' || r.kind === 'table-begin' || r.kind === 'table-end') checkReplicatedTable(r.table, origin);
+  if (r.kind === 'snapshot-end') for (const t of r.tables) checkReplicatedTable(t, origin);
 }

@@ -1,6 +1,8 @@
 import type pg from 'pg';
 import { formatLsn, parseLsn, type Lsn } from '../core/lsn.ts';
 import { tableKey, type Position, type TableId } from '../model/change.ts';
+import { checkFence, FencedError, TARGET_FENCE_DDL, takeOverFence } from './fence.ts';
+import type { Logger } from '../core/logger.ts';
 
 /**
  * What the destination has applied, stored in each target database (schema dcsync) and always written in the
@@ -20,7 +22,8 @@ CREATE TABLE IF NOT EXISTS dcsync.snapshot_parts (
   chunk int NOT NULL, part int NOT NULL, PRIMARY KEY (sync_id, schema_name, table_name, snapshot_lsn, chunk, part));
 CREATE TABLE IF NOT EXISTS dcsync.applied_position (
   sync_id text NOT NULL, partition int NOT NULL, lsn pg_lsn NOT NULL, idx int NOT NULL, kafka_offset bigint,
-  commit_time timestamptz, applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (sync_id, partition));`;
+  commit_time timestamptz, applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (sync_id, partition));
+${TARGET_FENCE_DDL}`;
 
 /** The position row used for barriers, which every partition passes together. */
 export const BARRIER_PARTITION = -1;
@@ -34,8 +37,26 @@ export interface TargetTableState {
   error: string | null;
 }
 
+/**
+ * The destination's state in one target database, for one stream, as the task with `epoch` sees it. Every write
+ * that goes with applied data (positions, copied parts) proves in its transaction that `epoch` still holds the
+ * stream's fence (fence.ts): a task whose assignment moved on fails with FencedError and its transaction rolls back.
+ */
 export class TargetState {
-  constructor(readonly syncId: string) {}
+  constructor(
+    readonly syncId: string,
+    readonly epoch: number,
+  ) {}
+
+  /** Makes this task's epoch the holder of the stream (once, before anything is applied). */
+  async takeOver(c: pg.ClientBase, o: { holder: string; log: Logger; signal: AbortSignal }): Promise<void> {
+    await takeOverFence(c, { syncId: this.syncId, epoch: this.epoch, ...o });
+  }
+
+  /** Locks the fence until the end of the transaction if this task still holds it; FencedError if not. */
+  async checkFence(c: pg.ClientBase): Promise<void> {
+    await checkFence(c, this.syncId, this.epoch);
+  }
 
   async init(c: pg.ClientBase): Promise<void> {
     await c.query(TARGET_STATE_DDL);
@@ -137,13 +158,26 @@ export class TargetState {
   }
 
   /** The partition's applied position; `nextOffset` is where to resume reading (a hint, positions decide). */
+  /**
+   * The partition's applied position; `nextOffset` is where to resume reading (a hint, positions decide). Saved only
+   * while this task holds the fence (locked for the rest of the transaction, in the same statement): otherwise
+   * FencedError, and the caller's transaction, data included, must roll back.
+   */
   async savePosition(c: pg.ClientBase, partition: number, pos: Position, commitTimeUs: bigint, nextOffset: string | null): Promise<void> {
-    await c.query(
-      `INSERT INTO dcsync.applied_position (sync_id, partition, lsn, idx, kafka_offset, commit_time, applied_at)
-       VALUES ($1, $2, $3, $4, $5, to_timestamp($6::float8 / 1e6), now())
+    const r = await c.query(
+      `WITH fence AS (SELECT 1 FROM dcsync.target_fence WHERE sync_id = $1 AND epoch = $7 FOR SHARE)
+       INSERT INTO dcsync.applied_position (sync_id, partition, lsn, idx, kafka_offset, commit_time, applied_at)
+       SELECT $1, $2, $3, $4, $5, to_timestamp($6::float8 / 1e6), now() FROM fence
        ON CONFLICT (sync_id, partition) DO UPDATE SET lsn = excluded.lsn, idx = excluded.idx,
-         kafka_offset = coalesce(excluded.kafka_offset, dcsync.applied_position.kafka_offset), commit_time = excluded.commit_time, applied_at = now()`,
-      [this.syncId, partition, formatLsn(pos.lsn), pos.index, nextOffset, commitTimeUs.toString()],
+         kafka_offset = coalesce(excluded.kafka_offset, dcsync.applied_position.kafka_offset), commit_time = excluded.commit_time, applied_at = now()
+       RETURNING 1`,
+      [this.syncId, partition, formatLsn(pos.lsn), pos.index, nextOffset, commitTimeUs.toString(), this.epoch],
     );
+    if ((r.rowCount ?? 0) === 0) throw new FencedError(this.syncId, this.epoch, await this.heldBy(c));
+  }
+
+  async heldBy(c: pg.ClientBase): Promise<number | null> {
+    const r = await c.query<{ epoch: string }>(`SELECT epoch::text FROM dcsync.target_fence WHERE sync_id = $1`, [this.syncId]);
+    return r.rows[0] ? Number(r.rows[0].epoch) : null;
   }
 }

@@ -395,7 +395,18 @@ export class WorkerDaemon {
         );
       } else {
         await runDestinationTask(
-          { syncId: stream, database: a.database, targetUrl: o.clusterUrl, kafka, sourceAlias: settings.sourceAlias, policy: settings.replicationPolicy, mode: settings.applyMode, log },
+          {
+            syncId: stream,
+            database: a.database,
+            targetUrl: o.clusterUrl,
+            kafka,
+            sourceAlias: settings.sourceAlias,
+            policy: settings.replicationPolicy,
+            mode: settings.applyMode,
+            epoch: a.epoch,
+            holder: `worker ${o.id}`,
+            log,
+          },
           signal,
         );
       }
