@@ -120,8 +120,12 @@ class Window {
       await this.#applyPending();
       // A target transaction ends only where a source transaction ends; the rest stays open for the next window.
       if (this.#lastEnd === last) await this.#flush(last);
-      else if (!t.open) resolveTo(this.ctl, last);
-      else if (this.#count === 0) await this.o.idle(); // the rest of an open transaction is still on its way
+      else {
+        // Consumed, in the consumer's memory only (a restart resumes at the offset the target stores at the commit):
+        // the next fetch brings the rest of the open transaction, not this window again.
+        resolveTo(this.ctl, last);
+        if (t.open && this.#count === 0) await this.o.idle(); // the rest of an open transaction is still on its way
+      }
       return;
     }
     if (this.#hasNews(last)) await this.#flush(last);

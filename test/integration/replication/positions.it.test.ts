@@ -89,3 +89,11 @@ test('issue 15: two tables without replica identity failing in the same check ar
   );
   await waitFor(async () => (await query(env.pgB.url('pos'), `SELECT 1 FROM t WHERE id = 1000`)).length === 1, { timeoutMs: 30_000, intervalMs: 500, what: 'later changes of t to arrive' });
 });
+
+test('issue 15: in transactional mode a source transaction larger than a fetch window is applied whole', async () => {
+  // About 7 MB compressed in one transaction, more than the consumer fetches per partition at once (4 MB).
+  await psql(env.pgA, 'post', { command: `INSERT INTO t SELECT g, md5(g::text) || md5((-g)::text) || md5((g * 3 + 1)::text) FROM generate_series(10000, 160000) g` });
+  await equalSoon('post', 180_000);
+  const idle = await query(env.pgB.url('post'), `SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'dcsync-apply%' AND state = 'idle in transaction'`);
+  assert.equal(idle.length, 0, 'no apply session left idle in a transaction');
+});
