@@ -3,6 +3,7 @@
  * A real master (bin/dcsync.js, spawned by PID) on a real PostgreSQL; two client certificates of the same
  * client-auth CA (same subject, different keys). The second one can neither read, replace nor stop the sync
  * the first one started; after `abort outgoing sync` at the source, it may configure the id anew.
+ * Issue 19: on the same master, `dcsync get status` exits 3 once a task of a sync has failed.
  */
 import assert from 'node:assert/strict';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -16,10 +17,10 @@ import { freePort } from '../../../tools/local/ports.ts';
 import { startPgCluster, type PgClusterHandle } from '../../../tools/local/postgres.ts';
 import { spawnDaemon, type DaemonHandle } from '../../../tools/local/process.ts';
 import { DCSYNC_BIN as BIN, REPO } from '../../../tools/local/dcsync-process.ts';
-import { MASTER_PATHS, type LeaderResponse } from '../../../src/master/index.ts';
+import { MASTER_PATHS, type HeartbeatResponse, type LeaderResponse } from '../../../src/master/index.ts';
 import { SYNC_PATHS, DEFAULT_SYNC_SETTINGS, type OutgoingSyncView, type PeerStartRequest } from '../../../src/control/v1/sync.ts';
-import { createJwtSecret, issueClientKeyfile, type Keyfile } from '../../../src/tls/index.ts';
-import { CLEAN_ENV } from '../../helpers/cli.ts';
+import { createJwtSecret, issueClientKeyfile, parseJwtSecret, signJwt, type Keyfile } from '../../../src/tls/index.ts';
+import { CLEAN_ENV, dcsyncCli } from '../../helpers/cli.ts';
 import { createTestPki, writeTestPki, type TestPki, type TestPkiFiles } from '../../helpers/tls-fixtures.ts';
 
 const OPS = { user: 'ops', password: 'ops-Secret-5d1e' };
@@ -32,6 +33,7 @@ describe('issue 15 defect 10: outgoing syncs are bound to the certificate that c
   let master: DaemonHandle | undefined;
   let endpoint = '';
   let ca = '';
+  let jwtPath = '';
   const clients: ControlClient[] = [];
 
   const peer = (keyfile: Keyfile): ControlClient => {
@@ -59,6 +61,7 @@ describe('issue 15 defect 10: outgoing syncs are bound to the certificate that c
     files = await writeTestPki(pki, path.join(root, 'pki'));
     ca = await readFile(files.tlsCaCert, 'utf8');
     const jwt = path.join(root, 'jwt.secret');
+    jwtPath = jwt;
     await writeFile(jwt, createJwtSecret() + '\n', { mode: 0o600 });
     const port = await freePort();
     endpoint = `https://127.0.0.1:${port}`;
@@ -121,5 +124,28 @@ describe('issue 15 defect 10: outgoing syncs are bound to the certificate that c
     const taken = await other.put<OutgoingSyncView>(path2, start('dddddd'));
     assert.equal(taken.run, 'dddddd');
     await assert.rejects(owner.delete(`${path2}?run=dddddd`), forbidden, 'the first destination no longer controls it');
+  });
+
+  it('issue 19: `dcsync get status` exits 3 and names the failure once a task has failed', async () => {
+    const getStatus = () => dcsyncCli(['get', 'status', '--master.endpoint', endpoint, '--master.cacert', files.tlsCaCert, '--auth.user', OPS.user], { DCSYNC_AUTH_PASSWORD: OPS.password });
+    await peer(pki.client).put(SYNC_PATHS.peerOutgoing.replace(':id', 'third'), start('eeeeee'));
+    const healthy = await getStatus();
+    assert.equal(healthy.code, 0, healthy.stdout + healthy.stderr);
+
+    const token = signJwt(parseJwtSecret(await readFile(jwtPath, 'utf8')), { audience: 'dc-a', subject: 'w1', expiresInMs: 3_600_000 });
+    const worker = new ControlClient({ endpoints: endpoint, ca, auth: { kind: 'bearer', token }, timeout: 5_000 });
+    clients.push(worker);
+    await worker.post(MASTER_PATHS.registerWorker, { id: 'w1', endpoint: 'https://127.0.0.1:1', datacenter: 'dc-a' });
+    let assignment: HeartbeatResponse['assignments'][number] | undefined;
+    for (let i = 0; i < 100 && !assignment; i++) {
+      assignment = (await worker.post<HeartbeatResponse>('/workers/w1/heartbeat', {})).assignments.find((a) => a.syncId === 'third');
+      if (!assignment) await delay(200);
+    }
+    assert.ok(assignment, 'the worker got a task of sync third');
+    await worker.post(`/tasks/${assignment.taskId}/status`, { workerId: 'w1', epoch: assignment.epoch, state: 'failed', error: 'replication slot lost' });
+
+    const failed = await getStatus();
+    assert.equal(failed.code, 3, failed.stdout + failed.stderr);
+    assert.match(failed.stdout, new RegExp(`FAILED: outgoing sync 'third', database '${assignment.database}': source task failed: replication slot lost`));
   });
 });

@@ -7,6 +7,7 @@
  * with both ends compared table by table.
  */
 import assert from 'node:assert/strict';
+import { statusExitCode } from '../../../src/cli/commands/get/status-verdict.ts';
 import { mkdtemp, readFile, rm, chmod, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -41,8 +42,10 @@ describe('sync lifecycle on a local two-datacenter deployment', { timeout: 900_0
 
   async function status(dc: 'dc-a' | 'dc-b' = 'dc-b'): Promise<StatusResponse> {
     const r = await cli(['get', 'status', ...at(dc), '--json', '--timeout', '5s'], auth(), 30_000);
-    assert.equal(r.code, 0, r.stderr);
-    return JSON.parse(r.stdout) as StatusResponse;
+    assert.ok(r.code === 0 || r.code === 3, r.stderr);
+    const body = JSON.parse(r.stdout) as StatusResponse;
+    assert.equal(r.code, statusExitCode(body), 'get status exits 3 exactly when something failed');
+    return body;
   }
 
   async function tasks(dc: 'dc-a' | 'dc-b'): Promise<TasksResponse['tasks']> {

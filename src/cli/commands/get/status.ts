@@ -1,6 +1,7 @@
 import type { Output } from '../../output.ts';
 import { SYNC_PATHS, type StatusResponse, type TableStatusView } from '../../../control/v1/sync.ts';
 import type { Command } from '../../command.ts';
+import { failures, statusExitCode } from './status-verdict.ts';
 import { ask, JSON_FIELD, MASTER_CLIENT_FIELDS, OPERATOR_FIELDS, operatorClient } from './common.ts';
 
 function lag(seconds: number | null, bytes: number | null): string {
@@ -21,6 +22,8 @@ function printHuman(r: StatusResponse, verbose: boolean, out: Output): void {
     out.line(`No incoming sync in ${r.datacenter}: ${r.status}`);
   }
   if (r.error) out.line(`Error: ${r.error}`);
+  // Failures come first, so that a failed table is never lost below a healthy-looking table of databases.
+  for (const f of failures(r)) out.line(`FAILED: ${f}`);
   if (r.databases.length > 0) {
     out.line('');
     out.table(
@@ -61,15 +64,18 @@ function printHuman(r: StatusResponse, verbose: boolean, out: Output): void {
   }
 }
 
-/** `dcsync get status`: the incoming sync (per database and table) and the outgoing syncs of a datacenter. */
+/**
+ * `dcsync get status`: the incoming sync (per database and table) and the outgoing syncs of a datacenter.
+ * Exits 0 when nothing failed, 3 when anything failed (status-verdict.ts), 1 when the masters cannot answer.
+ */
 export const getStatusCommand: Command = {
   path: ['get', 'status'],
-  summary: 'Show the sync status: per database and table at the destination, outgoing syncs at the source',
+  summary: 'Show the sync status (exit 0 ok, 3 something failed, 1 no answer)',
   fields: [...MASTER_CLIENT_FIELDS, ...OPERATOR_FIELDS, JSON_FIELD, { key: 'verbose', type: 'boolean', short: 'v', default: false, description: 'List every table and outgoing database' }],
   async action(v, { out, signal }) {
     const r = await ask(operatorClient(v), (c) => c.get<StatusResponse>(SYNC_PATHS.status, { signal }));
     if (v['json']) out.json(r);
     else printHuman(r, v['verbose'] === true, out);
-    return 0;
+    return statusExitCode(r);
   },
 };
