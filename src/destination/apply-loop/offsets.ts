@@ -3,10 +3,11 @@
  * offset stored with the data) only with its last entry. Offsets are resolved in the consumer's memory only: where
  * to resume after a restart is stored in the target, in the transaction of the data it covers.
  */
-import type { EncodedChange, RowChange } from '../../model/change.ts';
+import type { EncodedChange, RowChange, TableId } from '../../model/change.ts';
 import { readChangeBatch } from '../../transport/change-batch.ts';
 import { nextOffset } from '../../transport/kafka/kafka-source.ts';
 import type { ChangeStreamRecord, RawHeaders } from '../../transport/records.ts';
+import { checkReplicatedTable } from '../record-guard.ts';
 
 /** One entry of a change batch, with the Kafka record it came in; rows of format-3 batches stay encoded. */
 export interface Item {
@@ -31,10 +32,31 @@ export function resumeAt(item: Item): string {
   return item.whole ? nextOffset(item.offset) : item.offset;
 }
 
-/** The entries of a fetched batch, decoded one Kafka record at a time as the loop reaches them (bounded memory). */
-export function* itemsOf(messages: Iterable<{ offset: string; headers?: unknown; value: Buffer | null }>): Generator<Item> {
+/** The tables an entry names, for the record guard. */
+function tablesOf(rec: ChangeStreamRecord<RowChange | EncodedChange>): readonly TableId[] {
+  if (rec.kind === 'change') return [rec.change.table];
+  if (rec.kind !== 'barrier') return [];
+  const b = rec.barrier;
+  if (b.type === 'truncate') return b.tables;
+  if (b.type === 'table-failed') return [b.table];
+  return b.changes.map((c) => c.table);
+}
+
+/**
+ * The entries of a fetched batch, decoded one Kafka record at a time as the loop reaches them (bounded memory). Every
+ * table an entry names passes the record guard before the entry is handed on; the decoder shares one table object
+ * among a relation's rows, so each object is checked once.
+ */
+export function* itemsOf(topic: string, partition: number, messages: Iterable<{ offset: string; headers?: unknown; value: Buffer | null }>): Generator<Item> {
+  const checked = new WeakSet<TableId>();
   for (const m of messages) {
     const entries = readChangeBatch(m.headers as RawHeaders | undefined, m.value);
+    for (const e of entries)
+      for (const t of tablesOf(e)) {
+        if (checked.has(t)) continue;
+        checkReplicatedTable(t, { topic, partition, offset: m.offset });
+        checked.add(t);
+      }
     for (let i = 0; i < entries.length; i++) yield { offset: m.offset, rec: entries[i]!, whole: i === entries.length - 1 };
   }
 }

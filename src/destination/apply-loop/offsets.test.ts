@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { lsn } from '../../core/lsn.ts';
+import { encodeChangeBatch } from '../../transport/change-batch.ts';
+import type { ChangeStreamRecord } from '../../transport/records.ts';
+import { ForgedRecordError } from '../record-guard.ts';
+import { itemsOf } from './offsets.ts';
+
+const origin = { xid: 7, commitTimeUs: 1n };
+
+function message(offset: string, entries: ChangeStreamRecord[]): { offset: string; headers: Record<string, Buffer>; value: Buffer | null } {
+  const rec = encodeChangeBatch('d', entries);
+  return { offset, headers: Object.fromEntries(Object.entries(rec.headers).map(([k, v]) => [k, Buffer.from(v)])), value: rec.value };
+}
+
+function insertInto(schema: string, index: number): ChangeStreamRecord {
+  return { ...origin, kind: 'change', pos: { lsn: lsn(100n), index }, endOfTx: false, change: { op: 'insert', table: { schema, name: 't' }, keyColumns: ['id'], fullIdentity: false, columns: ['id'], values: [String(index)] } };
+}
+
+test('a record naming a table of a system or dcsync schema is refused before any of its entries (issue 15)', () => {
+  const good = message('10', [insertInto('public', 0)]);
+  for (const schema of ['pg_catalog', 'dcsync', 'information_schema']) {
+    const items = itemsOf('A.dcsync.s.d.changes', 3, [good, message('11', [insertInto('public', 1), insertInto(schema, 2)])]);
+    assert.equal(items.next().value?.offset, '10');
+    assert.throws(
+      () => items.next(),
+      (err: unknown) => err instanceof ForgedRecordError && /partition 3 offset 11/.test(err.message) && err.message.includes(schema) && !err.retriable,
+    );
+  }
+});
+
+test('truncate and table-failed barriers are checked too', () => {
+  const truncate: ChangeStreamRecord = { ...origin, kind: 'barrier', pos: { lsn: lsn(5n), index: 0 }, endOfTx: true, barrier: { type: 'truncate', tables: [{ schema: 'pg_catalog', name: 'pg_authid' }], cascade: false, restartIdentity: false } };
+  assert.throws(() => [...itemsOf('t', 0, [message('1', [truncate])])], ForgedRecordError);
+  const ok: ChangeStreamRecord = { ...origin, kind: 'barrier', pos: { lsn: lsn(5n), index: 0 }, endOfTx: true, barrier: { type: 'table-failed', table: { schema: 'app', name: 'x' }, reason: 'r' } };
+  assert.equal([...itemsOf('t', 0, [message('1', [ok])])].length, 1);
+});
