@@ -142,6 +142,22 @@ export async function waitFor(cond: () => Promise<boolean>, opts: WaitForOptions
   await waitForValue(async () => ((await cond()) ? true : undefined), opts);
 }
 
+/** Waits until database `db` is equal at both ends (assertDatabasesEqual), naming the last difference on time-out. */
+export async function databasesEqualSoon(source: { url(db: string): string }, target: { url(db: string): string }, db: string, timeoutMs: number): Promise<void> {
+  await waitFor(
+    async () => {
+      await assertDatabasesEqual(source.url(db), target.url(db));
+      return true;
+    },
+    { timeoutMs, intervalMs: 500, what: `database '${db}' equal at both ends` },
+  );
+}
+
+/** The rows of one query on a short-lived session. */
+export async function queryRows<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
+  return withClient(url, async (c) => (await c.query<T>(sql)).rows);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 
 async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
-import { assertDatabasesEqual, waitFor } from '../../helpers/compare.ts';
+import { databasesEqualSoon, queryRows, waitFor } from '../../helpers/compare.ts';
 import { psql } from '../../helpers/psql.ts';
 import { REPO, startTwoDc, type TwoDc } from '../../helpers/two-dc.ts';
 
@@ -19,14 +19,8 @@ after(async () => {
   await env?.stop();
 });
 
-async function equalSoon(db: string, timeoutMs = 60_000): Promise<void> {
-  await waitFor(
-    async () => {
-      await assertDatabasesEqual(env.pgA.url(db), env.pgB.url(db));
-      return true;
-    },
-    { timeoutMs, intervalMs: 500, what: `database '${db}' equal at both ends` },
-  );
+function equalSoon(db: string, timeoutMs = 60_000): Promise<void> {
+  return databasesEqualSoon(env.pgA, env.pgB, db, timeoutMs);
 }
 
 test('every type, TOAST, no-PK and partitioned tables: snapshot, then streamed changes, arrive exactly', async (t) => {
@@ -61,15 +55,7 @@ test('every type, TOAST, no-PK and partitioned tables: snapshot, then streamed c
   assert.deepEqual(atB, await bigValues(env.pgA.url('app')));
 });
 
-async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query<T>(sql)).rows;
-  } finally {
-    await c.end();
-  }
-}
+const query = queryRows;
 
 test('an idle database keeps its slot advancing (heartbeats)', async () => {
   const flushed = async (): Promise<string> =>

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
-import { assertDatabasesEqual, waitFor } from '../../helpers/compare.ts';
+import { databasesEqualSoon, queryRows, waitFor } from '../../helpers/compare.ts';
 import { psql } from '../../helpers/psql.ts';
 import { startTwoDc, type TwoDc } from '../../helpers/two-dc.ts';
 
@@ -35,25 +35,11 @@ async function startSync(syncId: string, db: string, mode: 'parallel' | 'transac
   await env.dcsync(`destination-${syncId}`, ['run', 'task', 'destination', '--cluster.endpoint', env.pgB.url('postgres'), '--mq.kafka-addr', env.kafkaB.bootstrap, ...common]);
 }
 
-async function equalSoon(db: string, timeoutMs = 90_000): Promise<void> {
-  await waitFor(
-    async () => {
-      await assertDatabasesEqual(env.pgA.url(db), env.pgB.url(db));
-      return true;
-    },
-    { timeoutMs, intervalMs: 500, what: `database '${db}' equal at both ends` },
-  );
+function equalSoon(db: string, timeoutMs = 90_000): Promise<void> {
+  return databasesEqualSoon(env.pgA, env.pgB, db, timeoutMs);
 }
 
-async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query<T>(sql)).rows;
-  } finally {
-    await c.end();
-  }
-}
+const query = queryRows;
 
 test('issue 15: a transaction committing exactly at a heartbeat\'s LSN arrives whole', async () => {
   // The heartbeat is a non-transactional message written inside the transaction, so the commit record follows it

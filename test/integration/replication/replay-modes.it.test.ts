@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { kafkaClient } from '../../../src/transport/kafka/client.ts';
 import { remoteTopicName, topicName } from '../../../src/transport/topics.ts';
-import { assertDatabasesEqual, databaseFingerprint, waitFor } from '../../helpers/compare.ts';
+import { databaseFingerprint, databasesEqualSoon, waitFor } from '../../helpers/compare.ts';
 import { psql } from '../../helpers/psql.ts';
 import { startTwoDc, type TwoDc } from '../../helpers/two-dc.ts';
 import type { DaemonHandle } from '../../../tools/local/process.ts';
@@ -28,14 +28,8 @@ async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Pro
   }
 }
 
-async function equalSoon(db: string, timeoutMs = 90_000): Promise<void> {
-  await waitFor(
-    async () => {
-      await assertDatabasesEqual(env.pgA.url(db), env.pgB.url(db));
-      return true;
-    },
-    { timeoutMs, intervalMs: 500, what: `database '${db}' equal at both ends` },
-  );
+function equalSoon(db: string, timeoutMs = 90_000): Promise<void> {
+  return databasesEqualSoon(env.pgA, env.pgB, db, timeoutMs);
 }
 
 function startSync(syncId: string, db: string, mode: 'parallel' | 'transactional'): Promise<DaemonHandle[]> {
