@@ -153,9 +153,15 @@ export async function databasesEqualSoon(source: { url(db: string): string }, ta
   );
 }
 
-/** The rows of one query on a short-lived session. */
+/** The rows of one query on a short-lived session with the server's default settings (search_path included). */
 export async function queryRows<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
-  return withClient(url, async (c) => (await c.query<T>(sql)).rows);
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query<T>(sql)).rows;
+  } finally {
+    await c.end();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
