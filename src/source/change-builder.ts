@@ -2,8 +2,8 @@ import { ReplicationError } from '../core/errors.ts';
 import { formatLsn, type Lsn } from '../core/lsn.ts';
 import { tableKey, type RowChange, type TableId, type Value } from '../model/change.ts';
 import { DCSYNC_SCHEMA, tableShapeChange, type SourceTable } from './catalog.ts';
-import type { PgOutputMessage, RelationColumn, Tuple } from './protocol/index.ts';
-import { rowChangeOf, type ChangeRelation } from '../transport/change-batch.ts';
+import type { PgOutputMessage, RelationColumn, Tuple } from '../postgres/protocol/index.ts';
+import { rowChangeOf, type ChangeRelation } from '../transport/record-format/writer.ts';
 import { KeyHash } from '../transport/partition-key.ts';
 
 export interface RelationInfo {

@@ -1,11 +1,11 @@
 import { ProtocolError, ReplicationError } from '../core/errors.ts';
 import { lsnOfWords, type Lsn } from '../core/lsn.ts';
 import type { RowChange, TableId } from '../model/change.ts';
-import { PgOutputDecoder, PgOutputTag, type PgOutputMessage, type XLogData } from './protocol/index.ts';
-import { hasValue, RowScan, valueLength } from './protocol/row-scan.ts';
-import { ChangeBatchWriter, EntryOrigin } from '../transport/change-batch.ts';
+import { PgOutputDecoder, PgOutputTag, type PgOutputMessage, type XLogData } from '../postgres/protocol/index.ts';
+import { hasValue, RowScan, valueLength } from '../postgres/protocol/row-scan.ts';
+import { ChangeBatchWriter, EntryOrigin } from '../transport/record-format/writer.ts';
 import { KeyHash } from '../transport/partition-key.ts';
-import type { Barrier } from '../transport/records.ts';
+import type { Barrier } from '../transport/record-format/envelope.ts';
 import type { ChangeSink } from '../transport/sink.ts';
 import { ChangeBuilder, isKeyChange, type RelationInfo, type TableFailure } from './change-builder.ts';
 import type { Checkpoint } from './checkpoint.ts';

@@ -3,7 +3,7 @@ import { ConnectionLostError, IllegalStateError, ProtocolError } from '../core/e
 import { formatLsn, type Lsn } from '../core/lsn.ts';
 import type { Logger } from '../core/logger.ts';
 import { classifyPgError } from '../postgres/errors.ts';
-import { CopyFramer, decodeWalSenderFrame, encodeStandbyStatus, pgNowMicros, xlogDataAt, type XLogData } from './protocol/index.ts';
+import { CopyFramer, decodeWalSenderFrame, encodeStandbyStatus, pgNowMicros, xlogDataAt, type XLogData } from '../postgres/protocol/index.ts';
 
 /**
  * Receives the stream's frames as the connection parses them, synchronously. A message is handed over where it lies

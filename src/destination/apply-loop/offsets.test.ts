@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { lsn } from '../../core/lsn.ts';
-import { encodeChangeBatch } from '../../transport/change-batch.ts';
-import type { ChangeStreamRecord } from '../../transport/records.ts';
+import { encodeChangeBatch } from '../../transport/record-format/writer.ts';
+import type { ChangeStreamRecord } from '../../transport/record-format/envelope.ts';
 import { ForgedRecordError } from '../record-guard.ts';
 import { itemsOf } from './offsets.ts';
 

@@ -16,4 +16,4 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 process.env['DCSYNC_TEST_PG_URL'] = cluster.url('postgres');
-await import('../../../src/source/protocol/pgoutput.test.ts');
+await import('../../../src/postgres/protocol/pgoutput.test.ts');

@@ -17,7 +17,7 @@ import { silentLogger } from '../../../src/core/logger.ts';
 import { formatLsn, parseLsn, type Lsn } from '../../../src/core/lsn.ts';
 import { type PgClusterHandle, startPgCluster } from '../../../tools/local/postgres.ts';
 import { connect } from '../../../src/postgres/connection.ts';
-import { PgOutputDecoder } from '../../../src/source/protocol/index.ts';
+import { PgOutputDecoder } from '../../../src/postgres/protocol/index.ts';
 import { ReplicationStream } from '../../../src/source/replication-stream.ts';
 import { formatKeyfile } from '../../../src/tls/keyfile.ts';
 import { issueServerKeyfile } from '../../../src/tls/issue.ts';

@@ -22,14 +22,14 @@
  * destination needs it: identity of the whole row, a key that changed, or 'O' values for unchanged TOAST columns.
  * Decoding yields the same RowChanges as ChangeBuilder builds from the decoded pgoutput message.
  */
-import { ProtocolError } from '../core/errors.ts';
-import { formatLsn, lsnOfWords, type Lsn } from '../core/lsn.ts';
-import { utf8 } from '../core/utf8.ts';
-import type { Cells, EncodedChange, RowChange, TableId, Value } from '../model/change.ts';
-import { MARKER_INDEX, markerPosition } from '../model/position.ts';
-import { barrierFromJson, barrierToJson, compressBody, decodeChangeBatchJson, decompressBody, H, headerText, type Barrier, type ChangeStreamRecord, type KafkaRecord, type RawHeaders } from './records.ts';
-import { withRoom } from '../core/grow.ts';
-import { PG_EPOCH_MS } from '../core/time.ts';
+import { ProtocolError } from '../../core/errors.ts';
+import { formatLsn, lsnOfWords, type Lsn } from '../../core/lsn.ts';
+import { utf8 } from '../../core/utf8.ts';
+import type { Cells, EncodedChange, RowChange, TableId, Value } from '../../model/change.ts';
+import { MARKER_INDEX, markerPosition } from '../../model/position.ts';
+import { barrierFromJson, barrierToJson, compressBody, decodeChangeBatchJson, decompressBody, H, headerText, type Barrier, type ChangeStreamRecord, type KafkaRecord, type RawHeaders } from './envelope.ts';
+import { withRoom } from '../../core/grow.ts';
+import { PG_EPOCH_MS } from '../../core/time.ts';
 
 export const FORMAT_3 = 0x03;
 

@@ -1,6 +1,6 @@
 /**
  * Decode-only throughput of PgOutputDecoder (not a test).
- *   node --import tsx src/source/protocol/decode.bench.ts [messages=1000000] [rounds=5]
+ *   node --import tsx src/postgres/protocol/decode.bench.ts [messages=1000000] [rounds=5]
  * Builds N synthetic Insert messages of 4 text columns as views into one buffer (as XLogData delivers them),
  * then decodes them all, several rounds, and prints messages/s per round and the best.
  */

@@ -4,10 +4,10 @@
  * index within the transaction, xid, commit time); positions are LSNs, never Kafka offsets.
  */
 import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants, gunzipSync } from 'node:zlib';
-import { ProtocolError } from '../core/errors.ts';
-import { formatLsn, parseLsn, type Lsn } from '../core/lsn.ts';
-import type { RowChange, TableId, Value } from '../model/change.ts';
-import { markerPosition, type Position } from '../model/position.ts';
+import { ProtocolError } from '../../core/errors.ts';
+import { formatLsn, parseLsn, type Lsn } from '../../core/lsn.ts';
+import type { RowChange, TableId, Value } from '../../model/change.ts';
+import { markerPosition, type Position } from '../../model/position.ts';
 
 export const H = {
   db: 'dcsync-db',

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { lsn } from '../core/lsn.ts';
-import { decodeChangeBatch, encodeChangeBatch, EntryOrigin } from './change-batch.ts';
-import { decodeSnapshotRecord, encodeSnapshotRecord, type ChangeStreamRecord } from './records.ts';
-import { decodeDatabaseToken, encodeDatabaseToken, parseRemoteTopic, remoteTopicName, topicName } from './topics.ts';
+import { lsn } from '../../core/lsn.ts';
+import { decodeChangeBatch, encodeChangeBatch, EntryOrigin } from './writer.ts';
+import { decodeSnapshotRecord, encodeSnapshotRecord, type ChangeStreamRecord } from './envelope.ts';
+import { decodeDatabaseToken, encodeDatabaseToken, parseRemoteTopic, remoteTopicName, topicName } from '../topics.ts';
 
 const origin = { xid: 4242, commitTimeUs: 1_764_150_000_123_456n };
 
@@ -77,7 +77,7 @@ function v1Record(entries: ChangeStreamRecord[], entryToJson: (r: ChangeStreamRe
 }
 
 test('batches in the version-1 form (a list of entries, written by older dcsync) still decode', async () => {
-  const { entryToJson } = await import('./records.ts');
+  const { entryToJson } = await import('./envelope.ts');
   const cols = ['id', 'a "q"', 'b\\c'];
   const entries: ChangeStreamRecord[] = [
     { ...origin, kind: 'change', pos: { lsn: lsn(1n), index: 0 }, endOfTx: true, change: { op: 'insert', table: { schema: 's"', name: 'n\n' }, keyColumns: ['id'], fullIdentity: true, columns: cols, values: ['1', null, 'x\u0000y😀'] } },
