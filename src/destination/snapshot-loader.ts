@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type { Logger } from '../core/logger.ts';
 import { qualifiedName, quoteIdent, tableKey, type TableId } from '../model/change.ts';
-import { decodeSnapshotRecord, type SnapshotStreamRecord } from '../transport/record-format/envelope.ts';
+import { decodeSnapshotRecord, type SnapshotStreamRecord } from '../transport/record-format/index.ts';
 import { consumeInOrder, nextOffset } from '../transport/kafka/kafka-source.ts';
 import type { TargetState, TargetTableState } from './target-state.ts';
 import { ReplicationError } from '../core/errors.ts';

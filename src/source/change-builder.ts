@@ -3,7 +3,7 @@ import { formatLsn, type Lsn } from '../core/lsn.ts';
 import { tableKey, type RowChange, type TableId, type Value } from '../model/change.ts';
 import { DCSYNC_SCHEMA, tableShapeChange, type SourceTable } from './catalog.ts';
 import type { PgOutputMessage, RelationColumn, Tuple } from '../postgres/protocol/index.ts';
-import { rowChangeOf, type ChangeRelation } from '../transport/record-format/writer.ts';
+import { rowChangeOf, type ChangeRelation } from '../model/row-change-of.ts';
 import { KeyHash } from '../transport/partition-key.ts';
 
 export interface RelationInfo {

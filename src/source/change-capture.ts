@@ -1,11 +1,9 @@
 import { ProtocolError, ReplicationError } from '../core/errors.ts';
 import { lsnOfWords, type Lsn } from '../core/lsn.ts';
 import type { RowChange, TableId } from '../model/change.ts';
-import { PgOutputDecoder, PgOutputTag, type PgOutputMessage, type XLogData } from '../postgres/protocol/index.ts';
-import { hasValue, RowScan, valueLength } from '../postgres/protocol/row-scan.ts';
-import { ChangeBatchWriter, EntryOrigin } from '../transport/record-format/writer.ts';
+import { ColumnKind, hasValue, PgOutputDecoder, PgOutputTag, RowScan, TupleMarker, valueLength, type PgOutputMessage, type XLogData } from '../postgres/protocol/index.ts';
+import { ChangeBatchWriter, EntryOrigin, type Barrier } from '../transport/record-format/index.ts';
 import { KeyHash } from '../transport/partition-key.ts';
-import type { Barrier } from '../transport/record-format/envelope.ts';
 import type { ChangeSink } from '../transport/sink.ts';
 import { ChangeBuilder, isKeyChange, type RelationInfo, type TableFailure } from './change-builder.ts';
 import type { Checkpoint } from './checkpoint.ts';
@@ -61,7 +59,7 @@ export interface CaptureOptions {
  * its entries.
  *
  * Rows take a path without strings: the message is scanned where it lies, its key hashed from its bytes, and its
- * tuples copied into the batch (change-batch.ts). Only key-changing updates, which become barriers, are decoded.
+ * tuples copied into the batch (transport/record-format). Only key-changing updates, which become barriers, are decoded.
  */
 export class ChangeCapture {
   #tx: OpenTx | undefined;
@@ -221,7 +219,7 @@ export class ChangeCapture {
       from = s.oldMarker;
     } else {
       // Same key: the old tuple is needed only to fill unchanged TOAST values from a full old row.
-      from = s.oldKind === 0x4f && s.newHasUnchanged ? s.oldMarker : s.newMarker;
+      from = s.oldKind === TupleMarker.Old && s.newHasUnchanged ? s.oldMarker : s.newMarker;
     }
     this.#closeKeyChanges(tx);
     const p = this.o.partitions === 1 ? 0 : this.#partition(rel, data) % this.o.partitions;
@@ -313,7 +311,7 @@ function keyColumnAt(s: RowScan, data: Buffer, i: number, fromOld: boolean): num
   }
   const at = i < s.newCount ? s.newCols[i]! : -1;
   if (at >= 0 && hasValue(data, at)) return at;
-  if (at >= 0 && data[at] === 0x75 /* u */ && s.oldKind === 0x4f /* O */ && i < s.oldCount) {
+  if (at >= 0 && data[at] === ColumnKind.Unchanged && s.oldKind === TupleMarker.Old && i < s.oldCount) {
     const old = s.oldCols[i]!;
     if (hasValue(data, old)) return old;
   }

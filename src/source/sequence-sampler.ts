@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { encodeSequenceRecord } from '../transport/sequence-records.ts';
-import type { KafkaRecord } from '../transport/record-format/envelope.ts';
+import type { KafkaRecord } from '../transport/record-format/index.ts';
 
 /**
  * Samples the database's sequences every intervalMs and sends their values (one record with all of them) when

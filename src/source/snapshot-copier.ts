@@ -7,7 +7,7 @@ import type { Logger } from '../core/logger.ts';
 import { qualifiedName, quoteIdent, tableKey } from '../model/change.ts';
 import { classifyPgError } from '../postgres/errors.ts';
 import type { SourceTable } from './catalog.ts';
-import { encodeSnapshotRecord } from '../transport/record-format/envelope.ts';
+import { encodeSnapshotRecord } from '../transport/record-format/index.ts';
 import type { ChangeSink } from '../transport/sink.ts';
 
 export interface CopyPlanChunk {

@@ -13,7 +13,7 @@ import { ReplicationStream, type StartOptions } from './replication-stream.ts';
 import { dumpSchema } from './schema-dump.ts';
 import { ensureTopics } from '../transport/kafka/admin.ts';
 import { KafkaSink } from '../transport/kafka/kafka-sink.ts';
-import { encodeSnapshotRecord } from '../transport/record-format/envelope.ts';
+import { encodeSnapshotRecord } from '../transport/record-format/index.ts';
 import { topicName } from '../transport/topics.ts';
 import { ChangeBuilder } from './change-builder.ts';
 import { ChangeCapture } from './change-capture.ts';

@@ -5,7 +5,7 @@
  */
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { DcsyncError } from '../core/errors.ts';
-import type { KafkaRecord } from './record-format/envelope.ts';
+import type { KafkaRecord } from './record-format/index.ts';
 
 export interface SequenceValue {
   readonly schema: string;

@@ -1,4 +1,4 @@
-import type { KafkaRecord } from './record-format/envelope.ts';
+import type { KafkaRecord } from './record-format/index.ts';
 
 /**
  * Where the source pipeline puts records. `enqueue` returns a sequence number; `acked` only moves past a

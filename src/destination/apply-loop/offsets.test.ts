@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { lsn } from '../../core/lsn.ts';
-import { encodeChangeBatch } from '../../transport/record-format/writer.ts';
-import type { ChangeStreamRecord } from '../../transport/record-format/envelope.ts';
+import { encodeChangeBatch } from '../../transport/record-format/index.ts';
+import type { ChangeStreamRecord } from '../../transport/record-format/index.ts';
 import { ForgedRecordError } from '../record-guard.ts';
 import { itemsOf } from './offsets.ts';
 

@@ -4,9 +4,9 @@
  * to resume after a restart is stored in the target, in the transaction of the data it covers.
  */
 import type { EncodedChange, RowChange, TableId } from '../../model/change.ts';
-import { readChangeBatch } from '../../transport/record-format/writer.ts';
+import { readChangeBatch } from '../../transport/record-format/index.ts';
 import { nextOffset } from '../../transport/kafka/kafka-source.ts';
-import type { ChangeStreamRecord, RawHeaders } from '../../transport/record-format/envelope.ts';
+import type { ChangeStreamRecord, RawHeaders } from '../../transport/record-format/index.ts';
 import { checkReplicatedTable } from '../record-guard.ts';
 
 /** One entry of a change batch, with the Kafka record it came in; rows of format-3 batches stay encoded. */

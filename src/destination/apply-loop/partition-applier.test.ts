@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import type { Lsn } from '../../core/lsn.ts';
 import type { EncodedChange, RowChange } from '../../model/change.ts';
 import { markerPosition, type Position } from '../../model/position.ts';
-import type { Barrier, ChangeStreamRecord } from '../../transport/record-format/envelope.ts';
+import type { Barrier, ChangeStreamRecord } from '../../transport/record-format/index.ts';
 import { BarrierGate } from './barrier-gate.ts';
 import type { Item } from './offsets.ts';
 import { PartitionApplier } from './partition-applier.ts';

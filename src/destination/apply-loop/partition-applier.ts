@@ -1,6 +1,6 @@
 import type { EncodedChange, RowChange } from '../../model/change.ts';
 import { comparePositions, isCovered } from '../../model/position.ts';
-import type { ChangeStreamRecord } from '../../transport/record-format/envelope.ts';
+import type { ChangeStreamRecord } from '../../transport/record-format/index.ts';
 import type { BarrierGate } from './barrier-gate.ts';
 import { type Item, type OffsetControl, resolveTo, resumeAt } from './offsets.ts';
 import type { PartitionTarget } from './partition-session.ts';

@@ -3,7 +3,7 @@ import { applyChanges, type TargetCatalog } from '../apply/index.ts';
 import { type EncodedChange, qualifiedName, type RowChange } from '../../model/change.ts';
 import type { Position } from '../../model/position.ts';
 import { connect } from '../../postgres/connection.ts';
-import type { Barrier } from '../../transport/record-format/envelope.ts';
+import type { Barrier } from '../../transport/record-format/index.ts';
 import { BARRIER_PARTITION, type TargetState } from '../target-state.ts';
 import type { TableFilter } from './table-filter.ts';
 

@@ -39,8 +39,17 @@ export class RowScan {
     const tag = buf[start]!;
     if (tag !== PgOutputTag.Insert && tag !== PgOutputTag.Update && tag !== PgOutputTag.Delete)
       throw new ProtocolError(`not a row message: tag 0x${tag.toString(16)}`);
-    this.tag = tag;
     this.relationId = buf.readUInt32BE(start + 1);
+    this.scanTuples(tag, buf, start + 5, end);
+  }
+
+  /**
+   * Scans the tuples of a row message, `buf[start, end)` being its bytes after the relation id (a change batch keeps
+   * them so: transport/record-format); `tag` is PgOutputTag.Insert, Update or Delete. `relationId` is left as it is.
+   */
+  scanTuples(tag: number, buf: Buffer, start: number, end: number): void {
+    if (start >= end) throw new ProtocolError(`empty pgoutput row data at offset ${start}`);
+    this.tag = tag;
     this.oldKind = 0;
     this.oldMarker = -1;
     this.newMarker = -1;
@@ -48,7 +57,7 @@ export class RowScan {
     this.newCount = 0;
     this.newHasUnchanged = false;
     this.binaryColumn = -1;
-    let p = start + 5;
+    let p = start;
     const marker = buf[p]!;
     if (marker === TupleMarker.Key || marker === TupleMarker.Old) {
       if (tag === PgOutputTag.Insert) throw new ProtocolError(`Insert with an old tuple (marker 0x${marker.toString(16)})`);

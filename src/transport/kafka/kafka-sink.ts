@@ -3,7 +3,7 @@ import { IllegalStateError } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
 import { AbortedError } from '../../core/time.ts';
 import type { ChangeSink } from '../sink.ts';
-import type { KafkaRecord } from '../record-format/envelope.ts';
+import type { KafkaRecord } from '../record-format/index.ts';
 import { wrapKafkaError } from './errors.ts';
 
 export interface KafkaSinkOptions {

@@ -3,7 +3,7 @@ import type { Consumer, Kafka } from 'kafkajs';
 import type { Logger } from '../../core/logger.ts';
 import { createOutcome } from '../../core/outcome.ts';
 import { AbortedError } from '../../core/time.ts';
-import type { RawHeaders } from '../record-format/envelope.ts';
+import type { RawHeaders } from '../record-format/index.ts';
 import { wrapKafkaError } from './errors.ts';
 
 export interface ConsumedRecord {

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { ProtocolError } from '../../core/errors.ts';
 import { lsn } from '../../core/lsn.ts';
-import { decodeChangeBatch, encodeChangeBatch, EntryOrigin } from './writer.ts';
-import { decodeSnapshotRecord, encodeSnapshotRecord, type ChangeStreamRecord } from './envelope.ts';
-import { decodeDatabaseToken, encodeDatabaseToken, parseRemoteTopic, remoteTopicName, topicName } from '../topics.ts';
+import { decodeChangeBatch, decodeSnapshotRecord, encodeChangeBatch, encodeSnapshotRecord, EntryOrigin, type ChangeStreamRecord } from './index.ts';
 
 const origin = { xid: 4242, commitTimeUs: 1_764_150_000_123_456n };
 
@@ -56,63 +55,11 @@ test('snapshot records round-trip, chunk data compressed', () => {
   assert.deepEqual(end, { kind: 'snapshot-end', snapshotLsn: 9n, postData: 'CREATE INDEX …;', tables: [{ schema: 'a', name: 'b' }] });
 });
 
-test('database names become reversible topic tokens; remote names follow MirrorMaker policies', () => {
-  for (const db of ['app', 'my_db', 'Über DB', 'a.b-c', '😀']) {
-    const token = encodeDatabaseToken(db);
-    assert.match(token, /^[A-Za-z0-9_-]+$/);
-    assert.equal(decodeDatabaseToken(token), db);
-    const t = topicName('s1', db, 'changes');
-    assert.deepEqual(parseRemoteTopic('default', 'A', 's1', remoteTopicName('default', 'A', t)), { database: db, kind: 'changes' });
-    assert.deepEqual(parseRemoteTopic('identity', 'A', 's1', remoteTopicName('identity', 'A', t)), { database: db, kind: 'changes' });
+test('a body that is not format 3 (the JSON formats 1 and 2 of older dcsync) is refused', () => {
+  for (const body of ['[["c","0/1",0,7,"1",1,{}]]', '{"v":2,"r":[],"e":[]}']) {
+    assert.throws(() => decodeChangeBatch({ 'dcsync-kind': 'batch' }, Buffer.from(body)), (e: unknown) => e instanceof ProtocolError && /unknown change batch format/.test(e.message));
   }
-  assert.equal(parseRemoteTopic('default', 'A', 's1', 'dcsync.s1.app.changes'), undefined);
-  assert.equal(parseRemoteTopic('default', 'A', 's1', 'A.dcsync.s2.app.changes'), undefined);
-});
-
-function v1Record(entries: ChangeStreamRecord[], entryToJson: (r: ChangeStreamRecord) => unknown): [Record<string, string>, Buffer] {
-  const rec = encodeChangeBatch('d', entries);
-  const headers = { ...rec.headers };
-  delete headers['dcsync-enc'];
-  return [headers, Buffer.from(JSON.stringify(entries.map(entryToJson)))];
-}
-
-test('batches in the version-1 form (a list of entries, written by older dcsync) still decode', async () => {
-  const { entryToJson } = await import('./envelope.ts');
-  const cols = ['id', 'a "q"', 'b\\c'];
-  const entries: ChangeStreamRecord[] = [
-    { ...origin, kind: 'change', pos: { lsn: lsn(1n), index: 0 }, endOfTx: true, change: { op: 'insert', table: { schema: 's"', name: 'n\n' }, keyColumns: ['id'], fullIdentity: true, columns: cols, values: ['1', null, 'x\u0000y😀'] } },
-    { ...origin, kind: 'change', pos: { lsn: lsn(2n), index: 1 }, endOfTx: false, change: { op: 'update', table: { schema: 's', name: 'n' }, keyColumns: ['id'], fullIdentity: false, columns: cols, values: ['1', null, ''], unchanged: [1], oldKey: ['0'] } },
-    { ...origin, kind: 'change', pos: { lsn: lsn(2n), index: 2 }, endOfTx: false, change: { op: 'update', table: { schema: 's', name: 'n' }, keyColumns: ['id'], fullIdentity: false, columns: cols, values: ['2', 'x', 'y'], unchanged: [] } },
-    { ...origin, kind: 'change', pos: { lsn: lsn(3n), index: 2 }, endOfTx: false, change: { op: 'delete', table: { schema: 's', name: 'n' }, keyColumns: ['id'], fullIdentity: false, oldKey: ['7'] } },
-    { ...origin, kind: 'barrier', pos: { lsn: lsn(4n), index: 3 }, endOfTx: false, barrier: { type: 'table-failed', table: { schema: 's', name: 'n' }, reason: 'r "x"' } },
-  ];
-  assert.deepEqual(decodeChangeBatch(...v1Record(entries, entryToJson)), entries);
-});
-
-test('batches in the version-2 form (JSON, written by older dcsync) still decode, sharing table and column arrays', () => {
-  const body = {
-    v: 2,
-    r: [['s', 'n', ['id'], ['id', 'v'], 0]],
-    e: [
-      ['c', '0/64', 0, 7, '1000000', 0, [0, 'i', ['1', 'x']]],
-      ['c', 0, 1, 7, 0, 1, [0, 'u', ['1', null], [1]]],
-      ['c', '0/65', 0, 8, '1000001', 1, [0, 'd', ['1']]],
-      ['m', '0/66', 3, 9, '5', 1],
-    ],
-  };
-  const t = { schema: 's', name: 'n' };
-  const key = ['id'];
-  const cols = ['id', 'v'];
-  const back = decodeChangeBatch({ 'dcsync-kind': 'batch' }, Buffer.from(JSON.stringify(body)));
-  assert.deepEqual(back, [
-    { kind: 'change', pos: { lsn: lsn(0x64n), index: 0 }, xid: 7, commitTimeUs: 1_000_000n, endOfTx: false, change: { op: 'insert', table: t, keyColumns: key, fullIdentity: false, columns: cols, values: ['1', 'x'] } },
-    { kind: 'change', pos: { lsn: lsn(0x64n), index: 1 }, xid: 7, commitTimeUs: 1_000_000n, endOfTx: true, change: { op: 'update', table: t, keyColumns: key, fullIdentity: false, columns: cols, values: ['1', null], unchanged: [1] } },
-    { kind: 'change', pos: { lsn: lsn(0x65n), index: 0 }, xid: 8, commitTimeUs: 1_000_001n, endOfTx: true, change: { op: 'delete', table: t, keyColumns: key, fullIdentity: false, oldKey: ['1'] } },
-    { kind: 'commit', pos: { lsn: lsn(0x66n), index: 3 }, xid: 9, commitTimeUs: 5n },
-  ]);
-  const a = back[0]!;
-  const b = back[1]!;
-  assert.ok(a.kind === 'change' && b.kind === 'change' && a.change.table === b.change.table && a.change.op !== 'delete' && b.change.op !== 'delete' && a.change.columns === b.change.columns);
+  assert.throws(() => decodeChangeBatch({ 'dcsync-kind': 'batch' }, Buffer.alloc(0)), /empty change batch/);
 });
 
 test('bodies are Brotli-compressed; gzip bodies of older dcsync and small plain bodies still decode', async () => {

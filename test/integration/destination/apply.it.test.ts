@@ -22,7 +22,7 @@ import { type PgClusterHandle, startPgCluster } from '../../../tools/local/postg
 import { planEncodedChanges } from '../../../src/destination/apply/plan-encoded.ts';
 import { lsn } from '../../../src/core/lsn.ts';
 import { type EncodedChange, qualifiedName, quoteIdent, type RowChange, type UpdateChange, type Value } from '../../../src/model/change.ts';
-import { encodeChangeBatch, readChangeBatch } from '../../../src/transport/record-format/writer.ts';
+import { encodeChangeBatch, readChangeBatch } from '../../../src/transport/record-format/index.ts';
 import { type GenTable, mulberry32, pick, randInt, type Rng, SourceSim } from '../../helpers/random-changes.ts';
 
 /** Values come back exactly as the server's output functions wrote them. */
