@@ -8,7 +8,7 @@ import { createCa, parseCa, type CaMaterial } from '../tls/ca.ts';
 import { issueClientKeyfile, issueServerKeyfile } from '../tls/issue.ts';
 import { formatKeyfile } from '../tls/keyfile.ts';
 import { kafkaTlsConnectionOptions } from '../transport/kafka/client.ts';
-import { loadKafkaTls } from './kafka-tls.ts';
+import { loadKafkaTls } from '../transport/kafka/tls-files.ts';
 import { libpqTlsEnv, pgSslOptions, splitPgTls, withPgCa } from '../postgres/tls.ts';
 import { resolvePgUrl } from '../postgres/url.ts';
 

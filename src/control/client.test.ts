@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { InvalidOptionError } from '../core/errors.ts';
-import { ControlClient, isEndpointFailure, parseEndpoint, tryEndpoints } from './client.ts';
+import { parseEndpoint } from '../config/validate.ts';
+import { ControlClient, isEndpointFailure, tryEndpoints } from './client.ts';
 import { ControlHttpError, EndpointUnreachableError, EndpointsUnreachableError, ServerCertificateError } from './errors.ts';
 
 test('parseEndpoint: https only, no credentials, no path', () => {

@@ -12,6 +12,7 @@ import type { TLSSocket } from 'node:tls';
 import { DcsyncError, InvalidOptionError, errorMessage } from '../core/errors.ts';
 import { AbortedError, parseDuration } from '../core/time.ts';
 import type { Keyfile } from '../tls/index.ts';
+import { parseEndpoint } from '../config/validate.ts';
 import { basicAuthorization } from './auth.ts';
 import { parseJsonBody } from './body.ts';
 import { ControlHttpError, ControlProtocolError, EndpointUnreachableError, EndpointsUnreachableError, ServerCertificateError, type EndpointFailure } from './errors.ts';
@@ -89,25 +90,6 @@ const REASONS: Readonly<Record<string, string>> = {
   ENETUNREACH: 'network unreachable',
   EADDRNOTAVAIL: 'address not available',
 };
-
-/**
- * Checks an endpoint and returns its canonical form 'https://host:port'. Only https; no user name or
- * password in the URL (they would end up in error messages), no path.
- */
-export function parseEndpoint(endpoint: string): string {
-  let url: URL;
-  try {
-    url = new URL(endpoint);
-  } catch {
-    throw new InvalidOptionError('endpoint', `'${endpoint}' is not a URL such as https://master-1.example:8629`);
-  }
-  if (url.protocol !== 'https:') throw new InvalidOptionError('endpoint', `'${url.protocol}//${url.host}' must use https`);
-  if (url.username !== '' || url.password !== '') throw new InvalidOptionError('endpoint', 'must not contain credentials (use the auth options)');
-  if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '') {
-    throw new InvalidOptionError('endpoint', `'${url.origin}' must not have a path, query or fragment`);
-  }
-  return url.origin;
-}
 
 export interface TryEndpointsOptions {
   /** See RequestOptions.idempotent; default true. */

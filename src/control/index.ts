@@ -76,9 +76,9 @@ export {
   ControlClient,
   tryEndpoints,
   isEndpointFailure,
-  parseEndpoint,
   type ClientAuth,
   type ControlClientOptions,
   type RequestOptions,
   type TryEndpointsOptions,
 } from './client.ts';
+export { parseEndpoint } from '../config/validate.ts';

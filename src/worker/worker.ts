@@ -8,7 +8,7 @@
 import { daemonIdOf, endpointOption, portOption, requiredOption } from '../config/validate.ts';
 import { readFile } from 'node:fs/promises';
 import type { Kafka } from 'kafkajs';
-import { loadKafkaTls } from '../config/kafka-tls.ts';
+import { loadKafkaTls } from '../transport/kafka/tls-files.ts';
 import { resolvePgUrl } from '../postgres/url.ts';
 import { ControlClient, ControlHttpError, ControlServer, formatPath, type ControlServerAddress } from '../control/index.ts';
 import { WORKER_PORT } from '../control/options.ts';

@@ -18,7 +18,7 @@ import { downLocal, upLocal, type LocalDeployment } from '../../../tools/local/d
 import { DCSYNC_BIN, REPO } from '../../../tools/local/dcsync-process.ts';
 import { isAlive } from '../../../tools/local/process.ts';
 import { MASTER_PATHS, type MastersResponse, type WorkersResponse } from '../../../src/control/v1/cluster.ts';
-import { loadKafkaTls } from '../../../src/config/kafka-tls.ts';
+import { loadKafkaTls } from '../../../src/transport/kafka/tls-files.ts';
 import { kafkaClient } from '../../../src/transport/kafka/client.ts';
 import { readLocalState } from '../../../tools/local/state.ts';
 

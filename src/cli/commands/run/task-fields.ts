@@ -2,7 +2,7 @@ import type { Kafka } from 'kafkajs';
 import { InvalidOptionError } from '../../../core/errors.ts';
 import { createLogger, type Logger, type LogLevel } from '../../../core/logger.ts';
 import type { Field, Values } from '../../../config/fields.ts';
-import { loadKafkaTls } from '../../../config/kafka-tls.ts';
+import { loadKafkaTls } from '../../../transport/kafka/tls-files.ts';
 import { resolvePgUrl } from '../../../postgres/url.ts';
 import { kafkaClient } from '../../../transport/kafka/client.ts';
 

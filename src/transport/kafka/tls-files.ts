@@ -4,9 +4,9 @@
  * ssl.client.auth=required). Files are read and checked at start, so a wrong path or an expired or unsuitable
  * certificate stops the command with a message naming the flag.
  */
-import { InvalidOptionError } from '../core/errors.ts';
-import { keyfileTlsOptions, readCaCertificates, readKeyfile, validityAt } from '../tls/keyfile.ts';
-import type { KafkaTlsOptions } from '../transport/kafka/client.ts';
+import { InvalidOptionError } from '../../core/errors.ts';
+import { keyfileTlsOptions, readCaCertificates, readKeyfile, validityAt } from '../../tls/keyfile.ts';
+import type { KafkaTlsOptions } from './client.ts';
 
 const CLIENT_AUTH_EKU = '1.3.6.1.5.5.7.3.2';
 
