@@ -24,7 +24,8 @@ export function compileRetryPolicy(p: Partial<RetryPolicy>): RetryPolicy {
 }
 
 export function backoffMs(policy: RetryPolicy, attempt: number): number {
-  const base = Math.min(policy.maxMs, policy.initialMs * policy.multiplier ** (attempt - 1));
+  // The exponent stops growing long after the wait reached maxMs, so endless retries never reach Infinity · 0.
+  const base = Math.min(policy.maxMs, policy.initialMs * policy.multiplier ** Math.min(attempt - 1, 32));
   const spread = base * policy.jitter;
   return Math.max(0, Math.round(base - spread + Math.random() * 2 * spread));
 }

@@ -2,7 +2,7 @@ import type { Logger } from '../core/logger.ts';
 import { delay } from '../core/time.ts';
 import { listTopics } from '../transport/kafka/admin.ts';
 import { parseRemoteTopic } from '../transport/topics.ts';
-import { runTask, type TaskStatus } from '../worker/task-runner.ts';
+import { runTask, type TaskStatus } from '../core/task-runner.ts';
 import { runDestinationTask, type DestinationTaskOptions } from './destination-task.ts';
 
 export interface DestinationSupervisorOptions extends Omit<DestinationTaskOptions, 'database' | 'epoch'> {

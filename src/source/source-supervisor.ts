@@ -2,7 +2,7 @@ import type { Logger } from '../core/logger.ts';
 import { delay } from '../core/time.ts';
 import { listDatabases } from './catalog.ts';
 import { connect } from '../postgres/connection.ts';
-import { runTask, type TaskStatus } from '../worker/task-runner.ts';
+import { runTask, type TaskStatus } from '../core/task-runner.ts';
 import { runSourceTask, type SourceTaskOptions } from './source-task.ts';
 
 export interface SourceSupervisorOptions extends Omit<SourceTaskOptions, 'database'> {

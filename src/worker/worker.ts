@@ -32,7 +32,7 @@ import { runDestinationTask } from '../destination/destination-task.ts';
 import type { ApplyMode } from '../destination/apply-loop.ts';
 import { reconcile } from './reconcile.ts';
 import { runSourceTask } from '../source/source-task.ts';
-import { runTask, type TaskStatus } from './task-runner.ts';
+import { runTask, type TaskStatus } from '../core/task-runner.ts';
 import { DestinationProgressProbe, sourceProgress } from './task-progress.ts';
 import type { SourceTaskProgress } from '../source/source-task.ts';
 import { streamName, type SyncSettings } from '../control/v1/sync.ts';
