@@ -10,7 +10,7 @@ let installed = false;
  * kafkajs 2.2.4 arms a timer for its pending-request check even when nothing is pending, with a negative delay
  * (1 ms), and every check arms the next one: once a broker connection has had one response, its request queue
  * wakes the event loop about a thousand times a second, forever (tulios/kafkajs#1556, not fixed in a release).
- * An idle destination task spent ~4.5 % of a core on it. The check is only needed while requests wait, so this
+ * An idle task pays for it in CPU. The check is only needed while requests wait, so this
  * arms the timer only then, with kafkajs's own delays (the end of a broker-requested throttle, else 10 ms).
  */
 export function installRequestQueueTimerFix(): void {
