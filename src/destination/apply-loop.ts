@@ -84,7 +84,7 @@ export async function runApplyLoop(o: ApplyLoopOptions, signal: AbortSignal): Pr
           return;
         }
         try {
-          if (batch.messages.length > 0) await (await applierOf(batch.partition)).run(itemsOf(o.topic, batch.partition, batch.messages), { resolveOffset, pause });
+          if (batch.messages.length > 0) await (await applierOf(batch.partition)).run(itemsOf(o.topic, batch.partition, batch.messages, (t) => filter.announced(t)), { resolveOffset, pause });
         } catch (err) {
           pause();
           settle(err);

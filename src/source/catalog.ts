@@ -40,6 +40,11 @@ export interface SourceTable extends TableShape {
   /** UPDATE/DELETE cannot be published (REPLICA IDENTITY NOTHING, or DEFAULT without a primary key, or USING INDEX
    * of a dropped index): only inserts and truncates replicate. */
   noIdentity: boolean;
+  /**
+   * A unique index or exclusion constraint other than the key's: two rows of different keys can conflict, so in
+   * parallel mode the table's changes stay in one partition, in their source order.
+   */
+  otherUniqueness: boolean;
   pages: number;
   estimatedRows: number;
 }
@@ -58,7 +63,10 @@ SELECT c.oid::int AS oid, n.nspname AS schema, c.relname AS name, c.relreplident
          WHERE i.indrelid = c.oid AND i.indisprimary) AS pk,
        (SELECT array_agg(a.attname::text ORDER BY array_position(i.indkey::int2[], a.attnum)) FROM pg_index i
           JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (i.indkey)
-         WHERE i.indrelid = c.oid AND i.indisreplident) AS ident_cols
+         WHERE i.indrelid = c.oid AND i.indisreplident) AS ident_cols,
+       (SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique
+           AND NOT CASE c.relreplident WHEN 'i' THEN i.indisreplident WHEN 'n' THEN false ELSE i.indisprimary END)
+         + (SELECT count(*) FROM pg_constraint x WHERE x.conrelid = c.oid AND x.contype = 'x') > 0 AS other_unique
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind = 'r'
    AND n.nspname NOT IN ('pg_catalog', 'information_schema', '${DCSYNC_SCHEMA}')
@@ -79,6 +87,7 @@ export async function listSourceTables(client: pg.ClientBase): Promise<SourceTab
     typmods: number[];
     pk: string[] | null;
     ident_cols: string[] | null;
+    other_unique: boolean;
   }>(TABLES_SQL);
   return res.rows.map((r) => ({
     table: { schema: r.schema, name: r.name },
@@ -87,6 +96,7 @@ export async function listSourceTables(client: pg.ClientBase): Promise<SourceTab
     types: r.types,
     typmods: r.typmods,
     ...identityOf(r.ident as ReplicaIdentitySetting, r.columns, r.pk, r.ident_cols),
+    otherUniqueness: r.other_unique,
     pages: Number(r.pages),
     estimatedRows: Number(r.est_rows),
   }));

@@ -16,8 +16,11 @@ export interface RelationInfo {
   /** The table as its changes name it (key columns and their positions, identity), in the domain and in change
    * batches: one object per relation, so a batch lists it once. */
   change: ChangeRelation;
-  /** Partition hash of a whole-row identity table; of the others, the running hash to start each key from. */
+  /** Partition hash of a table kept in one partition; of the others, the running hash to start each key from. */
   hash: number;
+  /** All of the table's changes go to one partition (`hash`): its identity is the whole row, or rows of
+   * different keys can conflict through another unique index or an exclusion constraint. */
+  wholeTable: boolean;
   /** A table without replica identity (inserts only): rows are hashed by all their values (partition-key.ts). */
   insertOnly: boolean;
 }
@@ -60,7 +63,7 @@ export class ChangeBuilder {
     const table = { schema: m.schema, name: m.name };
     const skipped = { table, keyColumns: [], columns: [], fullIdentity: false, keyIdx: [] };
     if (m.schema === DCSYNC_SCHEMA) {
-      this.#relations.set(m.relationId, { table, internal: true, columns: m.columns, change: skipped, hash: 0, insertOnly: false });
+      this.#relations.set(m.relationId, { table, internal: true, columns: m.columns, change: skipped, hash: 0, wholeTable: false, insertOnly: false });
       return undefined;
     }
     const k = tableKey(table);
@@ -80,7 +83,7 @@ export class ChangeBuilder {
       identityColumns: m.columns.filter((c) => c.isKey).map((c) => c.name),
     });
     if (shapeChange !== undefined || this.#failed.has(k)) {
-      this.#relations.set(m.relationId, { table, internal: false, columns: m.columns, change: skipped, hash: 0, insertOnly: false });
+      this.#relations.set(m.relationId, { table, internal: false, columns: m.columns, change: skipped, hash: 0, wholeTable: false, insertOnly: false });
       if (shapeChange === undefined || !this.failTable(table)) return undefined;
       return { table, reason: structureChanged(where, shapeChange) };
     }
@@ -90,8 +93,9 @@ export class ChangeBuilder {
     const fullIdentity = source.fullIdentity || source.noIdentity;
     const change: ChangeRelation = { table, keyColumns, columns: source.columns, fullIdentity, keyIdx };
     const insertOnly = source.noIdentity;
-    const hash = fullIdentity && !insertOnly ? KeyHash.ofTable(table) : KeyHash.prefixOf(table);
-    this.#relations.set(m.relationId, { table, internal: false, columns: m.columns, source, change, hash, insertOnly });
+    const wholeTable = !insertOnly && (fullIdentity || source.otherUniqueness);
+    const hash = wholeTable ? KeyHash.ofTable(table) : KeyHash.prefixOf(table);
+    this.#relations.set(m.relationId, { table, internal: false, columns: m.columns, source, change, hash, wholeTable, insertOnly });
     return undefined;
   }
 

@@ -48,6 +48,7 @@ const accounts: SourceTable = {
   keyColumns: ['id'],
   fullIdentity: false,
   noIdentity: false,
+  otherUniqueness: false,
   pages: 1,
   estimatedRows: 1,
 };
@@ -205,6 +206,7 @@ test('rows forwarded by their bytes decode to what ChangeBuilder builds, in the 
     keyColumns,
     fullIdentity,
     noIdentity,
+    otherUniqueness: false,
     pages: 1,
     estimatedRows: 1,
   });
@@ -318,4 +320,22 @@ test('a table-failed message of this sync stops the table at its place in the st
   const failed = entries.filter((e) => e.kind === 'barrier' && e.barrier.type === 'table-failed');
   assert.deepEqual(failed.map((e) => e.pos.lsn), [500n, 500n], 'once, in every partition, at the message\'s transaction');
   assert.deepEqual(entries.filter((e) => e.kind === 'change').map((e) => e.pos.lsn), [400n], 'later changes of the table are dropped');
+});
+
+test('a table with a unique index beside its key keeps all its changes, key moves included, in one partition in order', () => {
+  const sink = new RecordingSink();
+  const checkpoint = new Checkpoint(lsn(1n));
+  const unique: SourceTable = { ...accounts, otherUniqueness: true };
+  const capture = new ChangeCapture({ database: 'db', topic: 't', partitions: 4, sink, checkpoint, builder: new ChangeBuilder([unique]) });
+  feed(capture, relation, lsn(0n));
+  feed(capture, begin(100n), lsn(0n));
+  for (let i = 0; i < 20; i++) feed(capture, { tag: 'insert', relationId: 77, newTuple: t(String(i), '0', `n${i}`) }, lsn(0n));
+  feed(capture, { tag: 'update', relationId: 77, oldKind: 'K', oldTuple: t('1', null, null), newTuple: t('100', '0', 'n1') }, lsn(0n));
+  feed(capture, { tag: 'delete', relationId: 77, oldKind: 'K', oldTuple: t('2', null, null) }, lsn(0n));
+  feed(capture, commit(100n), lsn(0n));
+  capture.flush();
+  assert.equal(new Set(sink.sent.map((r) => r.partition)).size, 1, 'one partition');
+  const entries = sink.sent.flatMap((r) => r.entries).filter((e) => e.kind !== 'commit');
+  assert.deepEqual(entries.map((e) => e.pos.index), [...Array(22).keys()], 'source order');
+  assert.ok(entries.every((e) => e.kind === 'change'), 'a key move is an ordinary change of the table, not a barrier');
 });

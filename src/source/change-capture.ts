@@ -209,7 +209,7 @@ export class ChangeCapture {
     else if (keyDiffers(s, data, rel.change.keyIdx)) {
       // The rare path: decoded whole, as before. In parallel mode it is ordered against both keys' partitions.
       const change = this.o.builder.build(this.#decoder.decode(data.subarray(start, end)) as Extract<PgOutputMessage, { tag: 'update' }>);
-      if (change && this.o.partitions > 1 && isKeyChange(change)) {
+      if (change && this.o.partitions > 1 && !rel.wholeTable && isKeyChange(change)) {
         if (!tx.keyChanges) tx.keyChanges = { first: tx.index, changes: [] };
         tx.keyChanges.changes.push(change);
         tx.index++;
@@ -231,7 +231,7 @@ export class ChangeCapture {
 
   /** The partition hash of the scanned row, equal to partition-key.ts's `changeKey` of its decoded change. */
   #partition(rel: RelationInfo, data: Buffer): number {
-    if (rel.change.fullIdentity && !rel.insertOnly) return rel.hash;
+    if (rel.wholeTable) return rel.hash;
     const s = this.#scan;
     const h = this.#hash;
     h.begin(rel.hash);

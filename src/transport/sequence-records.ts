@@ -26,10 +26,13 @@ export function encodeSequenceRecord(s: SequenceSample): KafkaRecord {
   return { key: Buffer.from(s.database), value: gzipSync(json), headers: { 'dcsync-kind': 'sequences', 'dcsync-db': s.database } };
 }
 
+/** A sample lists a database's sequences: far below this; a larger body is refused, not inflated. */
+const MAX_SEQUENCES_BODY_BYTES = 64 * 1024 * 1024;
+
 export function decodeSequenceRecord(value: Buffer): SequenceSample {
   let o: unknown;
   try {
-    o = JSON.parse(gunzipSync(value).toString('utf8'));
+    o = JSON.parse(gunzipSync(value, { maxOutputLength: MAX_SEQUENCES_BODY_BYTES }).toString('utf8'));
   } catch (err) {
     throw new DcsyncError(`a sequences record is not gzip'd JSON: ${(err as Error).message}`);
   }

@@ -3,11 +3,12 @@
  * offset stored with the data) only with its last entry. Offsets are resolved in the consumer's memory only: where
  * to resume after a restart is stored in the target, in the transaction of the data it covers.
  */
-import type { EncodedChange, RowChange, TableId } from '../../model/change.ts';
+import { errorMessage } from '../../core/errors.ts';
+import { tableKey, type EncodedChange, type RowChange, type TableId } from '../../model/change.ts';
 import { readChangeBatch } from '../../transport/record-format/index.ts';
 import { nextOffset } from '../../transport/kafka/kafka-source.ts';
 import type { ChangeStreamRecord, RawHeaders } from '../../transport/record-format/index.ts';
-import { checkReplicatedTable } from '../record-guard.ts';
+import { checkReplicatedTable, ForgedRecordError, type RecordOrigin } from '../record-guard.ts';
 
 /** One entry of a change batch, with the Kafka record it came in; rows of format-3 batches stay encoded. */
 export interface Item {
@@ -32,6 +33,18 @@ export function resumeAt(item: Item): string {
   return item.whole ? nextOffset(item.offset) : item.offset;
 }
 
+/** Whether the source announced a table (its initial copy): changes of any other table are refused. */
+export type AnnouncedTables = (table: TableId) => boolean;
+
+/** A record that does not decode is refused with its origin, as a forged one is: nothing of it is applied. */
+function decodeRecord(headers: RawHeaders | undefined, value: Buffer | null, origin: RecordOrigin): ChangeStreamRecord<RowChange | EncodedChange>[] {
+  try {
+    return readChangeBatch(headers, value);
+  } catch (err) {
+    throw new ForgedRecordError(origin, `it cannot be decoded (${errorMessage(err)})`);
+  }
+}
+
 /** The tables an entry names, for the record guard. */
 function tablesOf(rec: ChangeStreamRecord<RowChange | EncodedChange>): readonly TableId[] {
   if (rec.kind === 'change') return [rec.change.table];
@@ -47,14 +60,22 @@ function tablesOf(rec: ChangeStreamRecord<RowChange | EncodedChange>): readonly 
  * table an entry names passes the record guard before the entry is handed on; the decoder shares one table object
  * among a relation's rows, so each object is checked once.
  */
-export function* itemsOf(topic: string, partition: number, messages: Iterable<{ offset: string; headers?: unknown; value: Buffer | null }>): Generator<Item> {
+export function* itemsOf(
+  topic: string,
+  partition: number,
+  messages: Iterable<{ offset: string; headers?: unknown; value: Buffer | null }>,
+  announced: AnnouncedTables = () => true,
+): Generator<Item> {
   const checked = new WeakSet<TableId>();
   for (const m of messages) {
-    const entries = readChangeBatch(m.headers as RawHeaders | undefined, m.value);
+    const origin = { topic, partition, offset: m.offset };
+    const entries = decodeRecord(m.headers as RawHeaders | undefined, m.value, origin);
     for (const e of entries)
       for (const t of tablesOf(e)) {
         if (checked.has(t)) continue;
-        checkReplicatedTable(t, { topic, partition, offset: m.offset });
+        checkReplicatedTable(t, origin);
+        // A table's failure only stops things, so it may name a table the target never copied.
+        if (!(e.kind === 'barrier' && e.barrier.type === 'table-failed') && !announced(t)) throw new ForgedRecordError(origin, `it names ${tableKey(t)}, which the source did not announce for this sync`);
         checked.add(t);
       }
     for (let i = 0; i < entries.length; i++) yield { offset: m.offset, rec: entries[i]!, whole: i === entries.length - 1 };

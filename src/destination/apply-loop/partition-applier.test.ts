@@ -181,3 +181,12 @@ test('transactional: a barrier is a step of the open transaction', async () => {
   await applier(t, { transactional: true }).run(items(0, [change(at(10, 0)), barrier({ lsn: 10n as Lsn, index: 1 })]), new FakeControl());
   assert.deepEqual(t.log, ['begin', 'apply 1', 'barrier truncate 10:1', 'commit 10:1 changes=1 next=1']);
 });
+
+test('entries repeated later in the same window (a restarted source, MirrorMaker 2) are applied once', async () => {
+  for (const transactional of [false, true]) {
+    const t = new FakeTarget(at(5, 0));
+    const once = [change(at(10, 0)), change(at(10, 1), true), change(at(11, 0), true)];
+    await applier(t, { partitions: transactional ? 1 : 2, transactional }).run(items(0, once, [change(at(10, 1), true)], once, [change(at(12, 0), true)]), new FakeControl());
+    assert.deepEqual(t.rows, [1000, 1001, 1100, 1200], `each change once (transactional: ${transactional})`);
+  }
+});

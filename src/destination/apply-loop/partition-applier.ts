@@ -1,5 +1,5 @@
 import type { EncodedChange, RowChange } from '../../model/change.ts';
-import { comparePositions, isCovered } from '../../model/position.ts';
+import { comparePositions, isCovered, type Position } from '../../model/position.ts';
 import type { ChangeStreamRecord } from '../../transport/record-format/index.ts';
 import type { BarrierGate } from './barrier-gate.ts';
 import { type Item, type OffsetControl, resolveTo, resumeAt } from './offsets.ts';
@@ -49,6 +49,12 @@ class Window {
   /** The newest item that ends a source transaction, when nothing followed it (transactional mode). */
   #lastEnd: Item | undefined;
   #count = 0;
+  /**
+   * The highest position this window took, applied or not yet: a record re-produced by a restarted source or
+   * duplicated by MirrorMaker 2 can follow its original within one window, before any commit moved the target's
+   * position past it, and must be skipped all the same.
+   */
+  #taken: Position | undefined;
   readonly #limits: NonNullable<PartitionApplierOptions['limits']>;
 
   constructor(
@@ -67,7 +73,8 @@ class Window {
     if (rec.kind === 'barrier') return this.#barrier(item, rec);
     const t = this.o.target;
     this.#last = item;
-    if (isCovered(rec.pos, t.inflight ?? t.applied)) return 'next';
+    if (this.#covered(rec.pos)) return 'next';
+    this.#taken = rec.pos;
     if (rec.kind === 'change' && this.o.wanted(rec.change, rec.pos)) this.#batch.push(rec.change);
     const ends = rec.kind === 'commit' || rec.kind === 'heartbeat' || (rec.kind === 'change' && rec.endOfTx);
     const n = this.#batch.length;
@@ -79,16 +86,23 @@ class Window {
     return 'next';
   }
 
+  /** At or below what the target holds, or below what this window took already. */
+  #covered(pos: Position): boolean {
+    const t = this.o.target;
+    return isCovered(pos, t.inflight ?? t.applied) || isCovered(pos, this.#taken);
+  }
+
   async #barrier(item: Item, rec: Extract<Item['rec'], { kind: 'barrier' }>): Promise<'next' | 'parked'> {
     const { target: t, gate } = this.o;
-    if (gate.isApplied(rec.pos)) {
+    if (gate.isApplied(rec.pos) || isCovered(rec.pos, this.#taken)) {
       this.#last = item;
       return 'next';
     }
     if (this.#single) {
       // One partition: the barrier is just the next step of the open transaction.
       this.#last = item;
-      if (isCovered(rec.pos, t.inflight ?? t.applied)) return 'next';
+      if (this.#covered(rec.pos)) return 'next';
+      this.#taken = rec.pos;
       await t.begin();
       await this.#applyPending();
       await t.barrier(rec.barrier, rec.pos, rec.commitTimeUs);
@@ -102,6 +116,7 @@ class Window {
       this.ctl.pause();
       return 'parked';
     }
+    this.#taken = rec.pos;
     await t.barrier(rec.barrier, rec.pos, rec.commitTimeUs);
     await t.commit(rec.pos, rec.commitTimeUs, 0, resumeAt(item));
     const parked = gate.markApplied(rec.pos);

@@ -23,6 +23,11 @@ export class TableFilter {
     return wants(this.tables.get(tableKey(table)), pos);
   }
 
+  /** Whether the target holds this table's state: the source announced it with its initial copy. */
+  announced(table: TableId): boolean {
+    return this.tables.has(tableKey(table));
+  }
+
   /** The table stopped replicating at the source: nothing more of it is applied. */
   markFailed(table: TableId, reason: string): void {
     const st = this.tables.get(tableKey(table));

@@ -43,12 +43,23 @@ export function compressBody(body: Buffer, headers: Record<string, string>): Buf
 
 const BROTLI_FAST = { [zlibConstants.BROTLI_PARAM_QUALITY]: 1 };
 
-export function decompressBody(headers: RawHeaders | undefined, raw: Buffer | null): Buffer {
+/**
+ * The largest body a record may decompress to. A record is at most the topic's max.message.bytes (16 MiB)
+ * compressed; a body that grows past this bound is refused rather than allowed to exhaust the destination's memory.
+ */
+export const MAX_BODY_BYTES = 256 * 1024 * 1024;
+
+export function decompressBody(headers: RawHeaders | undefined, raw: Buffer | null, maxBytes = MAX_BODY_BYTES): Buffer {
   const body = raw ?? Buffer.alloc(0);
   const enc = headerText(headers, H.enc);
   if (enc === undefined) return body;
-  if (enc === 'br') return brotliDecompressSync(body);
-  if (enc === 'gzip') return gunzipSync(body);
+  try {
+    if (enc === 'br') return brotliDecompressSync(body, { maxOutputLength: maxBytes });
+    if (enc === 'gzip') return gunzipSync(body, { maxOutputLength: maxBytes });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new ProtocolError(`record body decompresses to more than ${maxBytes} bytes`);
+    throw new ProtocolError(`record body does not decompress (${enc}): ${(err as Error).message}`);
+  }
   throw new ProtocolError(`unknown record encoding '${enc}'`);
 }
 

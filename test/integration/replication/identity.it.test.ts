@@ -58,6 +58,8 @@ before(async () => {
       INSERT INTO while_down SELECT g, 'x' FROM generate_series(1, 10) g;
       CREATE TABLE keyless (a text, b int);
       INSERT INTO keyless SELECT 'k' || g, g FROM generate_series(1, 10) g;
+      CREATE TABLE uniq (id int PRIMARY KEY, code text NOT NULL UNIQUE, v int);
+      INSERT INTO uniq SELECT g, 'c' || g, 0 FROM generate_series(1, 300) g;
       CREATE TABLE keep (id int PRIMARY KEY, v int);
       INSERT INTO keep SELECT g, 0 FROM generate_series(1, 10) g;`,
   });
@@ -70,7 +72,7 @@ before(async () => {
       logFile: path.join(dir, 'destination.log'),
     }),
   );
-  await waitFor(async () => tablesEqual(['uix', 'nth', 'fpk', 'to_full', 'to_nothing', 'recreated', 'retyped', 'while_down', 'keyless', 'keep']), { timeoutMs: 120_000, intervalMs: 500, what: 'the initial copy' });
+  await waitFor(async () => tablesEqual(['uix', 'nth', 'fpk', 'to_full', 'to_nothing', 'recreated', 'retyped', 'while_down', 'keyless', 'uniq', 'keep']), { timeoutMs: 120_000, intervalMs: 500, what: 'the initial copy' });
 });
 
 after(async () => {
@@ -119,6 +121,16 @@ test('REPLICA IDENTITY USING INDEX beside a primary key: updates, identity moves
   });
   await equalSoon(['uix']);
   assert.equal((await targetTable('uix'))?.status, 'running');
+});
+
+test('a unique column beside the primary key: a value moving between rows of different keys arrives in order', async () => {
+  // Each code moves from one row to another whose key hashes to another partition; applied out of order, B would
+  // hold the same code twice for a moment, which its unique index refuses.
+  const moves = Array.from({ length: 300 }, (_, i) => `DELETE FROM uniq WHERE id = ${i + 1}; INSERT INTO uniq VALUES (${i + 1001}, 'c${i + 1}', 1);`);
+  await psql(pgA, DB, { command: moves.join('\n') });
+  await psql(pgA, DB, { command: `UPDATE uniq SET code = 'x' || code WHERE id > 1200; UPDATE uniq SET id = id + 5000 WHERE id BETWEEN 1001 AND 1100` });
+  await equalSoon(['uniq'], 60_000);
+  assert.equal((await targetTable('uniq'))?.status, 'running');
 });
 
 test('REPLICA IDENTITY FULL with a primary key: updates (TOAST untouched), key moves and deletes arrive', async () => {

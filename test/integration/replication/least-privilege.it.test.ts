@@ -125,6 +125,7 @@ test('publication statements: existing right publications are used as they are; 
     keyColumns: [],
     fullIdentity: false,
     noIdentity,
+    otherUniqueness: false,
     pages: 0,
     estimatedRows: 0,
   });
