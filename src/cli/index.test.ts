@@ -17,6 +17,8 @@ function recordingOutput(): Output & { lines: string[]; errors: string[]; values
     json: (v) => void values.push(v),
     table: (rows) => void values.push(rows),
     error: (t) => void errors.push(t),
+    frame: (l) => void lines.push(...l),
+    endFrames: () => {},
   };
 }
 

@@ -55,6 +55,8 @@ export interface RouteResponse {
   readonly status: number;
   /** Sent as JSON; omit for 204. */
   readonly body?: unknown;
+  /** Sent as is with its content type instead of a JSON body (the status page's HTML, scripts and styles). */
+  readonly raw?: { readonly contentType: string; readonly body: string };
   readonly headers?: Readonly<Record<string, string>>;
 }
 

@@ -356,7 +356,11 @@ export class ControlServer {
     let payload = '';
     let status = r.status;
     let headers = r.headers ?? {};
-    if (status !== 204 && r.body !== undefined) {
+    let contentType = RESPONSE_HEADERS['content-type']!;
+    if (r.raw !== undefined && status !== 204) {
+      payload = r.raw.body;
+      contentType = r.raw.contentType;
+    } else if (status !== 204 && r.body !== undefined) {
       try {
         payload = JSON.stringify(r.body);
       } catch (err) {
@@ -368,7 +372,7 @@ export class ControlServer {
     }
     const out: Record<string, string | number> = {};
     for (const [k, v] of Object.entries(headers)) out[k.toLowerCase()] = v;
-    Object.assign(out, RESPONSE_HEADERS, { 'content-length': Buffer.byteLength(payload) });
+    Object.assign(out, RESPONSE_HEADERS, { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) });
     // A body we did not read (refused before or while reading it) is not worth reading to keep the connection.
     if (!req.complete) out['connection'] = 'close';
     res.writeHead(status, out);

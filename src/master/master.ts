@@ -20,7 +20,11 @@ import type { CompiledMasterOptions } from './options.ts';
 import { PgPool } from '../postgres/pool.ts';
 import { SchedulerLoop } from './scheduler-loop.ts';
 import { MasterStore } from './store.ts';
-import { syncRoutes } from './sync-api.ts';
+import { readStatus, syncRoutes } from './sync-api.ts';
+import { loadStatusPageAssets } from './status-page/assets.ts';
+import { LagHistory } from './status-page/lag-history.ts';
+import { statusPageRoutes } from './status-page/routes.ts';
+import { LagSampler } from './status-page/sampler.ts';
 import { SyncLoop } from './sync-loop.ts';
 import { SyncStore } from './sync-store.ts';
 
@@ -57,6 +61,8 @@ export class MasterDaemon {
   readonly #scheduler: SchedulerLoop;
   readonly #syncs: SyncStore;
   readonly #syncLoop: SyncLoop;
+  readonly #lagHistory = new LagHistory();
+  readonly #lagSampler: LagSampler;
   readonly #loops = new AbortController();
   #running: Promise<void>[] = [];
   #server: ControlServer | undefined;
@@ -90,6 +96,8 @@ export class MasterDaemon {
       terminateAfterMs: 15_000,
       log: this.#log,
     });
+    const statusSource = { syncs: this.#syncs, datacenter: o.datacenter, self: { id: o.id } };
+    this.#lagSampler = new LagSampler({ history: this.#lagHistory, readStatus: () => readStatus(statusSource), log: this.#log.child({ component: 'master.lag-sampler' }) });
   }
 
   get state(): MasterState {
@@ -163,6 +171,7 @@ export class MasterDaemon {
             masterEndpoints: o.masterEndpoints,
             log: this.#log,
           }).filter((r) => r.access !== 'peer' || o.serverClientCafile !== undefined),
+          ...statusPageRoutes({ history: this.#lagHistory, assets: loadStatusPageAssets(), self: { id: o.id } }),
         ],
         version: o.version,
         stopGrace: Math.min(API_DRAIN_MS, o.stopGraceMs / 2),
@@ -183,7 +192,7 @@ export class MasterDaemon {
       throw err;
     }
     const sig = this.#loops.signal;
-    this.#running = [this.#election.run(sig), this.#scheduler.run(sig), this.#syncLoop.run(sig), this.#presence(sig)];
+    this.#running = [this.#election.run(sig), this.#scheduler.run(sig), this.#syncLoop.run(sig), this.#presence(sig), this.#lagSampler.run(sig)];
     this.lifecycle.to('running');
   }
 

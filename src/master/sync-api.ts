@@ -29,6 +29,7 @@ import {
   type ConfigureSyncResponse,
   type OutgoingSyncView,
   type ResetTaskResponse,
+  type StatusResponse,
   type StopSyncResponse,
   type SyncSettings,
   type SyncSummary,
@@ -156,6 +157,23 @@ function clientKeyfileWarning(s: SyncRecord): string[] {
   return [];
 }
 
+/** What `GET /status` answers, read from this datacenter's PostgreSQL (any master can). */
+export async function readStatus(d: Pick<SyncApiDeps, 'syncs' | 'datacenter' | 'self'>): Promise<StatusResponse> {
+  const [syncs, cleanups, warnings] = await Promise.all([d.syncs.list(), d.syncs.cleanups(), d.syncs.warnings()]);
+  const incomings = syncs.filter((s) => s.role === 'incoming').sort((a, b) => Number(isActive(b.status)) - Number(isActive(a.status)) || b.updatedAt.getTime() - a.updatedAt.getTime());
+  const inc = incomings[0];
+  const outgoing = await Promise.all(
+    syncs.filter((s) => s.role === 'outgoing').map(async (s) => ({ sync: s, tasks: await d.syncs.tasksOf(s.id), cleanupPending: cleanups.filter((c) => c.syncId === s.id).length })),
+  );
+  return buildStatus({
+    datacenter: d.datacenter,
+    answeredBy: d.self.id,
+    incoming: inc ? { sync: inc, tasks: await d.syncs.tasksOf(inc.id) } : undefined,
+    outgoing,
+    warnings: [...warnings, ...(inc && isActive(inc.status) ? clientKeyfileWarning(inc) : [])],
+  });
+}
+
 export function syncRoutes(d: SyncApiDeps): Route[] {
   return [
     route({
@@ -217,22 +235,7 @@ export function syncRoutes(d: SyncApiDeps): Route[] {
       path: SYNC_PATHS.status,
       access: 'operator',
       summary: 'status of the incoming sync (per database and table) and of the outgoing syncs',
-      handler: async () => {
-        const [syncs, cleanups, warnings] = await Promise.all([d.syncs.list(), d.syncs.cleanups(), d.syncs.warnings()]);
-        const incomings = syncs.filter((s) => s.role === 'incoming').sort((a, b) => Number(isActive(b.status)) - Number(isActive(a.status)) || b.updatedAt.getTime() - a.updatedAt.getTime());
-        const inc = incomings[0];
-        const outgoing = await Promise.all(
-          syncs.filter((s) => s.role === 'outgoing').map(async (s) => ({ sync: s, tasks: await d.syncs.tasksOf(s.id), cleanupPending: cleanups.filter((c) => c.syncId === s.id).length })),
-        );
-        const body = buildStatus({
-          datacenter: d.datacenter,
-          answeredBy: d.self.id,
-          incoming: inc ? { sync: inc, tasks: await d.syncs.tasksOf(inc.id) } : undefined,
-          outgoing,
-          warnings: [...warnings, ...(inc && isActive(inc.status) ? clientKeyfileWarning(inc) : [])],
-        });
-        return { status: 200, body };
-      },
+      handler: async () => ({ status: 200, body: await readStatus(d) }),
     }),
     route({
       method: 'POST',

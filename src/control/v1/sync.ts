@@ -11,6 +11,8 @@ export const SYNC_PATHS = {
   syncs: '/syncs',
   /** operator: overall status, incoming and outgoing syncs. */
   status: '/status',
+  /** operator: the lag of each database over the last hour, as this master sampled it (the status page's charts). */
+  lagHistory: '/status/lag-history',
   /** operator, destination: stop both sides (the source drops its slots and publications). */
   stopSync: '/syncs/:id/stop',
   /** operator, destination: stop this side only (when the source cannot be reached). */
@@ -195,6 +197,20 @@ export interface StatusResponse {
   readonly warnings: readonly string[];
   /** When the source was last heard from (ISO). */
   readonly sourceCheckedAt: string | null;
+  readonly answeredBy: string;
+}
+
+/** One sample of a database's lag: [unix time in ms, lagSeconds, lagBytes] (null while unknown, as in StatusResponse). */
+export type LagSample = readonly [number, number | null, number | null];
+
+/** GET /status/lag-history */
+export interface LagHistoryResponse {
+  /** How often the master samples the status. */
+  readonly intervalMs: number;
+  /** How far back the samples go at most. */
+  readonly windowMs: number;
+  /** Oldest sample first; a database without a sample in the window is left out. */
+  readonly databases: readonly { readonly database: string; readonly samples: readonly LagSample[] }[];
   readonly answeredBy: string;
 }
 

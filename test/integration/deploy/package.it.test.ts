@@ -76,3 +76,11 @@ test('a command that loads the bundled libraries runs (create tls ca)', async ()
   assert.equal(r.code, 0, r.stderr);
   assert.match(await readFile(join(dir, 'ca.crt'), 'utf8'), /BEGIN CERTIFICATE/);
 });
+
+test('the bundle carries the status page and its chart library (no node_modules, no network needed)', async () => {
+  const bundle = await readFile(join(installed, 'node_modules', 'dcsync', 'dist', 'dcsync.mjs'), 'utf8');
+  for (const file of ['index.html', 'app.js', 'app.css', 'uPlot.iife.min.js', 'uPlot.min.css']) assert.ok(bundle.includes(JSON.stringify(file)), file);
+  assert.ok(bundle.includes('<title>dcsync status</title>'), 'the page');
+  assert.ok(/var uPlot\s*=/.test(bundle), "uPlot's script");
+  assert.equal(existsSync(join(installed, 'node_modules', 'uplot')), false, 'uplot is not installed beside it');
+});

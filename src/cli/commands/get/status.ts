@@ -1,67 +1,55 @@
-import type { Output } from '../../output.ts';
-import { SYNC_PATHS, type StatusResponse, type TableStatusView } from '../../../control/v1/sync.ts';
+import { errorMessage, InvalidOptionError } from '../../../core/errors.ts';
+import { AbortedError, delay } from '../../../core/time.ts';
+import { SYNC_PATHS, type StatusResponse } from '../../../control/v1/sync.ts';
+import type { Values } from '../../../config/fields.ts';
 import type { Command } from '../../command.ts';
-import { failures, statusExitCode } from './status-verdict.ts';
-import { ask, JSON_FIELD, MASTER_CLIENT_FIELDS, OPERATOR_FIELDS, operatorClient } from './common.ts';
+import type { Output } from '../../output.ts';
+import { CopyRates, statusLines, watchHeader } from './status-render.ts';
+import { statusExitCode } from './status-verdict.ts';
+import { ask, explainRefusal, JSON_FIELD, MASTER_CLIENT_FIELDS, OPERATOR_FIELDS, operatorClient } from './common.ts';
 
-function lag(seconds: number | null, bytes: number | null): string {
-  if (seconds === null || bytes === null) return '-';
-  return `${seconds.toFixed(1)} s / ${bytes} B`;
-}
+/** Faster refreshes would only load the masters (each answer reads the datacenter's PostgreSQL). */
+const MIN_INTERVAL_MS = 100;
 
-function progress(t: TableStatusView): string {
-  if (t.status !== 'copying' && t.status !== 'copied') return '';
-  return `${t.rowsCopied}/${t.rowsTotal}`;
-}
+/** What the command exits with when the masters did not answer. */
+const NO_ANSWER_EXIT = 1;
 
-function printHuman(r: StatusResponse, verbose: boolean, out: Output): void {
-  if (r.sync) {
-    out.line(`Sync '${r.sync.id}' (run ${r.sync.run ?? '-'}) into ${r.datacenter} from ${r.source.join(', ')}: ${r.status}`);
-    if (r.sourceCheckedAt) out.line(`Source last heard from: ${r.sourceCheckedAt}`);
-  } else {
-    out.line(`No incoming sync in ${r.datacenter}: ${r.status}`);
-  }
-  if (r.error) out.line(`Error: ${r.error}`);
-  // Failures come first, so that a failed table is never lost below a healthy-looking table of databases.
-  for (const f of failures(r)) out.line(`FAILED: ${f}`);
-  if (r.databases.length > 0) {
-    out.line('');
-    out.table(
-      r.databases.map((d) => ({
-        database: d.database,
-        status: d.status,
-        lag: lag(d.lagSeconds, d.lagBytes),
-        'last message': d.lastMessageTime ?? '-',
-        source: d.sourceTask ? `${d.sourceTask.state}@${d.sourceTask.workerId ?? '-'}` : '-',
-        destination: d.destinationTask ? `${d.destinationTask.state}@${d.destinationTask.workerId ?? '-'}` : '-',
-      })),
-      ['database', 'status', 'lag', 'last message', 'source', 'destination'],
-    );
-  }
-  const tables = verbose ? r.tables : r.tables.filter((t) => t.status !== 'running');
-  if (tables.length > 0) {
-    out.line('');
-    out.table(
-      tables.map((t) => ({ database: t.database, table: t.table, status: t.status, copied: progress(t), lag: lag(t.lagSeconds, t.lagBytes), error: t.error ?? '' })),
-      ['database', 'table', 'status', 'copied', 'lag', 'error'],
-    );
-  } else if (r.tables.length > 0) {
-    out.line(`All ${r.tables.length} table(s) running (-v lists them).`);
-  }
-  for (const o of r.outgoing) {
-    out.line('');
-    out.line(`Outgoing sync '${o.id}' (run ${o.run ?? '-'}) to ${o.destination.datacenter} (${o.destination.endpoints.join(', ')}): ${o.status}${o.cleanupPending > 0 ? `, ${o.cleanupPending} run(s) still to clean up` : ''}`);
-    if (verbose || o.databases.some((d) => d.state !== 'running')) {
-      out.table(
-        o.databases.map((d) => ({ database: d.database, state: d.state, worker: d.workerId ?? '-', 'initial copy': d.snapshotComplete ? 'done' : 'running', error: d.error ?? '' })),
-        ['database', 'state', 'worker', 'initial copy', 'error'],
-      );
+/**
+ * --watch: fetches and redraws every interval until the signal (Ctrl-C) aborts. A failed fetch is shown in the
+ * frame and retried at the next interval (a failover does not end the watch). Exits as the last answer says.
+ */
+async function watch(v: Values, out: Output, signal: AbortSignal): Promise<number> {
+  const intervalMs = Number(v['interval']);
+  if (!(intervalMs >= MIN_INTERVAL_MS)) throw new InvalidOptionError('interval', `must be at least ${MIN_INTERVAL_MS}ms`);
+  const verbose = v['verbose'] === true;
+  const client = operatorClient(v);
+  const rates = new CopyRates();
+  let code = NO_ANSWER_EXIT;
+  try {
+    while (!signal.aborted) {
+      const at = new Date();
+      let body: string[];
+      try {
+        const r = await client.get<StatusResponse>(SYNC_PATHS.status, { signal });
+        code = statusExitCode(r);
+        body = v['json'] ? [JSON.stringify(r)] : statusLines(r, { verbose, rates: rates.update(at.getTime(), r) });
+      } catch (err) {
+        if (signal.aborted) break;
+        code = NO_ANSWER_EXIT;
+        body = [`No answer: ${errorMessage(explainRefusal(err))}`];
+      }
+      out.frame(v['json'] ? body : [watchHeader(intervalMs, at), '', ...body]);
+      try {
+        await delay(intervalMs, signal);
+      } catch (err) {
+        if (!(err instanceof AbortedError)) throw err;
+      }
     }
+  } finally {
+    out.endFrames();
+    client.close();
   }
-  if (r.warnings.length > 0) {
-    out.line('');
-    for (const w of r.warnings) out.line(`Warning: ${w}`);
-  }
+  return code;
 }
 
 /**
@@ -71,11 +59,19 @@ function printHuman(r: StatusResponse, verbose: boolean, out: Output): void {
 export const getStatusCommand: Command = {
   path: ['get', 'status'],
   summary: 'Show the sync status (exit 0 ok, 3 something failed, 1 no answer)',
-  fields: [...MASTER_CLIENT_FIELDS, ...OPERATOR_FIELDS, JSON_FIELD, { key: 'verbose', type: 'boolean', short: 'v', default: false, description: 'List every table and outgoing database' }],
+  fields: [
+    ...MASTER_CLIENT_FIELDS,
+    ...OPERATOR_FIELDS,
+    JSON_FIELD,
+    { key: 'verbose', type: 'boolean', short: 'v', default: false, description: 'List every table and outgoing database' },
+    { key: 'watch', type: 'boolean', short: 'w', default: false, description: 'Redraw every --interval until Ctrl-C (without a terminal: print one full status per interval)' },
+    { key: 'interval', type: 'duration', default: 2_000, description: 'How often --watch refreshes (e.g. 2s, 500ms)' },
+  ],
   async action(v, { out, signal }) {
+    if (v['watch']) return watch(v, out, signal);
     const r = await ask(operatorClient(v), (c) => c.get<StatusResponse>(SYNC_PATHS.status, { signal }));
     if (v['json']) out.json(r);
-    else printHuman(r, v['verbose'] === true, out);
+    else for (const l of statusLines(r, { verbose: v['verbose'] === true })) out.line(l);
     return statusExitCode(r);
   },
 };
