@@ -1,18 +1,17 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { spawnDcsync } from '../../../tools/local/dcsync-process.ts';
-import { startKafkaBroker, type KafkaBrokerHandle } from '../../../tools/local/kafka.ts';
-import { startPgCluster, type PgClusterHandle } from '../../../tools/local/postgres.ts';
+import type { KafkaBrokerHandle } from '../../../tools/local/kafka.ts';
+import type { PgClusterHandle } from '../../../tools/local/postgres.ts';
 import type { DaemonHandle } from '../../../tools/local/process.ts';
-import { FAST_PG } from '../../../tools/local/two-datacenters.ts';
 import { parseLsn } from '../../../src/core/lsn.ts';
 import { encodeChangeBatch, type ChangeStreamRecord } from '../../../src/transport/record-format/index.ts';
 import { kafkaClient } from '../../../src/transport/kafka/client.ts';
 import { topicName } from '../../../src/transport/topics.ts';
 import { databasesEqualSoon, waitFor } from '../../helpers/compare.ts';
+import { startOneBrokerPair, type OneBrokerPair } from '../../helpers/one-broker.ts';
 import { psql, queryRows } from '../../helpers/psql.ts';
 
 /**
@@ -20,6 +19,7 @@ import { psql, queryRows } from '../../helpers/psql.ts';
  * them is applied — a change naming a catalog table, a change of a table that exists at B but was never announced
  * by the source, a body that does not decode. The destination reads A's Kafka directly (identity policy).
  */
+let env: OneBrokerPair | undefined;
 let dir: string;
 let pgA: PgClusterHandle;
 let pgB: PgClusterHandle;
@@ -28,23 +28,15 @@ const daemons: DaemonHandle[] = [];
 const DB = 'forge';
 
 before(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'dcsync-forge-'));
-  chmodSync(dir, 0o755);
-  [pgA, pgB, kafka] = await Promise.all([
-    startPgCluster({ dir: path.join(dir, 'pg-a'), name: 'pg-a', settings: FAST_PG }),
-    startPgCluster({ dir: path.join(dir, 'pg-b'), name: 'pg-b', settings: FAST_PG }),
-    startKafkaBroker({ dir: path.join(dir, 'kafka'), name: 'A' }),
-  ]);
+  env = await startOneBrokerPair('dcsync-forge-');
+  ({ dir, pgA, pgB, kafka } = env);
   await psql(pgA, 'postgres', { command: `CREATE DATABASE ${DB}` });
   await psql(pgA, DB, { command: `CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT g, 0 FROM generate_series(1, 10) g;` });
 });
 
 after(async () => {
   for (const d of daemons.reverse()) await d.stop(10_000).catch(() => {});
-  await kafka?.stop();
-  await pgA?.stop();
-  await pgB?.stop();
-  if (!process.env['DCSYNC_KEEP_TEST_DIR']) rmSync(dir, { recursive: true, force: true });
+  await env?.stop();
 });
 
 async function start(name: string, role: 'source' | 'destination', syncId: string): Promise<{ daemon: DaemonHandle; logFile: string }> {

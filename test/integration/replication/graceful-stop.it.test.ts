@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { spawnDcsync } from '../../../tools/local/dcsync-process.ts';
-import { startKafkaBroker, type KafkaBrokerHandle } from '../../../tools/local/kafka.ts';
-import { startPgCluster, type PgClusterHandle } from '../../../tools/local/postgres.ts';
+import type { KafkaBrokerHandle } from '../../../tools/local/kafka.ts';
+import type { PgClusterHandle } from '../../../tools/local/postgres.ts';
 import type { DaemonHandle } from '../../../tools/local/process.ts';
-import { FAST_PG } from '../../../tools/local/two-datacenters.ts';
 import { databasesEqualSoon, waitFor } from '../../helpers/compare.ts';
+import { startOneBrokerPair, type OneBrokerPair } from '../../helpers/one-broker.ts';
 import { psql, queryRows } from '../../helpers/psql.ts';
 
 /**
@@ -16,6 +14,7 @@ import { psql, queryRows } from '../../helpers/psql.ts';
  * a partial copy complete. While the source is stopped and started again several times in the middle of copying,
  * the destination is watched: whenever it says the copy is complete, every table must hold all of A's rows.
  */
+let env: OneBrokerPair | undefined;
 let dir: string;
 let pgA: PgClusterHandle;
 let pgB: PgClusterHandle;
@@ -26,23 +25,15 @@ const TABLES = ['a', 'b', 'c'];
 const ROWS = 150_000;
 
 before(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'dcsync-gstop-'));
-  chmodSync(dir, 0o755);
-  [pgA, pgB, kafka] = await Promise.all([
-    startPgCluster({ dir: path.join(dir, 'pg-a'), name: 'pg-a', settings: FAST_PG }),
-    startPgCluster({ dir: path.join(dir, 'pg-b'), name: 'pg-b', settings: FAST_PG }),
-    startKafkaBroker({ dir: path.join(dir, 'kafka'), name: 'A' }),
-  ]);
+  env = await startOneBrokerPair('dcsync-gstop-');
+  ({ dir, pgA, pgB, kafka } = env);
   await psql(pgA, 'postgres', { command: `CREATE DATABASE ${DB}` });
   for (const t of TABLES) await psql(pgA, DB, { command: `CREATE TABLE ${t} (id int PRIMARY KEY, pad text); INSERT INTO ${t} SELECT g, repeat('x', 100) FROM generate_series(1, ${ROWS}) g;` });
 });
 
 after(async () => {
   for (const d of daemons.reverse()) await d.stop(10_000).catch(() => {});
-  await kafka?.stop();
-  await pgA?.stop();
-  await pgB?.stop();
-  if (!process.env['DCSYNC_KEEP_TEST_DIR']) rmSync(dir, { recursive: true, force: true });
+  await env?.stop();
 });
 
 let generation = 0;

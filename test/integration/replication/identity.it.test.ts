@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { spawnDcsync } from '../../../tools/local/dcsync-process.ts';
-import { startKafkaBroker, type KafkaBrokerHandle } from '../../../tools/local/kafka.ts';
-import { startPgCluster, type PgClusterHandle } from '../../../tools/local/postgres.ts';
+import type { KafkaBrokerHandle } from '../../../tools/local/kafka.ts';
+import type { PgClusterHandle } from '../../../tools/local/postgres.ts';
 import type { DaemonHandle } from '../../../tools/local/process.ts';
-import { FAST_PG } from '../../../tools/local/two-datacenters.ts';
 import { databaseFingerprint, waitFor } from '../../helpers/compare.ts';
+import { startOneBrokerPair, type OneBrokerPair } from '../../helpers/one-broker.ts';
 import { psql, queryRows } from '../../helpers/psql.ts';
 
 /**
@@ -16,6 +14,7 @@ import { psql, queryRows } from '../../helpers/psql.ts';
  * real servers. The destination reads A's Kafka directly (MirrorMaker's identity policy keeps the names): what is
  * tested here is the source and the apply engine, not MirrorMaker.
  */
+let env: OneBrokerPair | undefined;
 let dir: string;
 let pgA: PgClusterHandle;
 let pgB: PgClusterHandle;
@@ -26,13 +25,8 @@ const DB = 'idn';
 const SYNC = 'idn';
 
 before(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'dcsync-idn-'));
-  chmodSync(dir, 0o755);
-  [pgA, pgB, kafka] = await Promise.all([
-    startPgCluster({ dir: path.join(dir, 'pg-a'), name: 'pg-a', settings: FAST_PG }),
-    startPgCluster({ dir: path.join(dir, 'pg-b'), name: 'pg-b', settings: FAST_PG }),
-    startKafkaBroker({ dir: path.join(dir, 'kafka'), name: 'A' }),
-  ]);
+  env = await startOneBrokerPair('dcsync-idn-');
+  ({ dir, pgA, pgB, kafka } = env);
   await psql(pgA, 'postgres', { command: `CREATE DATABASE ${DB}` });
   await psql(pgA, DB, {
     command: `
@@ -77,10 +71,7 @@ before(async () => {
 
 after(async () => {
   for (const d of [...daemons, ...(source ? [source] : [])].reverse()) await d.stop(10_000).catch(() => {});
-  await kafka?.stop();
-  await pgA?.stop();
-  await pgB?.stop();
-  if (!process.env['DCSYNC_KEEP_TEST_DIR']) rmSync(dir, { recursive: true, force: true });
+  await env?.stop();
 });
 
 async function startSource(name: string): Promise<DaemonHandle> {

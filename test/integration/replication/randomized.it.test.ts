@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { spawnDcsync } from '../../../tools/local/dcsync-process.ts';
-import { startKafkaBroker, type KafkaBrokerHandle } from '../../../tools/local/kafka.ts';
-import { startPgCluster, type PgClusterHandle } from '../../../tools/local/postgres.ts';
+import type { KafkaBrokerHandle } from '../../../tools/local/kafka.ts';
+import type { PgClusterHandle } from '../../../tools/local/postgres.ts';
 import type { DaemonHandle } from '../../../tools/local/process.ts';
-import { FAST_PG } from '../../../tools/local/two-datacenters.ts';
 import { databaseFingerprint, waitFor } from '../../helpers/compare.ts';
+import { startOneBrokerPair, type OneBrokerPair } from '../../helpers/one-broker.ts';
 import { psql, queryRows } from '../../helpers/psql.ts';
 import { mulberry32, pick, randInt, type Rng } from '../../helpers/random-changes.ts';
 import { REPLICABLE_TABLES, UNREPLICABLE_TABLE, WORKLOAD_SCHEMA, runRandomWorkload } from '../../helpers/random-workload.ts';
@@ -26,6 +24,7 @@ const MODES = ['parallel', 'transactional'] as const;
 type Mode = (typeof MODES)[number];
 const dbOf = (mode: Mode): string => `rnd_${mode}`;
 
+let env: OneBrokerPair | undefined;
 let dir: string;
 let pgA: PgClusterHandle;
 let pgB: PgClusterHandle;
@@ -34,13 +33,8 @@ const running = new Map<string, DaemonHandle>();
 let generation = 0;
 
 before(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'dcsync-rnd-'));
-  chmodSync(dir, 0o755);
-  [pgA, pgB, kafka] = await Promise.all([
-    startPgCluster({ dir: path.join(dir, 'pg-a'), name: 'pg-a', settings: FAST_PG }),
-    startPgCluster({ dir: path.join(dir, 'pg-b'), name: 'pg-b', settings: FAST_PG }),
-    startKafkaBroker({ dir: path.join(dir, 'kafka'), name: 'A' }),
-  ]);
+  env = await startOneBrokerPair('dcsync-rnd-');
+  ({ dir, pgA, pgB, kafka } = env);
   for (const mode of MODES) {
     await psql(pgA, 'postgres', { command: `CREATE DATABASE ${dbOf(mode)}` });
     await psql(pgA, dbOf(mode), { command: WORKLOAD_SCHEMA });
@@ -49,10 +43,7 @@ before(async () => {
 
 after(async () => {
   for (const d of running.values()) await d.stop(10_000).catch(() => {});
-  await kafka?.stop();
-  await pgA?.stop();
-  await pgB?.stop();
-  if (!process.env['DCSYNC_KEEP_TEST_DIR']) rmSync(dir, { recursive: true, force: true });
+  await env?.stop();
 });
 
 /** The destination reads A's Kafka directly (identity policy): MirrorMaker 2 has tests of its own. */
