@@ -4,7 +4,7 @@ import { ReplicationError } from '../core/errors.ts';
 import { classifyPgError } from '../postgres/errors.ts';
 import { quoteIdent } from '../model/change.ts';
 import { connect } from '../postgres/connection.ts';
-import { waitForTopic } from '../transport/kafka/admin.ts';
+import { checkMirroredTopic, waitForTopic } from '../transport/kafka/admin.ts';
 import { remoteTopicName, topicName, type ReplicationPolicy } from '../transport/topics.ts';
 import { runApplyLoop, type ApplyMode } from './apply-loop.ts';
 import { runSequenceApplier } from './sequence-applier.ts';
@@ -77,14 +77,16 @@ async function applyAll(o: DestinationTaskOptions, log: Logger, signal: AbortSig
     if (!(await state.sync(target)).snapshotComplete) {
       log.info('waiting for the snapshot topic', { topic: snapshotTopic });
       await waitForTopic(o.kafka, snapshotTopic, signal);
+      await checkMirroredTopic(o.kafka, snapshotTopic, 'snapshot');
       const loader = await connect({ url: o.targetUrl, database: o.database, applicationName: `dcsync-destination-${o.syncId}` });
       try {
-        await loadSnapshot({ kafka: o.kafka, topic: snapshotTopic, groupId: `${group}.snapshot`, target, loaders: [loader], state, log }, signal);
+        await loadSnapshot({ kafka: o.kafka, database: o.database, topic: snapshotTopic, groupId: `${group}.snapshot`, target, loaders: [loader], state, log }, signal);
       } finally {
         await loader.end().catch(() => {});
       }
     }
     partitions = await waitForTopic(o.kafka, changesTopic, signal);
+    await checkMirroredTopic(o.kafka, changesTopic, 'changes');
   } finally {
     await target.end().catch(() => {});
   }
