@@ -8,6 +8,7 @@ import type { Position } from '../model/position.ts';
 import { connect } from '../postgres/connection.ts';
 import { createConsumer } from '../transport/kafka/kafka-source.ts';
 import { wrapKafkaError } from '../transport/kafka/errors.ts';
+import type { RecordKey } from '../transport/record-auth.ts';
 import { CHAIN_START, RecordChain } from '../transport/record-sequence.ts';
 import { BarrierGate } from './apply-loop/barrier-gate.ts';
 import { itemsOf } from './apply-loop/offsets.ts';
@@ -27,6 +28,8 @@ export interface ApplyLoopOptions {
   database: string;
   state: TargetState;
   mode: ApplyMode;
+  /** The sync run's record key: every record must verify under it (record-auth.ts). */
+  recordKey?: RecordKey;
   log: Logger;
   /** Called after each applied batch (for status and metrics). */
   onApplied?: (p: { partition: number; position: Position; commitTimeUs: bigint; changes: number }) => void;
@@ -100,7 +103,7 @@ export async function runApplyLoop(o: ApplyLoopOptions, signal: AbortSignal): Pr
             chain.resolved(offset);
             resolveOffset(offset);
           };
-          await (await applierOf(batch.partition)).run(itemsOf(chain, batch.messages, (t) => filter.announced(t)), { resolveOffset: resolve, pause });
+          await (await applierOf(batch.partition)).run(itemsOf(chain, batch.messages, { announced: (t) => filter.announced(t), ...(o.recordKey ? { recordKey: o.recordKey } : {}) }), { resolveOffset: resolve, pause });
         } catch (err) {
           pause();
           settle(err);

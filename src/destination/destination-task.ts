@@ -4,6 +4,7 @@ import { ReplicationError } from '../core/errors.ts';
 import { classifyPgError } from '../postgres/errors.ts';
 import { quoteIdent } from '../model/change.ts';
 import { connect } from '../postgres/connection.ts';
+import type { RecordKey } from '../transport/record-auth.ts';
 import { checkMirroredTopic, waitForTopic } from '../transport/kafka/admin.ts';
 import { remoteTopicName, topicName, type ReplicationPolicy } from '../transport/topics.ts';
 import { runApplyLoop, type ApplyMode } from './apply-loop.ts';
@@ -30,6 +31,8 @@ export interface DestinationTaskOptions {
   epoch: number;
   /** Who holds the fence, for operators reading dcsync.target_fence (e.g. the worker id). */
   holder?: string;
+  /** The sync run's record key: nothing that does not verify under it is applied (record-auth.ts). */
+  recordKey?: RecordKey;
   log: Logger;
 }
 
@@ -80,7 +83,7 @@ async function applyAll(o: DestinationTaskOptions, log: Logger, signal: AbortSig
       await checkMirroredTopic(o.kafka, snapshotTopic, 'snapshot');
       const loader = await connect({ url: o.targetUrl, database: o.database, applicationName: `dcsync-destination-${o.syncId}` });
       try {
-        await loadSnapshot({ kafka: o.kafka, database: o.database, topic: snapshotTopic, groupId: `${group}.snapshot`, target, loaders: [loader], state, log }, signal);
+        await loadSnapshot({ kafka: o.kafka, database: o.database, topic: snapshotTopic, groupId: `${group}.snapshot`, target, loaders: [loader], state, log, ...keyOf(o) }, signal);
       } finally {
         await loader.end().catch(() => {});
       }
@@ -93,11 +96,15 @@ async function applyAll(o: DestinationTaskOptions, log: Logger, signal: AbortSig
   const sequencesTopic = remoteTopicName(o.policy, o.sourceAlias, topicName(o.syncId, o.database, 'sequences'));
   await runTogether(
     [
-      (s) => runApplyLoop({ kafka: o.kafka, topic: changesTopic, groupId: `${group}.changes`, partitions, targetUrl: o.targetUrl, database: o.database, state, mode: o.mode, log }, s),
-      (s) => runSequenceApplier({ kafka: o.kafka, topic: sequencesTopic, groupId: `${group}.sequences`, targetUrl: o.targetUrl, database: o.database, state, log }, s),
+      (s) => runApplyLoop({ kafka: o.kafka, topic: changesTopic, groupId: `${group}.changes`, partitions, targetUrl: o.targetUrl, database: o.database, state, mode: o.mode, log, ...keyOf(o) }, s),
+      (s) => runSequenceApplier({ kafka: o.kafka, topic: sequencesTopic, groupId: `${group}.sequences`, targetUrl: o.targetUrl, database: o.database, state, log, ...keyOf(o) }, s),
     ],
     signal,
   );
+}
+
+function keyOf(o: DestinationTaskOptions): { recordKey?: RecordKey } {
+  return o.recordKey ? { recordKey: o.recordKey } : {};
 }
 
 /** Runs loops side by side until the signal aborts; the first to fail stops the others, and its error is thrown. */

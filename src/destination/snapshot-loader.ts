@@ -10,7 +10,8 @@ import { consumeInOrder, nextOffset } from '../transport/kafka/kafka-source.ts';
 import { CHAIN_START, RecordChain, sequenceOf, type ResumePoint } from '../transport/record-sequence.ts';
 import type { TargetState, TargetTableState } from './target-state.ts';
 import { ReplicationError } from '../core/errors.ts';
-import { checkReplicatedTable, type RecordOrigin } from './record-guard.ts';
+import type { RecordKey } from '../transport/record-auth.ts';
+import { checkRecordMac, checkReplicatedTable, type RecordOrigin } from './record-guard.ts';
 
 export interface SnapshotLoaderOptions {
   kafka: Kafka;
@@ -21,6 +22,8 @@ export interface SnapshotLoaderOptions {
   /** More connections to the target database: table parts load in parallel on them too. */
   loaders?: pg.Client[];
   state: TargetState;
+  /** The sync run's record key: every record must verify under it (record-auth.ts). */
+  recordKey?: RecordKey;
   log: Logger;
 }
 
@@ -51,7 +54,8 @@ export async function loadSnapshot(o: SnapshotLoaderOptions, signal: AbortSignal
         group = undefined;
         await pool.run((c) => loadParts(o, c, parts, tables, null));
       };
-      for (const { headers, value, offset, partition } of records) {
+      for (const { headers, key, value, offset, partition } of records) {
+        checkRecordMac(o.recordKey, { key, headers, value }, { topic: o.topic, partition, offset });
         const step = chain.check(offset, sequenceOf(headers));
         const r = decodeSnapshotRecord(headers, value);
         guardSnapshotRecord(r, { topic: o.topic, partition, offset });

@@ -12,6 +12,7 @@ import { PgOutputTag } from '../postgres/protocol/index.ts';
 import { ReplicationStream, type StartOptions } from './replication-stream.ts';
 import { dumpSchema } from './schema-dump.ts';
 import { ensureTopics } from '../transport/kafka/admin.ts';
+import type { RecordKey } from '../transport/record-auth.ts';
 import { KafkaSink } from '../transport/kafka/kafka-sink.ts';
 import { encodeSnapshotRecord } from '../transport/record-format/index.ts';
 import { topicName } from '../transport/topics.ts';
@@ -37,6 +38,8 @@ export interface SourceTaskOptions {
   statusIntervalMs: number;
   /** How often to check tables without a replica identity for updates and deletes. */
   identityCheckMs: number;
+  /** Signs every record with the sync run's key (record-auth.ts). */
+  recordKey?: RecordKey;
   log: Logger;
   /** Called often (at most every batch) with where the task stands; keep it cheap. */
   onProgress?: (p: SourceTaskProgress) => void;
@@ -257,9 +260,10 @@ async function setUpKafka(
     ],
     mayCreate,
   );
+  const signing = o.recordKey ? { recordKey: o.recordKey } : {};
   const [snapshot, changes] = await Promise.allSettled([
-    KafkaSink.connect(o.kafka, log.child({ topic: snapshotTopic }), { maxPendingBytes: 32 * 1024 * 1024, numbered: [snapshotTopic] }),
-    KafkaSink.connect(o.kafka, log.child({ topic: changesTopic }), { numbered: [changesTopic] }),
+    KafkaSink.connect(o.kafka, log.child({ topic: snapshotTopic }), { maxPendingBytes: 32 * 1024 * 1024, numbered: [snapshotTopic], ...signing }),
+    KafkaSink.connect(o.kafka, log.child({ topic: changesTopic }), { numbered: [changesTopic], ...signing }),
   ]);
   if (snapshot.status === 'fulfilled' && changes.status === 'fulfilled') return { snapshotSink: snapshot.value, changeSink: changes.value };
   for (const r of [snapshot, changes]) if (r.status === 'fulfilled') await r.value.close();

@@ -5,6 +5,7 @@
  * start and to stop. Status reports carry the task's epoch; a 409 (or 404) fences the task at once. See
  * docs/worker.md and the worker contract in docs/master.md.
  */
+import { parseRecordKey, type RecordKey } from '../transport/record-auth.ts';
 import { daemonIdOf, endpointOption, portOption, requiredOption } from '../config/validate.ts';
 import { readFile } from 'node:fs/promises';
 import type { Kafka } from 'kafkajs';
@@ -386,6 +387,7 @@ export class WorkerDaemon {
             heartbeatMs: 5_000,
             statusIntervalMs: 10_000,
             identityCheckMs: 2_000,
+            ...recordKeyOf(a),
             log,
             onProgress: (p) => {
               run.source = p;
@@ -405,6 +407,7 @@ export class WorkerDaemon {
             mode: settings.applyMode,
             epoch: a.epoch,
             holder: `worker ${o.id}`,
+            ...recordKeyOf(a),
             log,
           },
           signal,
@@ -495,4 +498,9 @@ export async function runWorker(opts: CompiledWorkerOptions, signal: AbortSignal
   await worker.start();
   if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   await worker.stop();
+}
+
+/** The task's record key, when its sync run has one (a malformed one fails the task, never turns signing off). */
+function recordKeyOf(a: TaskAssignment): { recordKey?: RecordKey } {
+  return a.recordKey === undefined ? {} : { recordKey: parseRecordKey(a.recordKey, 'the assignment\'s record key') };
 }

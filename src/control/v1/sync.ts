@@ -79,6 +79,8 @@ export interface PeerStartRequest {
   readonly run: string;
   readonly destination: { readonly datacenter: string; readonly endpoints: readonly string[] };
   readonly settings: SyncSettings;
+  /** The run's record key (32 bytes, base64url), made by the destination; absent from older destinations. */
+  readonly recordKey?: string;
 }
 
 /** What a source task reports (worker → its master → the destination through the peer route). */
@@ -322,14 +324,21 @@ export function parseConfigureSyncRequest(value: unknown): ConfigureSyncRequest 
 
 export function parsePeerStartRequest(value: unknown): PeerStartRequest {
   const o = object(value, 'the body');
-  onlyKeys(o, ['run', 'destination', 'settings'], 'the body');
+  onlyKeys(o, ['run', 'destination', 'settings', 'recordKey'], 'the body');
+  const recordKey = o['recordKey'];
+  if (recordKey !== undefined && (typeof recordKey !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(recordKey))) throw badRequest("'recordKey' must be 32 bytes in base64url");
   const run = o['run'];
   if (typeof run !== 'string' || !RUN_PATTERN.test(run)) throw badRequest("'run' must be 6 of a-z, 0-9");
   const d = object(o['destination'], "'destination'");
   onlyKeys(d, ['datacenter', 'endpoints'], "'destination'");
   const datacenter = d['datacenter'];
   if (typeof datacenter !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(datacenter)) throw badRequest("'destination.datacenter' must be a datacenter name");
-  return { run, destination: { datacenter, endpoints: parseEndpointList(d['endpoints'], 'destination.endpoints') }, settings: parseSyncSettings(o['settings']) };
+  return {
+    run,
+    destination: { datacenter, endpoints: parseEndpointList(d['endpoints'], 'destination.endpoints') },
+    settings: parseSyncSettings(o['settings']),
+    ...(typeof recordKey === 'string' ? { recordKey } : {}),
+  };
 }
 
 export function parseStopSyncRequest(value: unknown): StopSyncRequest {

@@ -41,11 +41,11 @@ test('truncate and table-failed barriers are checked too', () => {
 
 test('a change of a table the source did not announce is refused; a table-failed barrier for one is not', () => {
   const announced = (t: { schema: string; name: string }): boolean => t.schema === 'public';
-  const items = itemsOf(chain('t', 1), [message('20', [insertInto('public', 0)]), message('21', [insertInto('other', 1)])], announced);
+  const items = itemsOf(chain('t', 1), [message('20', [insertInto('public', 0)]), message('21', [insertInto('other', 1)])], { announced });
   assert.equal(items.next().value?.offset, '20');
   assert.throws(() => items.next(), (err: unknown) => err instanceof ForgedRecordError && /offset 21/.test(err.message) && /other\.t/.test(err.message) && /did not announce/.test(err.message));
   const failed: ChangeStreamRecord = { ...origin, kind: 'barrier', pos: { lsn: lsn(5n), index: 0 }, endOfTx: true, barrier: { type: 'table-failed', table: { schema: 'other', name: 'x' }, reason: 'r' } };
-  assert.equal([...itemsOf(chain('t', 0), [message('1', [failed])], announced)].length, 1);
+  assert.equal([...itemsOf(chain('t', 0), [message('1', [failed])], { announced })].length, 1);
 });
 
 test('a record that does not decode is refused with its origin', () => {

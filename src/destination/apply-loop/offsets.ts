@@ -9,7 +9,8 @@ import { readChangeBatch } from '../../transport/record-format/index.ts';
 import { nextOffset } from '../../transport/kafka/kafka-source.ts';
 import type { ChangeStreamRecord, RawHeaders } from '../../transport/record-format/index.ts';
 import { type ChainStep, type RecordChain, type ResumePoint, sequenceOf } from '../../transport/record-sequence.ts';
-import { checkReplicatedTable, ForgedRecordError, type RecordOrigin } from '../record-guard.ts';
+import type { RecordKey } from '../../transport/record-auth.ts';
+import { checkRecordMac, checkReplicatedTable, ForgedRecordError, type RecordOrigin } from '../record-guard.ts';
 
 /** One entry of a change batch, with the Kafka record it came in; rows of format-3 batches stay encoded. */
 export interface Item {
@@ -60,21 +61,23 @@ function tablesOf(rec: ChangeStreamRecord<RowChange | EncodedChange>): readonly 
 
 /**
  * The entries of a fetched batch, decoded one Kafka record at a time as the loop reaches them (bounded memory). Each
- * record first takes its place in the partition's chain (a gap stops here, before anything after it is applied). Every
+ * record is first authenticated (when the sync's records are signed), then takes its place in the partition's chain (a gap stops here, before anything after it is applied). Every
  * table an entry names passes the record guard before the entry is handed on; the decoder shares one table object
  * among a relation's rows, so each object is checked once.
  */
 export function* itemsOf(
   chain: RecordChain,
-  messages: Iterable<{ offset: string; headers?: unknown; value: Buffer | null }>,
-  announced: AnnouncedTables = () => true,
+  messages: Iterable<{ offset: string; key?: Buffer | null; headers?: unknown; value: Buffer | null }>,
+  checks: { announced?: AnnouncedTables; recordKey?: RecordKey } = {},
 ): Generator<Item> {
   const { topic, partition } = chain.origin;
+  const announced = checks.announced ?? (() => true);
   const checked = new WeakSet<TableId>();
   chain.beginBatch();
   for (const m of messages) {
     const origin = { topic, partition, offset: m.offset };
     const headers = m.headers as RawHeaders | undefined;
+    checkRecordMac(checks.recordKey, { key: m.key ?? null, headers, value: m.value }, origin);
     const step = chain.check(m.offset, sequenceOf(headers));
     const entries = decodeRecord(headers, m.value, origin);
     for (const e of entries)

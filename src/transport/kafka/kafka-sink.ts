@@ -4,6 +4,7 @@ import type { Logger } from '../../core/logger.ts';
 import { AbortedError } from '../../core/time.ts';
 import type { ChangeSink } from '../sink.ts';
 import type { KafkaRecord } from '../record-format/index.ts';
+import { MAC_HEADER, macHeader, type RecordKey } from '../record-auth.ts';
 import { SEQUENCE_HEADER } from '../record-sequence.ts';
 import { wrapKafkaError } from './errors.ts';
 
@@ -18,6 +19,8 @@ export interface KafkaSinkOptions {
    * This sink must be their only producer.
    */
   numbered?: readonly string[];
+  /** Signs every record with this sync run's key (record-auth.ts). */
+  recordKey?: RecordKey;
 }
 
 interface Pending {
@@ -112,6 +115,8 @@ export class KafkaSink implements ChangeSink {
       record = { ...record, headers: { ...record.headers, [SEQUENCE_HEADER]: n.toString() } };
       numbers[partition] = n + 1n;
     }
+    const k = this.opts.recordKey;
+    if (k) record = { ...record, headers: { ...record.headers, [MAC_HEADER]: macHeader(k, { partition, key: record.key, headers: record.headers, value: record.value }) } };
     const seq = ++this.#seq;
     this.#queue.push({ seq, topic, partition, record, bytes });
     this.#pendingBytes += bytes;

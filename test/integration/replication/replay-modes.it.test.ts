@@ -62,6 +62,13 @@ test('a replayed Kafka range and re-read topics at B change nothing; a MirrorMak
     await psql(env.pgA, 'rp', { command: `UPDATE acct SET v = v + 1 WHERE id % 20 = ${i}; INSERT INTO events VALUES (now(), 'round ${i}'); DELETE FROM acct WHERE id = ${1000 + i};` });
   await equalSoon('rp');
   const before = await databaseFingerprint(env.pgB.url('rp'));
+  // MirrorMaker 2 carries the records' numbers to B: the gap check has a mark for every partition and the copy.
+  const marks = await withClient(env.pgB.url('rp'), async (c) => ({
+    partitions: (await c.query<{ seq: string | null }>(`SELECT record_seq::text AS seq FROM dcsync.applied_position WHERE partition >= 0`)).rows,
+    snapshot: (await c.query<{ seq: string | null }>(`SELECT snapshot_seq::text AS seq FROM dcsync.target_sync`)).rows[0]?.seq,
+  }));
+  assert.ok(marks.partitions.length > 0 && marks.partitions.every((r) => r.seq !== null && Number(r.seq) >= 0), `marks at B: ${JSON.stringify(marks)}`);
+  assert.ok(marks.snapshot !== null && Number(marks.snapshot) > 0, `snapshot mark at B: ${JSON.stringify(marks)}`);
 
   // 1. duplicate a range of every partition at the end of B's topic, and make the destination re-read everything
   const topic = remoteTopicName('default', 'A', topicName('rp', 'rp', 'changes'));

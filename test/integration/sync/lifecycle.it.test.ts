@@ -24,6 +24,11 @@ import { formatKeyfile, issueClientKeyfile, issueServerKeyfile, parseCa } from '
 import { dcsyncCli, type CliRun } from '../../helpers/cli.ts';
 import { assertDatabasesEqual, waitFor } from '../../helpers/compare.ts';
 import { queryRows, run } from '../../helpers/psql.ts';
+import { listTopics } from '../../../src/transport/kafka/admin.ts';
+import { kafkaClient } from '../../../src/transport/kafka/client.ts';
+import { loadKafkaTls } from '../../../src/transport/kafka/tls-files.ts';
+import { macProblem, parseRecordKey } from '../../../src/transport/record-auth.ts';
+import type { RawHeaders } from '../../../src/transport/record-format/index.ts';
 
 
 describe('sync lifecycle on a local two-datacenter deployment', { timeout: 900_000 }, () => {
@@ -243,6 +248,35 @@ describe('sync lifecycle on a local two-datacenter deployment', { timeout: 900_0
     });
     await dep.restart(killed);
     await equalEverywhere('equal after the source worker was killed while streaming');
+  });
+
+  it("records reach B numbered and signed with the run's key, which both masters hold and no status shows", async () => {
+    const keyAt = async (dc: 'dc-a' | 'dc-b'): Promise<string | null> =>
+      (await query<{ k: string | null }>(dc, 'postgres', `SELECT config ->> 'recordKey' AS k FROM dcsync.master_syncs WHERE status <> 'inactive'`))[0]?.k ?? null;
+    const [keyA, keyB] = [await keyAt('dc-a'), await keyAt('dc-b')];
+    assert.ok(keyB && keyA === keyB, 'the destination made a key and the source holds the same');
+    for (const dc of ['dc-a', 'dc-b'] as const) assert.ok(!JSON.stringify(await status(dc)).includes(keyB), `get status of ${dc} does not show the key`);
+    const files = dep.state().files;
+    const ssl = await loadKafkaTls({ caFile: files.tlsCaCert, clientKeyfile: files.clientKeyfile });
+    const kafka = kafkaClient(dep.datacenter('dc-b').kafka, 'lifecycle-it-read', undefined, ssl ? { ssl } : {});
+    const topic = (await listTopics(kafka, (t) => /^A\.dcsync\..*\.shop\.snapshot$/.test(t)))[0];
+    assert.ok(topic, "shop's snapshot topic at B");
+    const consumer = kafka.consumer({ groupId: `lifecycle-it-${Date.now()}` });
+    const seen: { problem: string | undefined; seq: string | undefined }[] = [];
+    await consumer.connect();
+    try {
+      await consumer.subscribe({ topic, fromBeginning: true });
+      await consumer.run({
+        eachMessage: async ({ partition, message }) => {
+          if (seen.length < 3) seen.push({ problem: macProblem(parseRecordKey(keyB), { partition, key: message.key, headers: message.headers as RawHeaders, value: message.value }), seq: message.headers?.['dcsync-seq']?.toString() });
+        },
+      });
+      await waitFor(async () => seen.length >= 3, { timeoutMs: 30_000, what: 'records of the snapshot topic at B' });
+    } finally {
+      await consumer.disconnect();
+    }
+    assert.deepEqual(seen.map((x) => x.problem), [undefined, undefined, undefined], 'every record verifies under the key');
+    assert.deepEqual(seen.map((x) => x.seq), ['0', '1', '2'], 'numbered from 0, in order');
   });
 
   it('kill -9 of both leaders: new leaders within 10 s, get status keeps answering, replication goes on', async () => {
