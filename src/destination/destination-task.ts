@@ -5,6 +5,7 @@ import { classifyPgError } from '../postgres/errors.ts';
 import { quoteIdent } from '../model/change.ts';
 import { connect } from '../postgres/connection.ts';
 import type { RecordKey } from '../transport/record-auth.ts';
+import { setApplicationsReadOnly } from '../postgres/read-only.ts';
 import { checkMirroredTopic, waitForTopic } from '../transport/kafka/admin.ts';
 import { remoteTopicName, topicName, type ReplicationPolicy } from '../transport/topics.ts';
 import { runApplyLoop, type ApplyMode } from './apply-loop.ts';
@@ -45,6 +46,7 @@ export async function runDestinationTask(o: DestinationTaskOptions, signal: Abor
   try {
     await ensureDatabase(o.targetUrl, o.database);
     await prepareTargetDatabase(o.targetUrl, o.database, o.syncId, log);
+    await keepApplicationsOut(o, log);
     await applyAll(o, log, signal);
   } catch (err) {
     if (err instanceof FencedError || signal.aborted) throw err;
@@ -56,6 +58,27 @@ export async function runDestinationTask(o: DestinationTaskOptions, signal: Abor
     throw classifyPgError(err, { database: o.database });
   }
 }
+
+/**
+ * While it syncs, the target database takes no application writes (read-only.ts); without the privilege, says so.
+ * The maintenance database stays writable: administration (CREATE DATABASE, the masters' tools) runs there.
+ */
+async function keepApplicationsOut(o: DestinationTaskOptions, log: Logger): Promise<void> {
+  if (o.database === MAINTENANCE_DATABASE) return;
+  const c = await connect({ url: o.targetUrl, database: o.database, applicationName: 'dcsync-destination' });
+  try {
+    await setApplicationsReadOnly(c, o.database, true);
+  } catch (err) {
+    if ((err as { code?: string }).code !== '42501') throw err;
+    log.warn('the target database stays writable for applications while it syncs: the target role may not ALTER DATABASE', {
+      fix: `make the target role the owner of database '${o.database}' (or let dcsync create it)`,
+    });
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+const MAINTENANCE_DATABASE = 'postgres';
 
 async function fenceHolder(o: DestinationTaskOptions): Promise<number | null> {
   const c = await connect({ url: o.targetUrl, database: o.database, applicationName: 'dcsync-fence-check' });

@@ -78,6 +78,7 @@ export function parseDestinationProgress(p: Readonly<Record<string, unknown>> | 
   return {
     kind: 'destination',
     snapshotComplete: p['snapshotComplete'] === true,
+    ...(typeof p['readOnly'] === 'boolean' ? { readOnly: p['readOnly'] } : {}),
     appliedLsn: str(p['appliedLsn']),
     appliedCommitTime: str(p['appliedCommitTime']),
     lastAppliedAt: str(p['lastAppliedAt']),
@@ -183,7 +184,7 @@ export function buildStatus(input: StatusInput): StatusResponse {
     const lag = databaseLag(sp, dp);
     const dbStatus: TableStatus = !isActive(sync.status) ? 'inactive' : failed ? 'failed' : !dp ? 'waiting' : dp.snapshotComplete ? 'running' : 'copying';
     const lastMessageTime = dp?.lastAppliedAt ?? null;
-    dbViews.push({ database: db, status: dbStatus, sourceTask: taskBrief(s), destinationTask: taskBrief(d), ...lag, lastMessageTime });
+    dbViews.push({ database: db, status: dbStatus, sourceTask: taskBrief(s), destinationTask: taskBrief(d), ...lag, lastMessageTime, readOnly: dp?.readOnly ?? null });
     for (const t of dp?.tables ?? []) {
       const status: TableStatus = !isActive(sync.status) ? 'inactive' : failed ? 'failed' : t.status;
       const error = t.error ?? (failed ? (d?.state === 'failed' ? d.error : s?.error) ?? null : null);

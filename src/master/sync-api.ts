@@ -270,6 +270,7 @@ export function syncRoutes(d: SyncApiDeps): Route[] {
         const cur = await incomingSync(d, id);
         await d.syncs.setStatus(epoch, id, 'inactive');
         d.log.warn('sync aborted at the destination', { syncId: id });
+        await d.syncLoop.releaseDatabases(cur);
         d.scheduler.poke();
         const after = (await d.syncs.get(id)) ?? cur;
         const body: StopSyncResponse = {

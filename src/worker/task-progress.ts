@@ -3,6 +3,7 @@
  * position through a callback; a destination task's progress is read from the state it keeps in the target
  * database (target-state.ts), so the report shows exactly what is durable there.
  */
+import { applicationsReadOnly } from '../postgres/read-only.ts';
 import type pg from 'pg';
 import { formatLsn } from '../core/lsn.ts';
 import type { DestinationProgress, DestinationTableProgress, SourceProgress } from '../control/v1/sync.ts';
@@ -46,9 +47,11 @@ export async function queryDestinationProgress(c: pg.ClientBase, stream: string)
   );
   const total = Number(tables.rows[0]?.n ?? 0);
   const p = pos.rows[0];
+  const readOnly = await applicationsReadOnly(c, (await c.query<{ db: string }>('SELECT current_database() AS db')).rows[0]!.db);
   return {
     kind: 'destination',
     snapshotComplete: sync.rows[0]!.snapshot_complete,
+    readOnly,
     appliedLsn: p?.lsn ?? null,
     appliedCommitTime: iso(p?.commit_time),
     lastAppliedAt: iso(p?.applied_at),

@@ -109,6 +109,8 @@ export interface DestinationTableProgress {
 export interface DestinationProgress {
   readonly kind: 'destination';
   readonly snapshotComplete: boolean;
+  /** Applications' sessions of the target database start read-only (absent: reported by an older worker). */
+  readonly readOnly?: boolean;
   /** The most advanced applied position (commit LSN) over the partitions. */
   readonly appliedLsn: string | null;
   /** Source commit time of that position (ISO). */
@@ -170,6 +172,8 @@ export interface DatabaseStatusView {
   readonly lagSeconds: number | null;
   readonly lagBytes: number | null;
   readonly lastMessageTime: string | null;
+  /** Whether applications are kept from writing to it at this datacenter (null: not known yet). */
+  readonly readOnly: boolean | null;
 }
 
 export interface OutgoingStatusView {

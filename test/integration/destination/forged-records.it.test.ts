@@ -112,7 +112,7 @@ async function refusedSoon(logFile: string, reason: RegExp): Promise<string> {
 for (const kase of [
   {
     name: 'a change of a table that exists at B but was never announced',
-    prepare: () => psql(pgB, DB, { command: `CREATE TABLE public.intruder (id int PRIMARY KEY, v int)` }),
+    prepare: () => psql(pgB, DB, { command: `BEGIN READ WRITE; CREATE TABLE public.intruder (id int PRIMARY KEY, v int); COMMIT` }),
     record: (lsn: bigint) => encodeChangeBatch(DB, [insert(lsn, 'public', 'intruder')]),
     reason: /public\.intruder, which the source did not announce/,
     untouched: `SELECT count(*)::int AS n FROM public.intruder`,

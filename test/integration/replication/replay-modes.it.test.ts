@@ -99,7 +99,8 @@ test('a replayed Kafka range and re-read topics at B change nothing; a MirrorMak
   });
   await producer.disconnect();
   t.diagnostic(`re-appended ${range.length} of ${copied.length} records to ${topic}`);
-  await withClient(env.pgB.url('rp'), (c) => c.query(`UPDATE dcsync.applied_position SET kafka_offset = 0`));
+  // A superuser's repair at B: the database refuses writes of sessions that do not turn read-only off.
+  await withClient(env.pgB.url('rp'), (c) => c.query(`BEGIN READ WRITE; UPDATE dcsync.applied_position SET kafka_offset = 0; COMMIT`));
   // restart the destination so it re-reads the whole topic from offset 0
   const dest = await env.dcsync('destination-rp-2', ['run', 'task', 'destination', '--cluster.endpoint', env.pgB.url('postgres'), '--mq.kafka-addr', env.kafkaB.bootstrap, '--sync.id', 'rp']);
   const newEnds = await admin.fetchTopicOffsets(topic);
@@ -206,7 +207,7 @@ test('sequences follow the source (serial, identity, standalone, descending) and
   assert.match(await values(env.pgB.url('seqs')), /"free","last_value":"1042"/);
   // After a failover, B hands out the next ids without a collision.
   await withClient(env.pgB.url('seqs'), async (c) => {
-    await c.query(`SET session_replication_role = replica`);
+    await c.query(`SET session_replication_role = replica; SET default_transaction_read_only = off`);
     assert.equal((await c.query(`SELECT nextval('s_id_seq')::int AS n`)).rows[0].n, 512);
   });
 });

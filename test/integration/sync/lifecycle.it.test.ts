@@ -348,9 +348,20 @@ describe('sync lifecycle on a local two-datacenter deployment', { timeout: 900_0
 
   it('stop sync drops the slots and publications at the source; configure again copies anew', async () => {
     assert.equal((await sourceSlots()).length, 3);
+    const appWrite = (): Promise<unknown> => query('dc-b', 'inventory', `UPDATE item SET id = id WHERE id = 1`);
+    await assert.rejects(appWrite(), /cannot execute UPDATE in a read-only transaction/, "an application's write at B is refused while it syncs");
+    assert.deepEqual(
+      (await status()).databases.map((d) => [d.database, d.readOnly]),
+      [
+        ['inventory', true],
+        ['postgres', false], // the maintenance database stays writable for administration
+        ['shop', true],
+      ],
+    );
     const stop = await cli(['stop', 'sync', ...at('dc-b'), '--timeout', '90s'], auth(), 150_000);
     assert.equal(stop.code, 0, stop.stderr + stop.stdout);
     assert.match(stop.stdout, /inactive: stopped/);
+    await appWrite(); // B takes writes once the sync is stopped
     assert.deepEqual(await sourceSlots(), []);
     assert.deepEqual(await sourcePublications(), []);
     assert.equal((await status()).status, 'inactive');

@@ -8,7 +8,7 @@ const table = (over: Partial<TableStatusView> = {}): TableStatusView => ({
 });
 const database = (over: Partial<DatabaseStatusView> = {}): DatabaseStatusView => ({
   database: 'app', status: 'running', sourceTask: { state: 'running', workerId: 'w1', error: null }, destinationTask: { state: 'running', workerId: 'w2', error: null },
-  lagSeconds: 0, lagBytes: 0, lastMessageTime: null, ...over,
+  lagSeconds: 0, lagBytes: 0, lastMessageTime: null, readOnly: true, ...over,
 });
 const status = (over: Partial<StatusResponse> = {}): StatusResponse => ({
   datacenter: 'dc-b', status: 'running', sync: { id: 'main', run: 'abcdef', role: 'incoming', status: 'running', createdAt: '', updatedAt: '' },
