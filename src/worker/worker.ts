@@ -10,6 +10,7 @@ import { readFile } from 'node:fs/promises';
 import type { Kafka } from 'kafkajs';
 import { loadKafkaTls } from '../transport/kafka/tls-files.ts';
 import { resolvePgUrl } from '../postgres/url.ts';
+import { resolveMonitoringToken } from '../config/monitoring-token.ts';
 import { ControlClient, ControlHttpError, ControlServer, formatPath, type ControlServerAddress } from '../control/index.ts';
 import { WORKER_PORT } from '../control/options.ts';
 import { errorMessage, IllegalStateError, InvalidOptionError, ShutdownTimeoutError } from '../core/errors.ts';
@@ -71,6 +72,10 @@ export interface WorkerOptions {
   /** stop() without graceMs waits this long for the tasks to end; default 30 s (a task blocked in a Kafka connect notices the abort only when that attempt gives up, ≈15 s). */
   readonly stopGraceMs?: number;
   readonly logLevel?: LogLevel;
+  /** --monitoring.token: the bearer token of /metrics; without one (or a token file) the metrics routes are off. */
+  readonly monitoringToken?: string;
+  /** --monitoring.token-file: a file holding it (one line). */
+  readonly monitoringTokenFile?: string;
   readonly logger?: Logger;
 }
 
@@ -95,6 +100,8 @@ export interface CompiledWorkerOptions {
   readonly applyMode: ApplyMode;
   readonly heartbeatIntervalMs: number;
   readonly stopGraceMs: number;
+  /** Never log it. */
+  readonly monitoringToken: string | undefined;
   readonly version: string;
   readonly logger: Logger;
 }
@@ -144,6 +151,7 @@ export function compileWorkerOptions(raw: WorkerOptions, env: NodeJS.ProcessEnv)
     applyMode,
     heartbeatIntervalMs: positiveInt('heartbeatInterval', raw.heartbeatIntervalMs, 3_000),
     stopGraceMs: positiveInt('stopGrace', raw.stopGraceMs, 30_000),
+    monitoringToken: resolveMonitoringToken(raw.monitoringToken, raw.monitoringTokenFile),
     version: dcsyncVersion(),
     logger: raw.logger ?? createLogger({ level: raw.logLevel ?? 'info' }),
   };
