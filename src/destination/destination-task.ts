@@ -6,7 +6,7 @@ import { quoteIdent } from '../model/change.ts';
 import { connect } from '../postgres/connection.ts';
 import { waitForTopic } from '../transport/kafka/admin.ts';
 import { remoteTopicName, topicName, type ReplicationPolicy } from '../transport/topics.ts';
-import { runApplyLoop, type ApplyMode } from './apply-loop.ts';
+import { runApplyLoop, type ApplyLoopOptions, type ApplyMode } from './apply-loop.ts';
 import { runSequenceApplier } from './sequence-applier.ts';
 import { loadSnapshot } from './snapshot-loader.ts';
 import { TargetState } from './target-state.ts';
@@ -31,6 +31,8 @@ export interface DestinationTaskOptions {
   /** Who holds the fence, for operators reading dcsync.target_fence (e.g. the worker id). */
   holder?: string;
   log: Logger;
+  /** Called after each applied batch of the changes topic (the worker's metrics). */
+  onApplied?: ApplyLoopOptions['onApplied'];
 }
 
 /**
@@ -91,7 +93,7 @@ async function applyAll(o: DestinationTaskOptions, log: Logger, signal: AbortSig
   const sequencesTopic = remoteTopicName(o.policy, o.sourceAlias, topicName(o.syncId, o.database, 'sequences'));
   await runTogether(
     [
-      (s) => runApplyLoop({ kafka: o.kafka, topic: changesTopic, groupId: `${group}.changes`, partitions, targetUrl: o.targetUrl, database: o.database, state, mode: o.mode, log }, s),
+      (s) => runApplyLoop({ kafka: o.kafka, topic: changesTopic, groupId: `${group}.changes`, partitions, targetUrl: o.targetUrl, database: o.database, state, mode: o.mode, log, ...(o.onApplied ? { onApplied: o.onApplied } : {}) }, s),
       (s) => runSequenceApplier({ kafka: o.kafka, topic: sequencesTopic, groupId: `${group}.sequences`, targetUrl: o.targetUrl, database: o.database, state, log }, s),
     ],
     signal,

@@ -27,14 +27,15 @@ import {
 } from '../control/v1/cluster.ts';
 import { dcsyncVersion } from '../core/version.ts';
 import { readJwtSecret, readKeyfile, signJwt, type JwtSecret } from '../tls/index.ts';
-import type { ReplicationPolicy } from '../transport/topics.ts';
 import { kafkaClient } from '../transport/kafka/client.ts';
 import { runDestinationTask } from '../destination/destination-task.ts';
 import type { ApplyMode } from '../destination/apply-loop.ts';
 import { reconcile } from './reconcile.ts';
 import { runSourceTask } from '../source/source-task.ts';
 import { runTask, type TaskStatus } from '../core/task-runner.ts';
-import { DestinationProgressProbe, sourceProgress } from './task-progress.ts';
+import { DestinationProgressProbe, SourceSlotProbe, TopicEnds, sourceProgress } from './task-progress.ts';
+import { metricsRoutes, WorkerMetrics, type WorkerTaskState } from '../metrics/index.ts';
+import { remoteTopicName, topicName, type ReplicationPolicy } from '../transport/topics.ts';
 import type { SourceTaskProgress } from '../source/source-task.ts';
 import { streamName, type SyncSettings } from '../control/v1/sync.ts';
 
@@ -190,6 +191,17 @@ interface TaskRun {
   progressSent: string | undefined;
   /** A destination task's progress reader (one kept connection to its target database). */
   readonly probe: DestinationProgressProbe | undefined;
+  /** A source task's slot reader (one kept connection to its source database). */
+  readonly slotProbe: SourceSlotProbe | undefined;
+  /** What the task runner said last (the metrics' task states). */
+  runner: TaskStatus['state'];
+  /** The most advanced position applied (destination) or confirmed (source) since this run started: the WAL-byte counters count from it. */
+  walHigh: bigint | undefined;
+}
+
+/** A task runner state as the metrics count it; a stopped task is not counted. */
+function metricState(s: TaskStatus['state']): WorkerTaskState | undefined {
+  return s === 'starting' || s === 'running' ? 'running' : s === 'stopped' ? undefined : s;
 }
 
 /** How often running tasks report their progress (when it changed). */
@@ -209,11 +221,13 @@ export class WorkerDaemon {
   #heartbeat: Promise<void> | undefined;
   #progress: Promise<void> | undefined;
   #stop: Promise<void> | undefined;
+  readonly #metrics: WorkerMetrics;
 
   constructor(o: CompiledWorkerOptions) {
     this.#o = o;
     this.#log = o.logger.child({ component: 'worker', workerId: o.id });
     this.lifecycle = new Lifecycle<WorkerState>('initialized', TRANSITIONS, this.#log);
+    this.#metrics = new WorkerMetrics({ version: o.version, tasks: () => [...this.#tasks.values()].flatMap((t) => { const state = metricState(t.runner); return state ? [{ kind: t.assignment.kind, state }] : []; }) });
   }
 
   get id(): string {
@@ -242,7 +256,7 @@ export class WorkerDaemon {
   async start(): Promise<void> {
     if (!this.lifecycle.is('initialized')) throw new IllegalStateError(`cannot start a worker that is ${this.state}`);
     const o = this.#o;
-    this.#log.info('starting', { endpoint: o.serverEndpoint, port: o.serverPort, masters: o.masterEndpoints, datacenter: o.datacenter, version: o.version });
+    this.#log.info('starting', { endpoint: o.serverEndpoint, port: o.serverPort, masters: o.masterEndpoints, datacenter: o.datacenter, version: o.version, metrics: o.monitoringToken !== undefined ? 'on' : 'off' });
     try {
       const [keyfile, secret] = await Promise.all([readKeyfile(o.serverKeyfile), readJwtSecret(o.jwtSecretFile)]);
       this.#secret = secret;
@@ -250,7 +264,17 @@ export class WorkerDaemon {
       const ssl = await loadKafkaTls({ caFile: o.kafkaCacert, clientKeyfile: o.kafkaClientKeyfile });
       this.#kafka = kafkaClient(o.kafkaAddr, `dcsync-worker-${o.id}`, this.#log, ssl ? { ssl } : {});
       this.#client = new ControlClient({ endpoints: o.masterEndpoints, ca, auth: { kind: 'bearer', token: () => this.#token() }, timeout: '5s' });
-      this.#server = new ControlServer({ component: 'worker', datacenter: o.datacenter, port: o.serverPort, keyfile: o.serverKeyfile, version: o.version, stopGrace: 2_000, logger: o.logger });
+      this.#server = new ControlServer({
+        component: 'worker',
+        datacenter: o.datacenter,
+        port: o.serverPort,
+        keyfile: o.serverKeyfile,
+        version: o.version,
+        stopGrace: 2_000,
+        logger: o.logger,
+        routes: metricsRoutes(this.#metrics),
+        ...(o.monitoringToken !== undefined ? { monitoringToken: o.monitoringToken } : {}),
+      });
       await this.#server.start();
     } catch (err) {
       this.#client?.close();
@@ -374,7 +398,19 @@ export class WorkerDaemon {
       current: { state: 'running', error: null },
       source: undefined,
       progressSent: undefined,
-      probe: a.kind === 'destination' ? new DestinationProgressProbe({ url: o.clusterUrl, database: a.database, stream }) : undefined,
+      probe:
+        a.kind === 'destination'
+          ? new DestinationProgressProbe({ url: o.clusterUrl, database: a.database, stream, ends: new TopicEnds({ kafka: this.#kafka!, topic: remoteTopicName(settings.replicationPolicy, settings.sourceAlias, topicName(stream, a.database, 'changes')) }) })
+          : undefined,
+      slotProbe: a.kind === 'source' ? new SourceSlotProbe({ url: o.clusterUrl, database: a.database, stream }) : undefined,
+      runner: 'starting',
+      walHigh: undefined,
+    };
+    const advance = (to: bigint): number => {
+      const from = run.walHigh;
+      if (from !== undefined && to <= from) return 0;
+      run.walHigh = to;
+      return from === undefined ? 0 : Number(to - from);
     };
     this.#tasks.set(a.taskId, run);
     const kafka = this.#kafka!;
@@ -397,6 +433,7 @@ export class WorkerDaemon {
             log,
             onProgress: (p) => {
               run.source = p;
+              this.#metrics.confirmed(a.database, advance(p.flushedLsn));
             },
           },
           signal,
@@ -414,6 +451,7 @@ export class WorkerDaemon {
             epoch: a.epoch,
             holder: `worker ${o.id}`,
             log,
+            onApplied: (p) => this.#metrics.applied(a.database, p.changes, advance(p.position.lsn)),
           },
           signal,
         );
@@ -423,6 +461,9 @@ export class WorkerDaemon {
       log,
       signal: controller.signal,
       onStatus: (s) => {
+        run.runner = s.state;
+        if (s.state === 'retrying') this.#metrics.restarted(a.kind, a.database);
+        if (s.state === 'failed') this.#metrics.failed(a.kind, a.database);
         if (controller.signal.aborted) return;
         if (s.state === 'starting' || s.state === 'running') this.#report(run, 'running', null);
         else if (s.state === 'retrying') this.#report(run, 'running', s.lastError ?? null);
@@ -441,7 +482,13 @@ export class WorkerDaemon {
         const a = run.assignment;
         let progress: Record<string, unknown> | undefined;
         try {
-          if (a.kind === 'source') progress = run.source ? { ...sourceProgress(run.source) } : undefined;
+          if (a.kind === 'source') {
+            const slot = await run.slotProbe?.read().catch((err: unknown) => {
+              this.#log.debug('slot not read', { taskId: a.taskId, error: errorMessage(err) });
+              return undefined;
+            });
+            progress = run.source ? { ...sourceProgress(run.source), ...slot } : undefined;
+          }
           else progress = await run.probe?.read().then((p) => (p ? { ...p } : undefined));
         } catch (err) {
           this.#log.debug('progress not read', { taskId: a.taskId, error: errorMessage(err) });
@@ -463,6 +510,7 @@ export class WorkerDaemon {
     this.#log.info('task stopping', { taskId, epoch: run.assignment.epoch, reason });
     run.controller.abort();
     void run.probe?.close();
+    void run.slotProbe?.close();
     const done = run.done;
     this.#stopping.add(done);
     void done.finally(() => this.#stopping.delete(done));
