@@ -100,7 +100,7 @@ export class MasterDaemon {
     });
     const statusSource = { syncs: this.#syncs, datacenter: o.datacenter, self: { id: o.id } };
     this.#lagSampler = new LagSampler({ history: this.#lagHistory, readStatus: () => readStatus(statusSource), log: this.#log.child({ component: 'master.lag-sampler' }) });
-    this.#metrics = new MasterMetrics({ readStatus: () => readStatus(statusSource), isLeader: () => this.#election.leaderEpoch !== undefined, version: o.version });
+    this.#metrics = new MasterMetrics({ readStatus: () => readStatus(statusSource), isLeader: () => this.#election.leaderEpoch !== undefined, datacenter: o.datacenter, version: o.version });
   }
 
   get state(): MasterState {

@@ -17,6 +17,8 @@ const TABLE_STATUSES: readonly TableStatus[] = ['waiting', 'copying', 'copied', 
 export interface MasterMetricsOptions {
   readonly readStatus: (signal: AbortSignal) => Promise<StatusResponse>;
   readonly isLeader: () => boolean;
+  /** This master's datacenter (--datacenter): one Prometheus scrapes both, and each must have a leader. */
+  readonly datacenter: string;
   readonly version: string;
 }
 
@@ -42,7 +44,7 @@ export class MasterMetrics {
     const registry = daemonRegistry('master', o.version);
     this.registry = registry;
     const gauge = (name: string, help: string, labelNames: readonly string[] = []): Gauge => new Gauge({ name, help, labelNames, registers: [registry] });
-    this.#leader = gauge('dcsync_master_leader', '1 while this master leads its datacenter, else 0');
+    this.#leader = gauge('dcsync_master_leader', '1 while this master leads its datacenter, else 0', ['datacenter']);
     this.#statusUp = gauge('dcsync_status_up', '1 when this scrape could read the sync status from PostgreSQL, else 0 (the other dcsync_ families of the status are then absent)');
     this.#syncStatus = gauge('dcsync_sync_status', '1 for the status a sync is in, 0 for the others', ['sync', 'role', 'status']);
     this.#lagSeconds = gauge('dcsync_lag_seconds', "Replication lag of a database in seconds: source commit time of the last read transaction − that of the destination's applied point (its lagging partition)", ['sync', 'database']);
@@ -59,7 +61,7 @@ export class MasterMetrics {
 
   /** Reads the status and sets every gauge from it; on a failed read only the leader and dcsync_status_up remain. */
   async refresh(signal: AbortSignal): Promise<void> {
-    this.#leader.set(this.#o.isLeader() ? 1 : 0);
+    this.#leader.set({ datacenter: this.#o.datacenter }, this.#o.isLeader() ? 1 : 0);
     let status: StatusResponse;
     try {
       status = await this.#o.readStatus(signal);
