@@ -227,7 +227,15 @@ export class WorkerDaemon {
     this.#o = o;
     this.#log = o.logger.child({ component: 'worker', workerId: o.id });
     this.lifecycle = new Lifecycle<WorkerState>('initialized', TRANSITIONS, this.#log);
-    this.#metrics = new WorkerMetrics({ version: o.version, tasks: () => [...this.#tasks.values()].flatMap((t) => { const state = metricState(t.runner); return state ? [{ kind: t.assignment.kind, state }] : []; }) });
+    this.#metrics = new WorkerMetrics({ version: o.version, tasks: () => this.#taskStates() });
+  }
+
+  /** The kind and state of each task this worker runs, as the metrics count them. */
+  #taskStates(): { kind: TaskAssignment['kind']; state: WorkerTaskState }[] {
+    return [...this.#tasks.values()].flatMap((t) => {
+      const state = metricState(t.runner);
+      return state ? [{ kind: t.assignment.kind, state }] : [];
+    });
   }
 
   get id(): string {
