@@ -8,7 +8,7 @@ import type { RecordKey } from '../transport/record-auth.ts';
 import { setApplicationsReadOnly } from '../postgres/read-only.ts';
 import { checkMirroredTopic, waitForTopic } from '../transport/kafka/admin.ts';
 import { remoteTopicName, topicName, type ReplicationPolicy } from '../transport/topics.ts';
-import { runApplyLoop, type ApplyMode } from './apply-loop.ts';
+import { runApplyLoop, type ApplyLoopOptions, type ApplyMode } from './apply-loop.ts';
 import { runSequenceApplier } from './sequence-applier.ts';
 import { loadSnapshot } from './snapshot-loader.ts';
 import { TargetState } from './target-state.ts';
@@ -35,6 +35,8 @@ export interface DestinationTaskOptions {
   /** The sync run's record key: nothing that does not verify under it is applied (record-auth.ts). */
   recordKey?: RecordKey;
   log: Logger;
+  /** Called after each applied batch of the changes topic (the worker's metrics). */
+  onApplied?: ApplyLoopOptions['onApplied'];
 }
 
 /**
@@ -119,7 +121,7 @@ async function applyAll(o: DestinationTaskOptions, log: Logger, signal: AbortSig
   const sequencesTopic = remoteTopicName(o.policy, o.sourceAlias, topicName(o.syncId, o.database, 'sequences'));
   await runTogether(
     [
-      (s) => runApplyLoop({ kafka: o.kafka, topic: changesTopic, groupId: `${group}.changes`, partitions, targetUrl: o.targetUrl, database: o.database, state, mode: o.mode, log, ...keyOf(o) }, s),
+      (s) => runApplyLoop({ kafka: o.kafka, topic: changesTopic, groupId: `${group}.changes`, partitions, targetUrl: o.targetUrl, database: o.database, state, mode: o.mode, log, ...keyOf(o), ...(o.onApplied ? { onApplied: o.onApplied } : {}) }, s),
       (s) => runSequenceApplier({ kafka: o.kafka, topic: sequencesTopic, groupId: `${group}.sequences`, targetUrl: o.targetUrl, database: o.database, state, log, ...keyOf(o) }, s),
     ],
     signal,

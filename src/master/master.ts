@@ -26,6 +26,7 @@ import { LagHistory } from './status-page/lag-history.ts';
 import { statusPageRoutes } from './status-page/routes.ts';
 import { LagSampler } from './status-page/sampler.ts';
 import { SyncLoop } from './sync-loop.ts';
+import { MasterMetrics, metricsRoutes } from '../metrics/index.ts';
 import { SyncStore } from './sync-store.ts';
 
 /**
@@ -63,6 +64,7 @@ export class MasterDaemon {
   readonly #syncLoop: SyncLoop;
   readonly #lagHistory = new LagHistory();
   readonly #lagSampler: LagSampler;
+  readonly #metrics: MasterMetrics;
   readonly #loops = new AbortController();
   #running: Promise<void>[] = [];
   #server: ControlServer | undefined;
@@ -98,6 +100,7 @@ export class MasterDaemon {
     });
     const statusSource = { syncs: this.#syncs, datacenter: o.datacenter, self: { id: o.id } };
     this.#lagSampler = new LagSampler({ history: this.#lagHistory, readStatus: () => readStatus(statusSource), log: this.#log.child({ component: 'master.lag-sampler' }) });
+    this.#metrics = new MasterMetrics({ readStatus: () => readStatus(statusSource), isLeader: () => this.#election.leaderEpoch !== undefined, datacenter: o.datacenter, version: o.version });
   }
 
   get state(): MasterState {
@@ -130,7 +133,7 @@ export class MasterDaemon {
   async start(signal?: AbortSignal): Promise<void> {
     if (!this.lifecycle.is('initialized')) throw new IllegalStateError(`cannot start a master that is ${this.state}`);
     const o = this.#o;
-    this.#log.info('starting', { endpoint: o.serverEndpoint, port: o.serverPort, cluster: redactUrl(o.clusterUrl), datacenter: o.datacenter, version: o.version });
+    this.#log.info('starting', { endpoint: o.serverEndpoint, port: o.serverPort, cluster: redactUrl(o.clusterUrl), datacenter: o.datacenter, version: o.version, metrics: o.monitoringToken !== undefined ? 'on' : 'off' });
     try {
       const [keyfile, jwtSecret] = await Promise.all([readKeyfile(o.serverKeyfile), readJwtSecret(o.jwtSecretFile)]);
       await retry(() => this.#store.ensureSchema(), {
@@ -172,7 +175,9 @@ export class MasterDaemon {
             log: this.#log,
           }).filter((r) => r.access !== 'peer' || o.serverClientCafile !== undefined),
           ...statusPageRoutes({ history: this.#lagHistory, assets: loadStatusPageAssets(), self: { id: o.id } }),
+          ...metricsRoutes(this.#metrics),
         ],
+        ...(o.monitoringToken !== undefined ? { monitoringToken: o.monitoringToken } : {}),
         version: o.version,
         stopGrace: Math.min(API_DRAIN_MS, o.stopGraceMs / 2),
         logger: o.logger,

@@ -93,6 +93,14 @@ export interface SourceProgress {
   readonly lastDataTime: string | null;
   /** What the slot has confirmed (durable in Kafka). */
   readonly flushedLsn: string | null;
+  /** The source's pg_current_wal_lsn() when reported: WAL beyond what the slot confirmed is still to be read (null: unknown). */
+  readonly walLsn: string | null;
+  /** The task's replication slot (null: unknown). */
+  readonly slot: string | null;
+  /** The slot's confirmed_flush_lsn as the source's PostgreSQL holds it. */
+  readonly slotConfirmedLsn: string | null;
+  /** WAL the slot keeps the source from recycling: pg_current_wal_lsn() − restart_lsn, in bytes. */
+  readonly retainedWalBytes: number | null;
   readonly updatedAt: string;
 }
 
@@ -111,7 +119,10 @@ export interface DestinationProgress {
   readonly snapshotComplete: boolean;
   /** Applications' sessions of the target database start read-only (absent: reported by an older worker). */
   readonly readOnly?: boolean;
-  /** The most advanced applied position (commit LSN) over the partitions. */
+  /**
+   * The applied point (commit LSN): the least advanced position of the partitions that still have records to apply,
+   * or the most advanced once none has (worker/applied-point.ts).
+   */
   readonly appliedLsn: string | null;
   /** Source commit time of that position (ISO). */
   readonly appliedCommitTime: string | null;
@@ -176,12 +187,24 @@ export interface DatabaseStatusView {
   readonly readOnly: boolean | null;
 }
 
+export interface OutgoingDatabaseView {
+  readonly database: string;
+  readonly state: TaskState;
+  readonly workerId: string | null;
+  readonly error: string | null;
+  readonly snapshotComplete: boolean;
+  /** The source task's replication slot (null until its worker reported it). */
+  readonly slot: string | null;
+  /** WAL that slot keeps from being recycled, in bytes (null: unknown). */
+  readonly retainedWalBytes: number | null;
+}
+
 export interface OutgoingStatusView {
   readonly id: string;
   readonly run: string | null;
   readonly status: SyncStatus;
   readonly destination: { readonly datacenter: string; readonly endpoints: readonly string[] };
-  readonly databases: readonly { readonly database: string; readonly state: TaskState; readonly workerId: string | null; readonly error: string | null; readonly snapshotComplete: boolean }[];
+  readonly databases: readonly OutgoingDatabaseView[];
   readonly cleanupPending: number;
 }
 

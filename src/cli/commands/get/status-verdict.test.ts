@@ -30,6 +30,6 @@ test('a failed sync, database, task or outgoing sync exits 3', () => {
   assert.equal(statusExitCode(status({ status: 'failed', error: 'boom' })), 3);
   assert.equal(statusExitCode(status({ databases: [database({ status: 'failed' })] })), 3);
   assert.equal(statusExitCode(status({ databases: [database({ destinationTask: { state: 'failed', workerId: null, error: 'x' } })] })), 3);
-  const outgoing = { id: 'o', run: null, status: 'running' as const, destination: { datacenter: 'dc-c', endpoints: [] }, cleanupPending: 0, databases: [{ database: 'app', state: 'failed' as const, workerId: null, error: 'slot lost', snapshotComplete: true }] };
+  const outgoing = { id: 'o', run: null, status: 'running' as const, destination: { datacenter: 'dc-c', endpoints: [] }, cleanupPending: 0, databases: [{ database: 'app', state: 'failed' as const, workerId: null, error: 'slot lost', snapshotComplete: true, slot: null, retainedWalBytes: null }] };
   assert.deepEqual(failures(status({ outgoing: [outgoing] })), ["outgoing sync 'o', database 'app': source task failed: slot lost"]);
 });
