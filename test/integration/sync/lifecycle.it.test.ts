@@ -375,4 +375,42 @@ describe('sync lifecycle on a local two-datacenter deployment', { timeout: 900_0
     await waitFor(async () => (await status()).status === 'running', { timeoutMs: 60_000, intervalMs: 1_000, what: 'running again' });
     assert.equal((await sourceSlots()).length, 3);
   });
+  it('a failed destination task is named by get status; reset failed task starts it again once the cause is gone', async () => {
+    // B holds a database of that name with a table dcsync did not create: the destination refuses to touch it.
+    await run(pgBin('psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'postgres', '-c', 'CREATE DATABASE extra'], dep.pgEnv('dc-b'));
+    await query('dc-b', 'extra', `CREATE TABLE operators_own (id int)`);
+    await run(pgBin('psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'postgres', '-c', 'CREATE DATABASE extra'], dep.pgEnv('dc-a'));
+    await query('dc-a', 'extra', `CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 500) g`);
+    const failedTask = async (): Promise<string | undefined> => (await tasks('dc-b')).find((t) => t.database === 'extra' && t.kind === 'destination' && t.state === 'failed')?.id;
+    await waitFor(async () => (await failedTask()) !== undefined, { timeoutMs: 90_000, intervalMs: 1_000, what: "extra's destination task failed" });
+    const st = await cli(['get', 'status', ...at('dc-b')], auth(), 30_000);
+    assert.notEqual(st.code, 0, 'get status exits non-zero while a database has failed');
+    assert.match(st.stdout, /FAILED: .*extra.*operators_own/);
+    await run(pgBin('psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'postgres', '-c', 'DROP DATABASE extra WITH (FORCE)'], dep.pgEnv('dc-b'));
+    const reset = await cli(['reset', 'failed', 'task', ...at('dc-b'), '--task.id', (await failedTask())!], auth());
+    assert.equal(reset.code, 0, reset.stderr);
+    assert.match(reset.stdout, /reset: /);
+    await waitFor(
+      async () => {
+        await assertDatabasesEqual(dep.pgUrl('dc-a', 'extra'), dep.pgUrl('dc-b', 'extra'));
+        return true;
+      },
+      { timeoutMs: 120_000, intervalMs: 1_000, what: 'extra copied after the reset' },
+    );
+  });
+
+  it('abort sync stops B alone and leaves it writable; abort outgoing sync then ends it at A and drops its slots', async () => {
+    const slots = (await sourceSlots()).length;
+    assert.ok(slots >= 3);
+    const abort = await cli(['abort', 'sync', ...at('dc-b')], auth());
+    assert.equal(abort.code, 0, abort.stderr + abort.stdout);
+    assert.equal((await status()).status, 'inactive');
+    await query('dc-b', 'inventory', `UPDATE item SET id = id WHERE id = 1`); // B takes writes again
+    assert.equal((await sourceSlots()).length, slots, "A's slots stay until the source is told");
+    assert.ok(['running', 'initial-sync'].includes((await status('dc-a')).outgoing[0]?.status ?? ''), "A's outgoing sync goes on");
+    const end = await cli(['abort', 'outgoing', 'sync', ...at('dc-a'), '--timeout', '60s'], auth(), 120_000);
+    assert.equal(end.code, 0, end.stderr + end.stdout);
+    await waitFor(async () => (await sourceSlots()).length === 0, { timeoutMs: 60_000, intervalMs: 1_000, what: "A's slots dropped" });
+    assert.equal((await status('dc-a')).outgoing[0]?.status, 'inactive');
+  });
 });
