@@ -6,6 +6,7 @@ import { AbortedError } from '../core/time.ts';
 import type { Logger } from '../core/logger.ts';
 import { qualifiedName, quoteIdent, tableKey } from '../model/change.ts';
 import { classifyPgError } from '../postgres/errors.ts';
+import { readyForQueryAfter } from '../postgres/pg-internals.ts';
 import type { SourceTable } from './catalog.ts';
 import { encodeSnapshotRecord } from '../transport/record-format/index.ts';
 import type { ChangeSink } from '../transport/sink.ts';
@@ -126,9 +127,7 @@ async function copyChunk(session: pg.Client, c: CopyPlanChunk, o: CopierOptions)
   try {
     const copy = copyTo(copySql(c));
     // The stream ends at CopyDone; the session takes its next query only after ReadyForQuery.
-    const ready = new Promise<void>((resolve) => {
-      (copy as unknown as { handleReadyForQuery(): void }).handleReadyForQuery = resolve;
-    });
+    const ready = readyForQueryAfter(copy);
     const stream = session.query(copy);
     for await (const piece of stream as AsyncIterable<Buffer>) {
       let buf = piece;
