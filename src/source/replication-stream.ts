@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { ConnectionLostError, IllegalStateError, ProtocolError } from '../core/errors.ts';
-import { formatLsn, type Lsn } from '../core/lsn.ts';
+import { formatLsn, ZERO_LSN, type Lsn } from '../core/lsn.ts';
 import type { Logger } from '../core/logger.ts';
 import { classifyPgError } from '../postgres/errors.ts';
 import { startCopyBoth, type CopyBothChannel } from '../postgres/pg-internals.ts';
@@ -27,14 +27,14 @@ export interface StartOptions {
   statusIntervalMs?: number;
 }
 
-/** What the server may forget: everything up to `flushed` is durable downstream. */
-export type StatusSource = () => { written: Lsn; flushed: Lsn };
-
 /**
  * One logical replication connection in copy-both mode: START_REPLICATION, each frame handed to the consumer as
  * it is parsed (no queue: the consumer copies what it keeps), standby status updates (on request and on a timer),
  * and flow control by pausing the socket. States: idle → streaming → closed. A server close after close() is
  * expected; before it, waiting fails with a retriable ConnectionLostError.
+ *
+ * The status updates carry what the owner reported: `received` as the write position, `acknowledge` as the flush
+ * (and apply) position, which the server may forget. The stream never moves either on its own.
  */
 export class ReplicationStream {
   #state: 'idle' | 'streaming' | 'closed' = 'idle';
@@ -47,12 +47,26 @@ export class ReplicationStream {
   #ended = false;
   #paused = false;
   #timer: NodeJS.Timeout | undefined;
+  #written: Lsn = ZERO_LSN;
+  #flushed: Lsn = ZERO_LSN;
 
   constructor(
     private readonly client: pg.Client,
-    private readonly status: StatusSource,
     private readonly log: Logger,
   ) {}
+
+  /** Everything up to `lsn` has been read: the write position of the next status updates. Never moves back. */
+  received(lsn: Lsn): void {
+    if (lsn > this.#written) this.#written = lsn;
+  }
+
+  /**
+   * Everything up to `lsn` is durable downstream: the flush position of the next status updates, which lets the
+   * server forget it (the slot restarts after it). Never moves back.
+   */
+  acknowledge(lsn: Lsn): void {
+    if (lsn > this.#flushed) this.#flushed = lsn;
+  }
 
   start(o: StartOptions, consumer: StreamConsumer): void {
     if (this.#state !== 'idle') throw new IllegalStateError(`replication stream is ${this.#state}`);
@@ -75,11 +89,10 @@ export class ReplicationStream {
     this.#timer.unref();
   }
 
-  /** Sends the current written/flushed position to the server. */
+  /** Sends the received and acknowledged positions to the server. */
   sendStatus(replyRequested: boolean): void {
     if (this.#state !== 'streaming') return;
-    const s = this.status();
-    const buf = encodeStandbyStatus({ written: s.written, flushed: s.flushed, applied: s.flushed, now: pgNowMicros(), replyRequested });
+    const buf = encodeStandbyStatus({ written: this.#written, flushed: this.#flushed, applied: this.#flushed, now: pgNowMicros(), replyRequested });
     this.#channel!.sendCopyData(buf);
   }
 

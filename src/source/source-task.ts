@@ -161,11 +161,11 @@ export async function runSourceTask(o: SourceTaskOptions, signal: AbortSignal): 
       await progressStore.recordAnnounced(announced, baseline);
     }
     const snapshotDone = { value: progress.snapshotComplete };
-    const checkpoint = new Checkpoint(ZERO_LSN);
+    stream = new ReplicationStream(repl, log);
+    const checkpoint = new Checkpoint(stream, ZERO_LSN);
     const builder = new ChangeBuilder(announced);
     const capture = new ChangeCapture({ syncId: o.syncId, database: o.database, topic: changesTopic, partitions: o.partitions, sink: changeSink, checkpoint, builder });
     changeSink.onAcked((seq) => checkpoint.acked(seq));
-    stream = new ReplicationStream(repl, () => ({ written: checkpoint.received, flushed: checkpoint.flushed }), log);
 
     const copying =
       pending.length > 0

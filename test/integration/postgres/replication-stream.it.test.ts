@@ -58,10 +58,15 @@ async function openStream(url: string, slot: string, got: Received): Promise<Rep
   const repl = await connect({ url, replication: true });
   const r = await repl.query<{ consistent_point: string }>(`CREATE_REPLICATION_SLOT ${slot} LOGICAL pgoutput`);
   const decoder = new PgOutputDecoder();
-  let confirmed = parseLsn(r.rows[0]!.consistent_point);
-  const stream = new ReplicationStream(repl, () => ({ written: confirmed, flushed: confirmed }), silentLogger);
+  const startLsn = parseLsn(r.rows[0]!.consistent_point);
+  const stream = new ReplicationStream(repl, silentLogger);
+  const confirm = (l: Lsn): void => {
+    stream.received(l);
+    stream.acknowledge(l);
+  };
+  confirm(startLsn);
   stream.start(
-    { slot, startLsn: confirmed, publications: ['pub'], statusIntervalMs: 60_000 },
+    { slot, startLsn, publications: ['pub'], statusIntervalMs: 60_000 },
     {
       message({ data, walEnd }) {
         const m = decoder.decode(data);
@@ -70,7 +75,7 @@ async function openStream(url: string, slot: string, got: Received): Promise<Rep
           got.inserts.set(Number(id), (got.inserts.get(Number(id)) ?? 0) + 1);
           assert.equal(v, valueOf(Number(id)), `row ${id} arrives whole`);
         }
-        if (m.tag === 'commit') confirmed = got.committed = walEnd;
+        if (m.tag === 'commit') confirm((got.committed = walEnd));
       },
       keepalive() {
         got.keepalives++;
