@@ -105,7 +105,8 @@ export async function copyTables(tables: readonly SourceTable[], o: CopierOption
   if (unfinished.length > 0) throw new ReplicationError(`the initial copy ended with chunks left of ${unfinished.join(', ')}`);
 }
 
-async function waitAcked(sink: ChangeSink, seq: number, signal: AbortSignal): Promise<void> {
+/** Resolves once the record with sequence number `seq`, and every record before it, is durable. */
+export async function waitAcked(sink: ChangeSink, seq: number, signal: AbortSignal): Promise<void> {
   while (sink.acked < seq) await sink.flush(signal);
 }
 
