@@ -141,7 +141,8 @@ describe('ReplicationStream on a real walsender', () => {
       parseLsn((await c.query<{ lsn: string }>(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 's_close'`)).rows[0]!.lsn);
     const created = await confirmed();
     await insertRows(7001, 7021);
-    await drain(stream, () => got.inserts.size === 20);
+    // The transaction's commit may arrive in a later read than its rows: wait for it too.
+    await drain(stream, () => got.inserts.size === 20 && got.committed !== undefined);
     const committed = got.committed!;
     await stream.close();
     for (const deadline = Date.now() + 5_000; (await confirmed()) < committed && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 100));
