@@ -1,8 +1,9 @@
 /**
  * Leader election among the masters of one datacenter, through the lease row in its PostgreSQL (store.ts).
  *
- * - A follower tries to take the lease when it is free or expired (epoch + 1); otherwise it waits until the
- *   holder's lease would expire (on the database's clock), at most renewMs, and looks again.
+ * - A follower tries to take the lease when it is free, expired or held under its own id (an earlier process of
+ *   this master), always with epoch + 1; otherwise it waits until the holder's lease would expire (on the
+ *   database's clock), at most renewMs, and looks again.
  * - The leader renews every renewMs (1.5 s) for leaseMs (6 s). It stays leader only until its local deadline:
  *   the moment it sent its last successful renewal plus leaseMs minus safetyMs, measured on this process's
  *   monotonic clock. The database's expiry is counted from when the statement ran, which is after the send, so
@@ -36,9 +37,9 @@ const TRANSITIONS: Readonly<Record<ElectionState, readonly ElectionState[]>> = {
 };
 
 export interface ElectionTimings {
-  /** How long a lease lasts without renewal; default 8 s. */
+  /** How long a lease lasts without renewal; default 6 s. */
   readonly leaseMs: number;
-  /** How often the leader renews; default 2 s. */
+  /** How often the leader renews, and the longest a follower waits between two looks; default 1.5 s. */
   readonly renewMs: number;
   /** Retry interval after a failed query; default 500 ms. */
   readonly retryMs: number;

@@ -13,7 +13,10 @@ import type { ChangeSink } from '../transport/sink.ts';
 import { ChangeBuilder } from './change-builder.ts';
 import { ChangeCapture, TABLE_FAILED_PREFIX } from './change-capture.ts';
 import { MARKER_INDEX } from '../model/position.ts';
-import { Checkpoint } from './checkpoint.ts';
+import { Checkpoint, type SlotPosition } from './checkpoint.ts';
+
+/** The slot is not under test here: the checkpoint's own positions are. */
+const NO_SLOT: SlotPosition = { received() {}, acknowledge() {} };
 
 /** Records what was enqueued; acknowledges on demand. Pure logic under test, no Kafka involved. */
 class RecordingSink implements ChangeSink {
@@ -77,7 +80,7 @@ function feed(capture: ChangeCapture, m: PgOutputMessage, walEnd: Lsn): void {
 
 function setup(partitions: number, maxBatchEntries?: number) {
   const sink = new RecordingSink();
-  const checkpoint = new Checkpoint(lsn(1n));
+  const checkpoint = new Checkpoint(NO_SLOT, lsn(1n));
   sink.onAcked((n) => checkpoint.acked(n));
   const capture = new ChangeCapture({ database: 'db', topic: 't', partitions, sink, checkpoint, builder: new ChangeBuilder([accounts]), ...(maxBatchEntries ? { maxBatchEntries } : {}) });
   feed(capture, relation, lsn(0n));
@@ -235,7 +238,7 @@ test('rows forwarded by their bytes decode to what ChangeBuilder builds, in the 
     for (const fullOnKeyed of [false, true]) {
       const tables = tablesOf(fullOnKeyed);
       const sink = new RecordingSink();
-      const checkpoint = new Checkpoint(lsn(1n));
+      const checkpoint = new Checkpoint(NO_SLOT, lsn(1n));
       const builder = new ChangeBuilder(tables);
       const expectBuilder = new ChangeBuilder(tables);
       const capture = new ChangeCapture({ database: 'db', topic: 't', partitions, sink, checkpoint, builder });
@@ -299,7 +302,7 @@ test('rows forwarded by their bytes decode to what ChangeBuilder builds, in the 
 
 test('a table-failed message of this sync stops the table at its place in the stream; another sync\'s is ignored', () => {
   const sink = new RecordingSink();
-  const checkpoint = new Checkpoint(lsn(1n));
+  const checkpoint = new Checkpoint(NO_SLOT, lsn(1n));
   const capture = new ChangeCapture({ syncId: 's1', database: 'db', topic: 't', partitions: 2, sink, checkpoint, builder: new ChangeBuilder([accounts]) });
   feed(capture, relation, lsn(0n));
   const message = (syncId: string): PgOutputMessage => ({
@@ -324,7 +327,7 @@ test('a table-failed message of this sync stops the table at its place in the st
 
 test('a table with a unique index beside its key keeps all its changes, key moves included, in one partition in order', () => {
   const sink = new RecordingSink();
-  const checkpoint = new Checkpoint(lsn(1n));
+  const checkpoint = new Checkpoint(NO_SLOT, lsn(1n));
   const unique: SourceTable = { ...accounts, otherUniqueness: true };
   const capture = new ChangeCapture({ database: 'db', topic: 't', partitions: 4, sink, checkpoint, builder: new ChangeBuilder([unique]) });
   feed(capture, relation, lsn(0n));

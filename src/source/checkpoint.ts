@@ -1,9 +1,19 @@
 import { ZERO_LSN, type Lsn } from '../core/lsn.ts';
 
+/** The slot's side of the checkpoint: the replication stream, whose status updates carry these positions. */
+export interface SlotPosition {
+  /** Everything up to `lsn` has been read. */
+  received(lsn: Lsn): void;
+  /** Everything up to `lsn` is durable downstream: the server may forget it. */
+  acknowledge(lsn: Lsn): void;
+}
+
 /**
- * Which WAL position may be confirmed to the slot. `flushed` only moves to the end LSN of a transaction once
- * every record of it, and of every earlier transaction, is durable downstream (sequence numbers from the sink);
- * `received` is what has been read. When idle and caught up, a keepalive's walEnd may be confirmed.
+ * Which WAL position may be confirmed to the slot, and the only caller of `slot.acknowledge`: the rule is that the
+ * slot is told only what Kafka has durably acknowledged. `flushed` moves to the end LSN of a transaction only once
+ * every record of it, and of every earlier transaction, is acknowledged by the sink (sequence numbers); when idle
+ * and caught up (no open transaction, nothing unacknowledged), to a keepalive's walEnd. `received` is what has
+ * been read.
  */
 export class Checkpoint {
   #received: Lsn;
@@ -13,9 +23,14 @@ export class Checkpoint {
   #head = 0;
   #acked = 0;
 
-  constructor(start: Lsn = ZERO_LSN) {
+  constructor(
+    private readonly slot: SlotPosition,
+    start: Lsn = ZERO_LSN,
+  ) {
     this.#received = start;
     this.#flushed = start;
+    slot.received(start);
+    slot.acknowledge(start);
   }
 
   get received(): Lsn {
@@ -27,14 +42,16 @@ export class Checkpoint {
   }
 
   receivedUpTo(lsn: Lsn): void {
-    if (lsn > this.#received) this.#received = lsn;
+    if (lsn <= this.#received) return;
+    this.#received = lsn;
+    this.slot.received(lsn);
   }
 
   /** A transaction (or heartbeat) ending at `lsn` whose last record got sequence number `seq`. */
   commit(seq: number, lsn: Lsn): void {
     this.receivedUpTo(lsn);
     if (seq <= this.#acked && this.#head === this.#pending.length) {
-      if (lsn > this.#flushed) this.#flushed = lsn;
+      this.#flush(lsn);
       return;
     }
     this.#pending.push({ seq, lsn });
@@ -43,10 +60,7 @@ export class Checkpoint {
   /** The sink made everything up to `seq` durable. */
   acked(seq: number): void {
     this.#acked = Math.max(this.#acked, seq);
-    while (this.#head < this.#pending.length && this.#pending[this.#head]!.seq <= this.#acked) {
-      const p = this.#pending[this.#head++]!;
-      if (p.lsn > this.#flushed) this.#flushed = p.lsn;
-    }
+    while (this.#head < this.#pending.length && this.#pending[this.#head]!.seq <= this.#acked) this.#flush(this.#pending[this.#head++]!.lsn);
     if (this.#head === this.#pending.length) {
       this.#pending = [];
       this.#head = 0;
@@ -59,6 +73,13 @@ export class Checkpoint {
   /** Nothing in flight and no open transaction: the server's walEnd is safe to confirm. */
   idle(walEnd: Lsn, inTransaction: boolean, sinkIdle: boolean): void {
     this.receivedUpTo(walEnd);
-    if (!inTransaction && sinkIdle && this.#head === this.#pending.length && walEnd > this.#flushed) this.#flushed = walEnd;
+    if (!inTransaction && sinkIdle && this.#head === this.#pending.length) this.#flush(walEnd);
+  }
+
+  /** Durable downstream up to `lsn`: confirmed to the slot. */
+  #flush(lsn: Lsn): void {
+    if (lsn <= this.#flushed) return;
+    this.#flushed = lsn;
+    this.slot.acknowledge(lsn);
   }
 }

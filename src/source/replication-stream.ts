@@ -1,9 +1,10 @@
 import type pg from 'pg';
 import { ConnectionLostError, IllegalStateError, ProtocolError } from '../core/errors.ts';
-import { formatLsn, type Lsn } from '../core/lsn.ts';
+import { formatLsn, ZERO_LSN, type Lsn } from '../core/lsn.ts';
 import type { Logger } from '../core/logger.ts';
 import { classifyPgError } from '../postgres/errors.ts';
-import { CopyFramer, decodeWalSenderFrame, encodeStandbyStatus, pgNowMicros, xlogDataAt, type XLogData } from '../postgres/protocol/index.ts';
+import { startCopyBoth, type CopyBothChannel } from '../postgres/pg-internals.ts';
+import { decodeWalSenderFrame, encodeStandbyStatus, pgNowMicros, xlogDataAt, type XLogData } from '../postgres/protocol/index.ts';
 
 /**
  * Receives the stream's frames as the connection parses them, synchronously. A message is handed over where it lies
@@ -14,8 +15,6 @@ export interface StreamConsumer {
   message(x: XLogData): void;
   keepalive(walEnd: Lsn): void;
 }
-
-const READY_FOR_QUERY = 0x5a; /* Z */
 
 export interface StartOptions {
   slot: string;
@@ -28,18 +27,19 @@ export interface StartOptions {
   statusIntervalMs?: number;
 }
 
-/** What the server may forget: everything up to `flushed` is durable downstream. */
-export type StatusSource = () => { written: Lsn; flushed: Lsn };
-
 /**
  * One logical replication connection in copy-both mode: START_REPLICATION, each frame handed to the consumer as
  * it is parsed (no queue: the consumer copies what it keeps), standby status updates (on request and on a timer),
  * and flow control by pausing the socket. States: idle → streaming → closed. A server close after close() is
  * expected; before it, waiting fails with a retriable ConnectionLostError.
+ *
+ * The status updates carry what the owner reported: `received` as the write position, `acknowledge` as the flush
+ * (and apply) position, which the server may forget. The stream never moves either on its own.
  */
 export class ReplicationStream {
   #state: 'idle' | 'streaming' | 'closed' = 'idle';
   #consumer: StreamConsumer | undefined;
+  #channel: CopyBothChannel | undefined;
   /** Frames handed to the consumer since the last waitForFrames. */
   #frames = 0;
   #waiter: (() => void) | undefined;
@@ -47,12 +47,26 @@ export class ReplicationStream {
   #ended = false;
   #paused = false;
   #timer: NodeJS.Timeout | undefined;
+  #written: Lsn = ZERO_LSN;
+  #flushed: Lsn = ZERO_LSN;
 
   constructor(
     private readonly client: pg.Client,
-    private readonly status: StatusSource,
     private readonly log: Logger,
   ) {}
+
+  /** Everything up to `lsn` has been read: the write position of the next status updates. Never moves back. */
+  received(lsn: Lsn): void {
+    if (lsn > this.#written) this.#written = lsn;
+  }
+
+  /**
+   * Everything up to `lsn` is durable downstream: the flush position of the next status updates, which lets the
+   * server forget it (the slot restarts after it). Never moves back.
+   */
+  acknowledge(lsn: Lsn): void {
+    if (lsn > this.#flushed) this.#flushed = lsn;
+  }
 
   start(o: StartOptions, consumer: StreamConsumer): void {
     if (this.#state !== 'idle') throw new IllegalStateError(`replication stream is ${this.#state}`);
@@ -63,69 +77,23 @@ export class ReplicationStream {
     if (o.messages ?? true) opts.push(`messages 'true'`);
     const sql = `START_REPLICATION SLOT "${o.slot.replace(/"/g, '""')}" LOGICAL ${formatLsn(o.startLsn)} (${opts.join(', ')})`;
     this.log.info('replication starting', { slot: o.slot, lsn: formatLsn(o.startLsn) });
-    const self = this;
-    // A pg "submittable": the client routes the copy-both traffic of this query to these handlers.
-    const submittable = {
-      submit(connection: { query(text: string): void; stream: NodeJS.ReadableStream }) {
-        self.#takeOver(connection.stream);
-        connection.query(sql);
-      },
-      handleError(err: Error) {
-        self.#fail(classifyPgError(err));
-      },
-      handleReadyForQuery() {
-        self.#end();
-      },
-      handleCommandComplete() {},
-      handleRowDescription() {},
-      handleDataRow() {},
-      handleEmptyQuery() {},
-      handlePortalSuspended() {},
-      handleCopyInResponse() {},
-    };
-    void this.client.query(submittable as unknown as pg.QueryConfig).catch?.((err: unknown) => this.#fail(classifyPgError(err)));
+    this.#channel = startCopyBoth(this.client, sql, {
+      copyData: (buf, start, end) => this.#onCopyData(buf, start, end),
+      framingError: (err) => this.#fail(new ProtocolError(`replication stream: ${err.message}`)),
+      queryError: (err) => this.#fail(classifyPgError(err)),
+      readyForQuery: () => this.#end(),
+    });
     this.client.on('end', () => this.#end());
     this.client.on('error', (err: Error) => this.#fail(classifyPgError(err)));
     this.#timer = setInterval(() => this.sendStatus(false), o.statusIntervalMs ?? 10_000);
     this.#timer.unref();
   }
 
-  /** Sends the current written/flushed position to the server. */
+  /** Sends the received and acknowledged positions to the server. */
   sendStatus(replyRequested: boolean): void {
     if (this.#state !== 'streaming') return;
-    const s = this.status();
-    const buf = encodeStandbyStatus({ written: s.written, flushed: s.flushed, applied: s.flushed, now: pgNowMicros(), replyRequested });
-    (this.client as unknown as { connection: { sendCopyFromChunk(b: Buffer): void } }).connection.sendCopyFromChunk(buf);
-  }
-
-  /**
-   * Reads the socket itself while the copy-both phase lasts: CopyData frames go straight to #onCopyData (no message
-   * object, slice or event each), every other message to node-postgres's parser, which is given the socket back
-   * after ReadyForQuery. Called as the query is submitted: the server has sent nothing since the last ReadyForQuery,
-   * so the driver's parser holds no bytes of a message.
-   */
-  #takeOver(stream: NodeJS.ReadableStream): void {
-    const driver = stream.listeners('data') as ((chunk: Buffer) => void)[];
-    const giveBack = (): void => {
-      stream.removeListener('data', onData);
-      for (const l of driver) stream.on('data', l);
-    };
-    const framer = new CopyFramer(
-      (buf, start, end) => this.#onCopyData(buf, start, end),
-      (message) => {
-        for (const l of driver) l.call(stream, message);
-        if (message[0] === READY_FOR_QUERY) giveBack();
-      },
-    );
-    const onData = (chunk: Buffer): void => {
-      try {
-        framer.push(chunk);
-      } catch (err) {
-        this.#fail(new ProtocolError(`replication stream: ${(err as Error).message}`));
-      }
-    };
-    for (const l of driver) stream.removeListener('data', l);
-    stream.on('data', onData);
+    const buf = encodeStandbyStatus({ written: this.#written, flushed: this.#flushed, applied: this.#flushed, now: pgNowMicros(), replyRequested });
+    this.#channel!.sendCopyData(buf);
   }
 
   #onCopyData(buf: Buffer, start: number, end: number): void {
@@ -152,23 +120,19 @@ export class ReplicationStream {
   pause(): void {
     if (this.#paused) return;
     this.#paused = true;
-    this.#socket()?.pause();
+    this.#channel?.pause();
   }
 
   resume(): void {
     if (!this.#paused) return;
     this.#paused = false;
-    this.#socket()?.resume();
-  }
-
-  #socket(): { pause(): void; resume(): void } | undefined {
-    return (this.client as unknown as { connection?: { stream?: { pause(): void; resume(): void } } }).connection?.stream;
+    this.#channel?.resume();
   }
 
   #fail(err: Error): void {
     if (this.#state === 'closed' || this.#failure) return;
     this.#failure = err;
-    this.#socket()?.pause();
+    this.#channel?.pause();
     this.#wake();
   }
 

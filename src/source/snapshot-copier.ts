@@ -6,6 +6,7 @@ import { AbortedError } from '../core/time.ts';
 import type { Logger } from '../core/logger.ts';
 import { qualifiedName, quoteIdent, tableKey } from '../model/change.ts';
 import { classifyPgError } from '../postgres/errors.ts';
+import { readyForQueryAfter } from '../postgres/pg-internals.ts';
 import type { SourceTable } from './catalog.ts';
 import { encodeSnapshotRecord } from '../transport/record-format/index.ts';
 import type { ChangeSink } from '../transport/sink.ts';
@@ -104,7 +105,8 @@ export async function copyTables(tables: readonly SourceTable[], o: CopierOption
   if (unfinished.length > 0) throw new ReplicationError(`the initial copy ended with chunks left of ${unfinished.join(', ')}`);
 }
 
-async function waitAcked(sink: ChangeSink, seq: number, signal: AbortSignal): Promise<void> {
+/** Resolves once the record with sequence number `seq`, and every record before it, is durable. */
+export async function waitAcked(sink: ChangeSink, seq: number, signal: AbortSignal): Promise<void> {
   while (sink.acked < seq) await sink.flush(signal);
 }
 
@@ -126,9 +128,7 @@ async function copyChunk(session: pg.Client, c: CopyPlanChunk, o: CopierOptions)
   try {
     const copy = copyTo(copySql(c));
     // The stream ends at CopyDone; the session takes its next query only after ReadyForQuery.
-    const ready = new Promise<void>((resolve) => {
-      (copy as unknown as { handleReadyForQuery(): void }).handleReadyForQuery = resolve;
-    });
+    const ready = readyForQueryAfter(copy);
     const stream = session.query(copy);
     for await (const piece of stream as AsyncIterable<Buffer>) {
       let buf = piece;

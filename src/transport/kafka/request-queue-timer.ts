@@ -1,5 +1,7 @@
+import kafkajsPackage from 'kafkajs/package.json' with { type: 'json' };
 import RequestQueue from 'kafkajs/src/network/requestQueue/index.js';
 import { IllegalStateError } from '../../core/errors.ts';
+import { checkWrittenFor } from '../../core/written-for.ts';
 
 /** kafkajs's own interval for re-checking requests held back by the in-flight limit. */
 const RECHECK_MS = 10;
@@ -15,6 +17,8 @@ let installed = false;
  */
 export function installRequestQueueTimerFix(): void {
   if (installed) return;
+  // The replaced method's body is 2.2.4's own: a release that fixes the timer (or changes the queue) needs a new look.
+  checkWrittenFor(kafkajsPackage.version, { package: 'kafkajs', from: '2.2.4', below: '2.2.5', module: 'src/transport/kafka/request-queue-timer.ts' });
   const proto = RequestQueue.prototype as Partial<RequestQueue>;
   // kafkajs is pinned (package.json); a version without these methods needs this fix looked at again.
   if (typeof proto.scheduleCheckPendingRequests !== 'function' || typeof proto.checkPendingRequests !== 'function')

@@ -58,10 +58,15 @@ async function openStream(url: string, slot: string, got: Received): Promise<Rep
   const repl = await connect({ url, replication: true });
   const r = await repl.query<{ consistent_point: string }>(`CREATE_REPLICATION_SLOT ${slot} LOGICAL pgoutput`);
   const decoder = new PgOutputDecoder();
-  let confirmed = parseLsn(r.rows[0]!.consistent_point);
-  const stream = new ReplicationStream(repl, () => ({ written: confirmed, flushed: confirmed }), silentLogger);
+  const startLsn = parseLsn(r.rows[0]!.consistent_point);
+  const stream = new ReplicationStream(repl, silentLogger);
+  const confirm = (l: Lsn): void => {
+    stream.received(l);
+    stream.acknowledge(l);
+  };
+  confirm(startLsn);
   stream.start(
-    { slot, startLsn: confirmed, publications: ['pub'], statusIntervalMs: 60_000 },
+    { slot, startLsn, publications: ['pub'], statusIntervalMs: 60_000 },
     {
       message({ data, walEnd }) {
         const m = decoder.decode(data);
@@ -70,7 +75,7 @@ async function openStream(url: string, slot: string, got: Received): Promise<Rep
           got.inserts.set(Number(id), (got.inserts.get(Number(id)) ?? 0) + 1);
           assert.equal(v, valueOf(Number(id)), `row ${id} arrives whole`);
         }
-        if (m.tag === 'commit') confirmed = got.committed = walEnd;
+        if (m.tag === 'commit') confirm((got.committed = walEnd));
       },
       keepalive() {
         got.keepalives++;
@@ -136,7 +141,8 @@ describe('ReplicationStream on a real walsender', () => {
       parseLsn((await c.query<{ lsn: string }>(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 's_close'`)).rows[0]!.lsn);
     const created = await confirmed();
     await insertRows(7001, 7021);
-    await drain(stream, () => got.inserts.size === 20);
+    // The transaction's commit may arrive in a later read than its rows: wait for it too.
+    await drain(stream, () => got.inserts.size === 20 && got.committed !== undefined);
     const committed = got.committed!;
     await stream.close();
     for (const deadline = Date.now() + 5_000; (await confirmed()) < committed && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 100));
