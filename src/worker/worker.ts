@@ -6,17 +6,13 @@
  * docs/worker.md and the worker contract in docs/master.md.
  */
 import { parseRecordKey, type RecordKey } from '../transport/record-auth.ts';
-import { daemonIdOf, endpointOption, portOption, requiredOption } from '../config/validate.ts';
 import { readFile } from 'node:fs/promises';
 import type { Kafka } from 'kafkajs';
 import { loadKafkaTls } from '../transport/kafka/tls-files.ts';
-import { resolvePgUrl } from '../postgres/url.ts';
-import { resolveMonitoringToken } from '../config/monitoring-token.ts';
 import { ControlClient, ControlHttpError, ControlServer, formatPath, type ControlServerAddress } from '../control/index.ts';
-import { WORKER_PORT } from '../control/options.ts';
 import { errorMessage, IllegalStateError, InvalidOptionError, ShutdownTimeoutError } from '../core/errors.ts';
 import { Lifecycle } from '../core/lifecycle.ts';
-import { createLogger, type Logger, type LogLevel } from '../core/logger.ts';
+import type { Logger } from '../core/logger.ts';
 import { delay, finishWithin } from '../core/time.ts';
 import {
   MASTER_PATHS,
@@ -26,138 +22,23 @@ import {
   type TaskAssignment,
   type TaskStatusRequest,
 } from '../control/v1/cluster.ts';
-import { dcsyncVersion } from '../core/version.ts';
 import { readJwtSecret, readKeyfile, signJwt, type JwtSecret } from '../tls/index.ts';
 import { kafkaClient } from '../transport/kafka/client.ts';
 import { runDestinationTask } from '../destination/destination-task.ts';
-import type { ApplyMode } from '../destination/apply-loop.ts';
 import { reconcile } from './reconcile.ts';
 import { runSourceTask } from '../source/source-task.ts';
 import { runTask, type TaskStatus } from '../core/task-runner.ts';
 import { DestinationProgressProbe, SourceSlotProbe, TopicEnds, sourceProgress } from './task-progress.ts';
 import { metricsRoutes, WorkerMetrics, type WorkerTaskState } from '../metrics/index.ts';
-import { remoteTopicName, topicName, type ReplicationPolicy } from '../transport/topics.ts';
+import { remoteTopicName, topicName } from '../transport/topics.ts';
 import type { SourceTaskProgress } from '../source/source-task.ts';
 import { streamName, type SyncSettings } from '../control/v1/sync.ts';
+import type { CompiledWorkerOptions } from './worker-options.ts';
 
-export const DEFAULT_WORKER_DATACENTER = 'default';
-const DATACENTER = /^[A-Za-z0-9._-]{1,64}$/;
+export { compileWorkerOptions, DEFAULT_WORKER_DATACENTER, workerIdOf, type CompiledWorkerOptions, type WorkerOptions } from './worker-options.ts';
+
 /** What names a task's slots, publications and topics: `<sync>` or `<sync>_<run>`. */
 const STREAM = /^[a-z0-9_]{1,24}$/;
-
-export interface WorkerOptions {
-  /** --server.endpoint: where the masters reach this worker (https://host:port); host:port is its id. */
-  readonly serverEndpoint: string;
-  /** --server.port; default 8729. */
-  readonly serverPort?: number;
-  readonly serverKeyfile: string;
-  /** --master.endpoint: this datacenter's masters. */
-  readonly masterEndpoints: readonly string[];
-  /** --master.cacert: CA that verifies the masters; default: the CA at the end of the keyfile's chain. */
-  readonly masterCacert?: string;
-  readonly jwtSecretFile: string;
-  readonly datacenter?: string;
-  readonly clusterEndpoint: string;
-  readonly clusterPasswordFile?: string;
-  readonly clusterCacert?: string;
-  readonly kafkaAddr: readonly string[];
-  readonly kafkaCacert?: string;
-  readonly kafkaClientKeyfile?: string;
-  /** Task settings until the sync config carries them (docs/worker.md). */
-  readonly partitions?: number;
-  readonly copySessions?: number;
-  readonly sourceAlias?: string;
-  readonly replicationPolicy?: ReplicationPolicy;
-  readonly applyMode?: ApplyMode;
-  /** Before the masters told us theirs; default 3 s. */
-  readonly heartbeatIntervalMs?: number;
-  /** stop() without graceMs waits this long for the tasks to end; default 30 s (a task blocked in a Kafka connect notices the abort only when that attempt gives up, ≈15 s). */
-  readonly stopGraceMs?: number;
-  readonly logLevel?: LogLevel;
-  /** --monitoring.token: the bearer token of /metrics; without one (or a token file) the metrics routes are off. */
-  readonly monitoringToken?: string;
-  /** --monitoring.token-file: a file holding it (one line). */
-  readonly monitoringTokenFile?: string;
-  readonly logger?: Logger;
-}
-
-export interface CompiledWorkerOptions {
-  readonly id: string;
-  readonly serverEndpoint: string;
-  readonly serverPort: number;
-  readonly serverKeyfile: string;
-  readonly masterEndpoints: readonly string[];
-  readonly masterCacert: string | undefined;
-  readonly jwtSecretFile: string;
-  readonly datacenter: string;
-  /** With the password: never log it. */
-  readonly clusterUrl: string;
-  readonly kafkaAddr: readonly string[];
-  readonly kafkaCacert: string | undefined;
-  readonly kafkaClientKeyfile: string | undefined;
-  readonly partitions: number;
-  readonly copySessions: number;
-  readonly sourceAlias: string;
-  readonly replicationPolicy: ReplicationPolicy;
-  readonly applyMode: ApplyMode;
-  readonly heartbeatIntervalMs: number;
-  readonly stopGraceMs: number;
-  /** Never log it. */
-  readonly monitoringToken: string | undefined;
-  readonly version: string;
-  readonly logger: Logger;
-}
-
-const required = requiredOption;
-const endpoint = endpointOption;
-
-function positiveInt(key: string, v: number | undefined, fallback: number): number {
-  const n = v ?? fallback;
-  if (!Number.isInteger(n) || n < 1) throw new InvalidOptionError(key, 'must be a positive integer');
-  return n;
-}
-
-export const workerIdOf = daemonIdOf;
-
-export function compileWorkerOptions(raw: WorkerOptions, env: NodeJS.ProcessEnv): CompiledWorkerOptions {
-  const serverEndpoint = endpoint('server.endpoint', required('server.endpoint', raw.serverEndpoint));
-  const serverPort = portOption('server.port', raw.serverPort ?? WORKER_PORT);
-  if (raw.masterEndpoints.length === 0) throw new InvalidOptionError('master.endpoint', "is required: the endpoints of this datacenter's masters");
-  const masterEndpoints = [...new Set(raw.masterEndpoints.map((e) => endpoint('master.endpoint', e)))];
-  const datacenter = raw.datacenter ?? DEFAULT_WORKER_DATACENTER;
-  if (!DATACENTER.test(datacenter)) throw new InvalidOptionError('datacenter', "must be 1-64 letters, digits, '.', '_' or '-'");
-  if (raw.kafkaAddr.length === 0) throw new InvalidOptionError('mq.kafka-addr', 'is required');
-  for (const a of raw.kafkaAddr) if (!/^[^\s:/]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$/.test(a)) throw new InvalidOptionError('mq.kafka-addr', `'${a}' is not host:port`);
-  const policy = raw.replicationPolicy ?? 'default';
-  if (policy !== 'default' && policy !== 'identity') throw new InvalidOptionError('mq.replication-policy', "must be 'default' or 'identity'");
-  const applyMode = raw.applyMode ?? 'parallel';
-  if (applyMode !== 'parallel' && applyMode !== 'transactional') throw new InvalidOptionError('apply.mode', "must be 'parallel' or 'transactional'");
-  const empty = (s: string | undefined): string | undefined => (s === undefined || s === '' ? undefined : s);
-  return {
-    id: workerIdOf(serverEndpoint),
-    serverEndpoint,
-    serverPort,
-    serverKeyfile: required('server.keyfile', raw.serverKeyfile),
-    masterEndpoints,
-    masterCacert: empty(raw.masterCacert),
-    jwtSecretFile: required('master.jwtSecret', raw.jwtSecretFile),
-    datacenter,
-    clusterUrl: resolvePgUrl('cluster.endpoint', required('cluster.endpoint', raw.clusterEndpoint), raw.clusterPasswordFile, env, { caFile: raw.clusterCacert }),
-    kafkaAddr: raw.kafkaAddr,
-    kafkaCacert: empty(raw.kafkaCacert),
-    kafkaClientKeyfile: empty(raw.kafkaClientKeyfile),
-    partitions: applyMode === 'transactional' ? 1 : positiveInt('mq.partitions', raw.partitions, 8),
-    copySessions: positiveInt('copy.sessions', raw.copySessions, 2),
-    sourceAlias: raw.sourceAlias ?? 'A',
-    replicationPolicy: policy,
-    applyMode,
-    heartbeatIntervalMs: positiveInt('heartbeatInterval', raw.heartbeatIntervalMs, 3_000),
-    stopGraceMs: positiveInt('stopGrace', raw.stopGraceMs, 30_000),
-    monitoringToken: resolveMonitoringToken(raw.monitoringToken, raw.monitoringTokenFile),
-    version: dcsyncVersion(),
-    logger: raw.logger ?? createLogger({ level: raw.logLevel ?? 'info' }),
-  };
-}
 
 /**
  * - `initialized`: constructed. - `running`: API up, heartbeats and tasks running. - `draining`: stop() was
