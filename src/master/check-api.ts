@@ -80,7 +80,7 @@ export function checkRoutes(d: CheckApiDeps): Route[] {
         const id = parseSyncId(req.params.id);
         const cur = await d.syncs.get(id);
         if (!cur || cur.role !== 'incoming') throw new HttpError(404, 'not-found', `no incoming sync '${id}' in this datacenter: 'check sync' runs against the destination's masters, once 'dcsync configure sync' set the sync up`);
-        if (!isActive(cur.status) || cur.status === 'cancelling') throw new HttpError(409, 'conflict', `sync '${id}' is ${cur.status}: only a running sync can be checked`);
+        if (cur.status !== 'running') throw new HttpError(409, 'conflict', `sync '${id}' is ${cur.status}: only a running sync (its initial copy done) can be checked`);
         const configured = Array.isArray(cur.config['databases']) ? (cur.config['databases'] as unknown[]).filter((x): x is string => typeof x === 'string') : [];
         const tasks = await d.syncs.tasksOf(id);
         const known = [...new Set([...configured, ...tasks.filter((t) => t.state !== 'cancelled').map((t) => t.database)])].sort();

@@ -1,6 +1,6 @@
 /**
  * docs/openapi.yaml must list exactly the routes a master serves: every (method, path) of masterRoutes(),
- * syncRoutes() and the routes ControlServer adds itself (GET /health, GET /version), with the same access class
+ * syncRoutes(), checkRoutes() and the routes ControlServer adds itself (GET /health, GET /version), with the same access class
  * (`x-dcsync-access`). The routes are read from a ControlServer built with them (its constructor only checks
  * options: no files are read and nothing listens); the handlers are never called.
  *
@@ -14,6 +14,7 @@ import { ControlServer } from '../control/server.ts';
 import { HTTP_METHODS, type Route } from '../control/router.ts';
 import { masterRoutes, type MasterApiDeps } from './api.ts';
 import { syncRoutes, type SyncApiDeps } from './sync-api.ts';
+import { checkRoutes, type CheckApiDeps } from './check-api.ts';
 
 const DOC = new URL('../../docs/openapi.yaml', import.meta.url);
 
@@ -39,7 +40,7 @@ function servedRoutes(): readonly Route[] {
     clientAuthCa: 'unused-client-ca.crt',
     jwtSecret: 'unused.secret',
     verifyOperator: async () => false,
-    routes: [...master, ...sync],
+    routes: [...master, ...sync, ...checkRoutes({} as unknown as CheckApiDeps)],
   });
   return server.routes;
 }
