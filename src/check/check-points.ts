@@ -57,6 +57,8 @@ export class CheckCutHolder {
     let writer: pg.Client | undefined;
     try {
       writer = await connect({ url: this.o.url, database: this.o.database, applicationName: 'dcsync-check-point' });
+      // B's master made the table before the cut; made here too when the master's role is not the one applying.
+      await writer.query(CHECK_POINTS_DDL);
       await writer.query('INSERT INTO dcsync.check_points (check_id, lsn, snapshot) VALUES ($1, $2, $3) ON CONFLICT (check_id) DO UPDATE SET lsn = EXCLUDED.lsn, snapshot = EXCLUDED.snapshot, imported = false, reached_at = now()', [
         checkId,
         formatLsn(pos.lsn),
@@ -89,6 +91,8 @@ export class CheckCutHolder {
 /** Made by B's master in each checked database before the cut, so the apply loop can record its point. */
 export async function ensureCheckPoints(c: pg.ClientBase): Promise<void> {
   await c.query(CHECK_POINTS_DDL);
+  // Points of old checks serve nobody.
+  await c.query(`DELETE FROM dcsync.check_points WHERE reached_at < now() - interval '1 day'`);
 }
 
 /**
