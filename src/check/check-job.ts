@@ -122,7 +122,10 @@ export class CheckJob {
       const tables: TableCheckView[] = [];
       for (const t of cut.tables) {
         this.#view.phase = `${database}: comparing ${t.schema}.${t.name}`;
-        tables.push(await checkTable(t, atSource, hasher, o.table ?? DEFAULT_TABLE_CHECK, (n) => (this.#progress.rowsHashed += n)));
+        const started = Date.now();
+        const r = await checkTable(t, atSource, hasher, o.table ?? DEFAULT_TABLE_CHECK, (n) => (this.#progress.rowsHashed += n));
+        tables.push(r);
+        o.log.info('check: table compared', { checkId: o.id, database, table: `${t.schema}.${t.name}`, equal: r.equal, rowsAtSource: r.rowsAtSource, rowsAtDestination: r.rowsAtDestination, ms: Date.now() - started });
         this.#progress.tablesDone++;
       }
       return { database, markerLsn: cut.markerLsn, tables };
