@@ -20,13 +20,14 @@ import { CHECK_PATHS, parseCheckId, parsePeerCutRequest, parsePeerHashRequest, p
 import { parseSyncId } from '../control/v1/sync.ts';
 import type { LeaderElection } from './election.ts';
 import { PeerClient, peerTargetOf } from './peer-client.ts';
-import { leaderOnly } from './sync-api.ts';
+import { leaderOnly, readStatus } from './sync-api.ts';
 import { checkPeerBinding, isActive, type PeerIdentity, type SyncStore } from './sync-store.ts';
 
 export interface CheckApiDeps {
   readonly syncs: SyncStore;
   readonly election: LeaderElection;
   readonly self: { readonly id: string };
+  readonly datacenter: string;
   /** This datacenter's PostgreSQL: where the master hashes (A: the source databases, B: the target databases). */
   readonly clusterUrl: string;
   readonly sourceChecks: SourceChecks;
@@ -80,7 +81,10 @@ export function checkRoutes(d: CheckApiDeps): Route[] {
         const id = parseSyncId(req.params.id);
         const cur = await d.syncs.get(id);
         if (!cur || cur.role !== 'incoming') throw new HttpError(404, 'not-found', `no incoming sync '${id}' in this datacenter: 'check sync' runs against the destination's masters, once 'dcsync configure sync' set the sync up`);
-        if (cur.status !== 'running') throw new HttpError(409, 'conflict', `sync '${id}' is ${cur.status}: only a running sync (its initial copy done) can be checked`);
+        // The stored status says only that the sync is active; how far it got is derived from its tasks.
+        const st = await readStatus(d);
+        const status = st.sync?.id === id ? st.status : cur.status;
+        if (status !== 'running') throw new HttpError(409, 'conflict', `sync '${id}' is ${status}: only a running sync (its initial copy done) can be checked`);
         const configured = Array.isArray(cur.config['databases']) ? (cur.config['databases'] as unknown[]).filter((x): x is string => typeof x === 'string') : [];
         const tasks = await d.syncs.tasksOf(id);
         const known = [...new Set([...configured, ...tasks.filter((t) => t.state !== 'cancelled').map((t) => t.database)])].sort();

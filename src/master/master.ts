@@ -175,7 +175,7 @@ export class MasterDaemon {
             masterEndpoints: o.masterEndpoints,
             log: this.#log,
           }).filter((r) => r.access !== 'peer' || o.serverClientCafile !== undefined),
-          ...checkRoutes({ syncs: this.#syncs, election: this.#election, self: { id: o.id }, clusterUrl: o.clusterUrl, sourceChecks: this.#sourceChecks, log: this.#log.child({ component: 'master.check' }) }).filter(
+          ...checkRoutes({ syncs: this.#syncs, election: this.#election, self: { id: o.id }, datacenter: o.datacenter, clusterUrl: o.clusterUrl, sourceChecks: this.#sourceChecks, log: this.#log.child({ component: 'master.check' }) }).filter(
             (r) => r.access !== 'peer' || o.serverClientCafile !== undefined,
           ),
           ...statusPageRoutes({ history: this.#lagHistory, assets: loadStatusPageAssets(), self: { id: o.id } }),

@@ -72,7 +72,7 @@ describe('check sync on a local two-datacenter deployment', { timeout: 900_000 }
   it('refuses a check without a configured sync (exit 1)', async () => {
     const r = await check();
     assert.equal(r.code, 1, r.stdout);
-    assert.match(r.stderr, /no incoming sync 'default' in this datacenter/);
+    assert.match(r.stderr, /404 not-found: no incoming sync 'main' in this datacenter/);
   });
 
   it('reports an equal copy equal while pgbench writes at A, run after run', async () => {
@@ -84,7 +84,7 @@ describe('check sync on a local two-datacenter deployment', { timeout: 900_000 }
     await waitFor(
       async () => {
         const r = await cli(['get', 'status', ...atB(), '--json', '--timeout', '5s'], 30_000);
-        if (r.code !== 0 || !r.stdout.includes('"running"')) return false;
+        if (r.code !== 0 || (JSON.parse(r.stdout) as { status: string }).status !== 'running') return false;
         await assertDatabasesEqual(dep.pgUrl('dc-a', 'shop'), dep.pgUrl('dc-b', 'shop'));
         return true;
       },
@@ -159,7 +159,7 @@ describe('check sync on a local two-datacenter deployment', { timeout: 900_000 }
   it('refuses unknown databases and tables with exit code 1', async () => {
     const db = await check('--database', 'nosuchdb');
     assert.equal(db.code, 1);
-    assert.match(db.stderr, /sync 'default' has no database 'nosuchdb' \(its databases: .*shop/);
+    assert.match(db.stderr, /sync 'main' has no database 'nosuchdb' \(its databases: .*shop/);
     const t = await check('--table', 'public.nosuch');
     assert.equal(t.code, 1);
     assert.match(t.stderr + t.stdout, /no replicated table 'public\.nosuch' in database/);
