@@ -17,7 +17,7 @@ import { SourceChecks } from '../check/source-checks.ts';
 import { UnknownTableError } from '../check/source-cut.ts';
 import type { TableCheckOptions } from '../check/table-check.ts';
 import { CHECK_PATHS, parseCheckId, parsePeerCutRequest, parsePeerHashRequest, parseStartCheckRequest, type PeerCutResponse, type PeerHashResponse } from '../control/v1/check.ts';
-import { parseSyncId } from '../control/v1/sync.ts';
+import { parseSyncId, streamName } from '../control/v1/sync.ts';
 import type { LeaderElection } from './election.ts';
 import { PeerClient, peerTargetOf } from './peer-client.ts';
 import { leaderOnly, readStatus } from './sync-api.ts';
@@ -136,7 +136,8 @@ export function checkRoutes(d: CheckApiDeps): Route[] {
         const b = req.body;
         if (!(await d.syncs.localDatabases()).includes(b.database)) throw new HttpError(404, 'not-found', `the source has no database '${b.database}'`);
         try {
-          const cut = await d.sourceChecks.open(id, b.checkId, b.database, b.tables, req.signal);
+          // The source task knows its sync by the stream name (id and run), as its slots and topics are named.
+          const cut = await d.sourceChecks.open(streamName(id, s.run), b.checkId, b.database, b.tables, req.signal);
           const body: PeerCutResponse = cut;
           return { status: 200, body };
         } catch (err) {
