@@ -6,7 +6,7 @@
  * replication lag never shows as a difference.
  */
 import type pg from 'pg';
-import { errorMessage } from '../core/errors.ts';
+import { DcsyncError, errorMessage } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { CheckView, DatabaseCheckView, PeerHashRequest, TableCheckView } from '../control/v1/check.ts';
 import type { PeerClient } from '../master/peer-client.ts';
@@ -44,6 +44,9 @@ class PeerSide implements HashSide {
   }
 }
 
+/** The operator named a table that no checked database replicates. */
+export class UnknownTableError extends DcsyncError {}
+
 export interface CheckJobOptions {
   id: string;
   syncId: string;
@@ -78,7 +81,16 @@ export class CheckJob {
 
   async run(signal?: AbortSignal): Promise<void> {
     try {
-      for (const db of this.o.databases) this.#view.databases.push(await this.#database(db, signal));
+      // A table named with --table may live in any of the databases; one that none has is an error.
+      const found = new Set<string>();
+      for (const db of this.o.databases) {
+        const view = await this.#database(db, signal);
+        if (!view) continue;
+        this.#view.databases.push(view);
+        for (const t of view.tables) found.add(`${t.schema}.${t.name}`);
+      }
+      const unknown = [...new Set(this.o.tables)].filter((t) => !found.has(t));
+      if (unknown.length > 0) throw new UnknownTableError(`no replicated table ${unknown.map((t) => `'${t}'`).join(', ')} in the sync's databases at the source (${this.o.databases.join(', ')})`);
       const equal = this.#view.databases.every((d) => d.tables.every((t) => t.equal));
       this.#view.state = equal ? 'equal' : 'different';
       this.#view.phase = 'done';
@@ -95,7 +107,8 @@ export class CheckJob {
     }
   }
 
-  async #database(database: string, signal: AbortSignal | undefined): Promise<DatabaseCheckView> {
+  /** undefined: the database has none of the tables named. */
+  async #database(database: string, signal: AbortSignal | undefined): Promise<DatabaseCheckView | undefined> {
     const o = this.o;
     let watcher: pg.Client | undefined;
     let hasher: SnapshotHasher | undefined;
@@ -107,13 +120,15 @@ export class CheckJob {
       hasher = new SnapshotHasher(session);
       this.#view.phase = `${database}: taking the cut at the source`;
       const cut = await o.peer.checkCut(o.syncId, { checkId: o.id, database, tables: o.tables }, signal);
+      const markerLsn = cut.markerLsn;
+      if (markerLsn === null) return undefined;
       this.#progress.tablesTotal += cut.tables.length;
-      this.#view.phase = `${database}: waiting for the destination to apply up to the marker at ${cut.markerLsn}`;
+      this.#view.phase = `${database}: waiting for the destination to apply up to the marker at ${markerLsn}`;
       await importCheckSnapshot(session, watcher, o.id, {
         timeoutMs: o.reachTimeoutMs,
         ...(signal ? { signal } : {}),
         onWait: (ms) => {
-          this.#view.phase = `${database}: waiting for the destination to apply up to the marker at ${cut.markerLsn} (${Math.round(ms / 1000)}s)`;
+          this.#view.phase = `${database}: waiting for the destination to apply up to the marker at ${markerLsn} (${Math.round(ms / 1000)}s)`;
         },
       });
       await watcher.end().catch(() => {});
@@ -128,7 +143,7 @@ export class CheckJob {
         o.log.info('check: table compared', { checkId: o.id, database, table: `${t.schema}.${t.name}`, equal: r.equal, rowsAtSource: r.rowsAtSource, rowsAtDestination: r.rowsAtDestination, ms: Date.now() - started });
         this.#progress.tablesDone++;
       }
-      return { database, markerLsn: cut.markerLsn, tables };
+      return { database, markerLsn, tables };
     } finally {
       await watcher?.end().catch(() => {});
       await hasher?.close();

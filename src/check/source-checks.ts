@@ -4,7 +4,7 @@
  * a cut nobody asked anything of for `idleMs` is released, so a lost destination never pins A's snapshots for long.
  */
 import type { Logger } from '../core/logger.ts';
-import type { CheckedTableInfo } from '../control/v1/check.ts';
+import type { PeerCutResponse } from '../control/v1/check.ts';
 import { openSourceCut, type SourceCut } from './source-cut.ts';
 
 interface Held {
@@ -21,12 +21,14 @@ export class SourceChecks {
     this.#timer.unref();
   }
 
-  async open(syncId: string, checkId: string, database: string, tables: readonly string[], signal?: AbortSignal): Promise<{ markerLsn: string; tables: CheckedTableInfo[] }> {
+  /** Takes the cut; none (markerLsn null) when the database has none of the tables named. */
+  async open(syncId: string, checkId: string, database: string, tables: readonly string[], signal?: AbortSignal): Promise<PeerCutResponse> {
     const key = `${checkId}/${database}`;
     await this.#release(key);
-    const cut = await openSourceCut({ url: this.o.url, database, syncId, checkId, tables, log: this.o.log, ...(signal ? { signal } : {}) });
+    const { cut, unknown } = await openSourceCut({ url: this.o.url, database, syncId, checkId, tables, log: this.o.log, ...(signal ? { signal } : {}) });
+    if (!cut) return { markerLsn: null, tables: [], unknownTables: unknown };
     this.#held.set(key, { cut, usedAt: Date.now() });
-    return { markerLsn: cut.markerLsn, tables: cut.tables };
+    return { markerLsn: cut.markerLsn, tables: cut.tables, unknownTables: unknown };
   }
 
   /** The cut of `checkId` in `database`, undefined when it was released or never taken on this master. */

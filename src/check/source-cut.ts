@@ -7,7 +7,7 @@
  * making the application's writes queue behind it.
  */
 import type pg from 'pg';
-import { DcsyncError, errorMessage } from '../core/errors.ts';
+import { errorMessage } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { delay } from '../core/time.ts';
 import { qualifiedName } from '../model/change.ts';
@@ -17,8 +17,6 @@ import { CHECK_PREFIX, type CheckMarkerMessage } from '../source/change-capture.
 import type { CheckedTableInfo } from '../control/v1/check.ts';
 import { SnapshotHasher } from './snapshot-hasher.ts';
 
-/** The operator named a table the source does not have (or does not replicate). */
-export class UnknownTableError extends DcsyncError {}
 
 export interface SourceCutOptions {
   url: string;
@@ -40,29 +38,36 @@ export interface SourceCut {
   readonly markerLsn: string;
 }
 
+/** A cut, or none when the database has none of the tables named (a table may live in one database of several). */
+export interface SourceCutOutcome {
+  readonly cut: SourceCut | undefined;
+  /** Names given that this database does not replicate. */
+  readonly unknown: string[];
+}
+
 /** The tables to check, with the key the comparison uses (none for a table replicated by its whole row). */
-async function checkedTables(c: pg.ClientBase, database: string, names: readonly string[]): Promise<CheckedTableInfo[]> {
+async function checkedTables(c: pg.ClientBase, names: readonly string[]): Promise<{ tables: CheckedTableInfo[]; unknown: string[] }> {
   const all = (await listSourceTables(c)).map((t) => ({
     schema: t.table.schema,
     name: t.table.name,
     keyColumns: t.fullIdentity ? [] : t.keyColumns,
     estimatedRows: t.estimatedRows,
   }));
-  if (names.length === 0) return all;
+  if (names.length === 0) return { tables: all, unknown: [] };
   const byName = new Map(all.map((t) => [`${t.schema}.${t.name}`, t]));
-  const unknown = names.filter((n) => !byName.has(n));
-  if (unknown.length > 0) throw new UnknownTableError(`no replicated table ${unknown.map((n) => `'${n}'`).join(', ')} in database '${database}' of the source`);
-  return [...new Set(names)].map((n) => byName.get(n)!);
+  const wanted = [...new Set(names)];
+  return { tables: wanted.filter((n) => byName.has(n)).map((n) => byName.get(n)!), unknown: wanted.filter((n) => !byName.has(n)) };
 }
 
-export async function openSourceCut(o: SourceCutOptions): Promise<SourceCut> {
+export async function openSourceCut(o: SourceCutOptions): Promise<SourceCutOutcome> {
   const lockTimeoutMs = o.lockTimeoutMs ?? 2_000;
   const attempts = o.attempts ?? 10;
   const locker = await connect({ url: o.url, database: o.database, applicationName: 'dcsync-check-cut' });
   let reader: pg.Client | undefined;
   let handedOver = false;
   try {
-    const tables = await checkedTables(locker, o.database, o.tables);
+    const { tables, unknown } = await checkedTables(locker, o.tables);
+    if (o.tables.length > 0 && tables.length === 0) return { cut: undefined, unknown };
     const session = (reader = await connect({ url: o.url, database: o.database, applicationName: 'dcsync-check-hash' }));
     const marker: CheckMarkerMessage = { syncId: o.syncId, checkId: o.checkId };
     for (let attempt = 1; ; attempt++) {
@@ -77,7 +82,7 @@ export async function openSourceCut(o: SourceCutOptions): Promise<SourceCut> {
         await locker.query('COMMIT');
         o.log.info('check cut taken at the source', { checkId: o.checkId, database: o.database, lsn: lsn.rows[0]!.lsn, tables: tables.length, attempt });
         handedOver = true;
-        return { hasher: new SnapshotHasher(session), tables, markerLsn: lsn.rows[0]!.lsn };
+        return { cut: { hasher: new SnapshotHasher(session), tables, markerLsn: lsn.rows[0]!.lsn }, unknown };
       } catch (err) {
         await locker.query('ROLLBACK').catch(() => {});
         await session.query('ROLLBACK').catch(() => {});

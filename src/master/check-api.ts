@@ -14,7 +14,6 @@ import type { Logger } from '../core/logger.ts';
 import { CheckJob } from '../check/check-job.ts';
 import type { RowDigest } from '../check/chunk-compare.ts';
 import { SourceChecks } from '../check/source-checks.ts';
-import { UnknownTableError } from '../check/source-cut.ts';
 import type { TableCheckOptions } from '../check/table-check.ts';
 import { CHECK_PATHS, parseCheckId, parsePeerCutRequest, parsePeerHashRequest, parseStartCheckRequest, type PeerCutResponse, type PeerHashResponse } from '../control/v1/check.ts';
 import { parseSyncId, streamName } from '../control/v1/sync.ts';
@@ -141,7 +140,6 @@ export function checkRoutes(d: CheckApiDeps): Route[] {
           const body: PeerCutResponse = cut;
           return { status: 200, body };
         } catch (err) {
-          if (err instanceof UnknownTableError) throw new HttpError(404, 'not-found', err.message);
           throw new HttpError(500, 'internal', `taking the check's cut in database '${b.database}' failed: ${errorMessage(err)}`);
         }
       }),

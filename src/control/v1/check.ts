@@ -88,8 +88,11 @@ export interface PeerCutRequest {
 }
 
 export interface PeerCutResponse {
-  readonly markerLsn: string;
+  /** null: the database has none of the tables named, no cut was taken. */
+  readonly markerLsn: string | null;
   readonly tables: CheckedTableInfo[];
+  /** Tables named that this database does not replicate. */
+  readonly unknownTables: string[];
 }
 
 export interface PeerHashRequest {

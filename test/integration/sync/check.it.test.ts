@@ -162,7 +162,7 @@ describe('check sync on a local two-datacenter deployment', { timeout: 900_000 }
     assert.match(db.stderr, /sync 'main' has no database 'nosuchdb' \(its databases: .*shop/);
     const t = await check('--table', 'public.nosuch');
     assert.equal(t.code, 1);
-    assert.match(t.stderr + t.stdout, /no replicated table 'public\.nosuch' in database/);
+    assert.match(t.stderr + t.stdout, /no replicated table 'public\.nosuch' in the sync's databases at the source/);
     const malformed = await check('--table', 'nosuch');
     assert.equal(malformed.code, 1);
     assert.match(malformed.stderr, /is not a table as schema\.table/);
