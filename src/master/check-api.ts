@@ -158,11 +158,14 @@ export function checkRoutes(d: CheckApiDeps): Route[] {
         const b = req.body;
         const cut = d.sourceChecks.get(check, b.database);
         if (!cut) throw new HttpError(404, 'not-found', `check '${check}' holds no cut of database '${b.database}' here (released after being idle, or the master restarted): run the check again`);
+        // Only the cut's tables, with the key the cut found: the peer names a table, it does not define one.
+        const table = cut.tables.find((t) => t.schema === b.table.schema && t.name === b.table.name);
+        if (!table) throw new HttpError(404, 'not-found', `check '${check}' does not cover ${b.table.schema}.${b.table.name} in database '${b.database}'`);
         const ranges = b.ranges.map(([lo, hi]) => ({ lo, hi }));
         let body: PeerHashResponse;
         try {
-          if (b.what === 'stats') body = { stats: (await cut.hasher.stats(b.table, ranges)).map((c) => [c.rows, c.sum]) };
-          else body = { rows: (await cut.hasher.rows(b.table, ranges)).map((r: RowDigest) => [r.key, r.hash, r.count]) };
+          if (b.what === 'stats') body = { stats: (await cut.hasher.stats(table, ranges)).map((c) => [c.rows, c.sum]) };
+          else body = { rows: (await cut.hasher.rows(table, ranges)).map((r: RowDigest) => [r.key, r.hash, r.count]) };
         } catch (err) {
           throw new HttpError(500, 'internal', `hashing ${b.table.schema}.${b.table.name} at the source failed: ${errorMessage(err)}`);
         }
