@@ -156,7 +156,7 @@ describe('check sync on a local two-datacenter deployment', { timeout: 900_000 }
     console.log(`hash rate: ${t.rowsAtSource} rows per side in ${ms} ms end to end (cut, marker, both sides hashing in parallel): ${Math.round(t.rowsAtSource / (ms / 1000))} rows/s per side`);
     // The comparison alone (both sides hashing at once), as B's leading master logged it.
     const logs = await Promise.all(['master-b1', 'master-b2', 'master-b3'].map((m) => readFile(path.join(dep.dir, 'logs', `${m}.log`), 'utf8').catch(() => '')));
-    const line = logs.join('\n').split('\n').find((l) => l.includes(view.id) && l.includes('"table compared"'));
+    const line = logs.join('\n').split('\n').find((l) => l.includes(view.id) && l.includes('check: table compared'));
     if (line) {
       const compared = JSON.parse(line) as { ms: number };
       console.log(`hash rate: pgbench_accounts compared in ${compared.ms} ms: ${Math.round(t.rowsAtSource / (compared.ms / 1000))} rows/s per side`);
