@@ -28,7 +28,7 @@ export interface CheckedTableInfo {
 export interface StartCheckRequest {
   /** Databases to check; empty: every database of the sync. */
   readonly databases: readonly string[];
-  /** `schema.table` names, checked in every selected database; empty: every replicated table. */
+  /** `schema.table` names, checked in whichever selected database holds them; empty: every replicated table. */
   readonly tables: readonly string[];
 }
 

@@ -22,7 +22,7 @@ export const checkSyncCommand: Command = {
     SYNC_ID_FIELD,
     JSON_FIELD,
     { key: 'database', type: 'string[]', description: 'Check only this database (repeatable; default: every database of the sync)' },
-    { key: 'table', type: 'string[]', description: 'Check only this table, as schema.table (repeatable; default: every replicated table)' },
+    { key: 'table', type: 'string[]', description: 'Check only this table, as schema.table, in whichever checked database holds it (repeatable; default: every replicated table)' },
   ],
   async action(v, { out, signal }) {
     const client = operatorClient(v);
