@@ -11,7 +11,8 @@ export class Conn {
 
   async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
     if (!this.#client) {
-      const c = new pg.Client({ connectionString: this.url, application_name: 'dcsync-bench' });
+      // The bench writes its own objects into B's targets, which take no application writes while they sync.
+      const c = new pg.Client({ connectionString: this.url, application_name: 'dcsync-bench', options: '-c default_transaction_read_only=off' });
       c.on('error', () => {}); // a dropped connection surfaces at the next query
       try {
         await c.connect();

@@ -224,3 +224,14 @@ export function staticPasswordVerifier(users: ReadonlyMap<string, string>): Basi
     return ok && expected !== undefined;
   };
 }
+
+const TOKEN_KEY = randomBytes(32);
+
+/**
+ * Compares a presented bearer token with the expected one in constant time: both become HMAC digests of one length
+ * first, so neither the position of the first difference nor a difference in length shows in the timing.
+ */
+export function sameToken(presented: string, expected: string): boolean {
+  const digest = (s: string): Buffer => createHmac('sha256', TOKEN_KEY).update(s, 'utf8').digest();
+  return timingSafeEqual(digest(presented), digest(expected));
+}

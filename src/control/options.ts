@@ -32,6 +32,8 @@ export interface ControlServerOptions {
   readonly jwtSecret?: string;
   /** Checks operator passwords. Needed for operator routes unless operatorCertificates is on. */
   readonly verifyOperator?: BasicAuthVerifier;
+  /** The bearer token of the monitoring routes (/metrics); without it they answer 404 saying how to turn them on. */
+  readonly monitoringToken?: string;
   /** Also accept a client-auth certificate (OU=client) on operator routes, as ArangoSync's --auth.keyfile. Default false. */
   readonly operatorCertificates?: boolean;
   readonly routes?: readonly Route[];
@@ -69,6 +71,7 @@ export interface CompiledControlServerOptions {
   readonly clientAuthCa: string | undefined;
   readonly jwtSecret: string | undefined;
   readonly verifyOperator: BasicAuthVerifier | undefined;
+  readonly monitoringToken: string | undefined;
   readonly operatorCertificates: boolean;
   readonly routes: readonly Route[];
   readonly version: string;
@@ -128,6 +131,7 @@ export function compileControlServerOptions(raw: ControlServerOptions): Compiled
     clientAuthCa: raw.clientAuthCa === undefined ? undefined : nonEmpty('clientAuthCa', raw.clientAuthCa),
     jwtSecret: raw.jwtSecret === undefined ? undefined : nonEmpty('jwtSecret', raw.jwtSecret),
     verifyOperator: raw.verifyOperator,
+    monitoringToken: raw.monitoringToken === undefined ? undefined : nonEmpty('monitoringToken', raw.monitoringToken),
     operatorCertificates: raw.operatorCertificates ?? false,
     routes: raw.routes ?? [],
     version: raw.version ?? '0.0.0-dev',

@@ -17,11 +17,12 @@ export type HttpMethod = (typeof HTTP_METHODS)[number];
  * - `worker`: a bearer JWT signed with this datacenter's JWT secret, audience = this datacenter's id
  *   (the masters and workers of one datacenter).
  * - `peer`: a client certificate issued by the client-auth CA with O=dcsync, OU=client (the other datacenter's masters).
+ * - `monitoring`: the bearer monitoring token (--monitoring.token); without a configured token such a route answers 404.
  */
-export type RouteAccess = 'public' | 'operator' | 'worker' | 'peer';
+export type RouteAccess = 'public' | 'operator' | 'worker' | 'peer' | 'monitoring';
 
 /** How a request was authenticated; `anonymous` only on public routes. */
-export type AuthKind = 'operator' | 'worker' | 'peer' | 'anonymous';
+export type AuthKind = 'operator' | 'worker' | 'peer' | 'monitoring' | 'anonymous';
 
 export interface AuthContext {
   readonly kind: AuthKind;
@@ -72,6 +73,11 @@ export interface RouteDefinition<Path extends string, B> {
   readonly handler: RouteHandler<PathParams<Path>, B>;
   /** One line for documentation (an OpenAPI summary later). */
   readonly summary?: string;
+  /**
+   * Served at `path` itself instead of under API_PREFIX: for the paths other tools look at by convention (Prometheus
+   * scrapes /metrics).
+   */
+  readonly root?: boolean;
 }
 
 /** A route with its types erased, as the server holds it. */
@@ -79,6 +85,8 @@ export interface Route {
   readonly method: HttpMethod;
   readonly path: string;
   readonly access: RouteAccess;
+  /** True when `path` is absolute (not under API_PREFIX). */
+  readonly root: boolean;
   readonly body?: (value: unknown) => unknown;
   readonly handler: RouteHandler;
   readonly summary?: string;
@@ -115,6 +123,7 @@ export function route<const Path extends string, B = unknown>(def: RouteDefiniti
     method: def.method,
     path: def.path,
     access: def.access,
+    root: def.root ?? false,
     ...(def.body ? { body: def.body } : {}),
     // The router only calls the handler with params named by the path and a body from the validator.
     handler: def.handler as unknown as RouteHandler,
@@ -148,7 +157,7 @@ function compareSpecificity(a: Route, b: Route): number {
 }
 
 function shape(r: Route): string {
-  return r.segments.map((s) => (s.kind === 'literal' ? s.value : ':')).join('/');
+  return (r.root ? '' : API_PREFIX) + '/' + r.segments.map((s) => (s.kind === 'literal' ? s.value : ':')).join('/');
 }
 
 /** Builds a router; two routes with the same method and the same shape are a programming error. */
@@ -164,8 +173,8 @@ export function createRouter(routes: readonly Route[]): Router {
   return {
     routes: sorted,
     match(method, pathname) {
-      if (!pathname.startsWith(API_PREFIX + '/')) return { kind: 'not-found' };
-      const raw = pathname.slice(API_PREFIX.length + 1).split('/');
+      const prefixed = pathname.startsWith(API_PREFIX + '/');
+      const raw = (prefixed ? pathname.slice(API_PREFIX.length + 1) : pathname.slice(1)).split('/');
       const decoded: string[] = [];
       for (const s of raw) {
         try {
@@ -176,6 +185,7 @@ export function createRouter(routes: readonly Route[]): Router {
       }
       const allow = new Set<HttpMethod>();
       for (const r of sorted) {
+        if (r.root === prefixed) continue;
         const params = matchSegments(r.segments, decoded);
         if (!params) continue;
         if (r.method === method) return { kind: 'found', route: r, params };

@@ -26,7 +26,7 @@ import { Lifecycle } from '../core/lifecycle.ts';
 import type { Logger } from '../core/logger.ts';
 import { delay } from '../core/time.ts';
 import { JwtError, verifyJwt, type CertificateInfo } from '../tls/index.ts';
-import { AuthThrottle, classifyClientCertificate, normalizeAddress, parseAuthorization, type ClientCertificateFacts, type ParsedAuthorization } from './auth.ts';
+import { AuthThrottle, classifyClientCertificate, normalizeAddress, parseAuthorization, sameToken, type ClientCertificateFacts, type ParsedAuthorization } from './auth.ts';
 import { checkJsonContentType, parseJsonBody, readBodyBytes } from './body.ts';
 import { HttpError, ListenError, badRequest, type ErrorBody } from './errors.ts';
 import { certificateWarnings, loadServerMaterial, type CertificateWarning, type ServerMaterial } from './material.ts';
@@ -65,6 +65,8 @@ type PasswordOutcome =
   | { readonly kind: 'unavailable'; readonly error: unknown };
 
 const ANONYMOUS: AuthContext = { kind: 'anonymous', subject: '', via: 'none' };
+/** What a monitoring route answers (404) on a daemon started without a monitoring token. */
+export const MONITORING_OFF = 'metrics are off on this daemon: start it with --monitoring.token-file (or DCSYNC_MONITORING_TOKEN) and scrape with "Authorization: Bearer <token>"';
 const REALM = 'dcsync';
 const RESPONSE_HEADERS: Readonly<Record<string, string>> = {
   'content-type': 'application/json; charset=utf-8',
@@ -394,7 +396,23 @@ export class ControlServer {
         return this.#authenticateWorker(req, remoteAddress);
       case 'operator':
         return this.#authenticateOperator(req, remoteAddress, started);
+      case 'monitoring':
+        return this.#authenticateMonitoring(req, remoteAddress);
     }
+  }
+
+  /** The monitoring token, compared in constant time; the token itself is never logged. */
+  #authenticateMonitoring(req: IncomingMessage, remoteAddress: string): AuthContext {
+    const expected = this.#opts.monitoringToken;
+    if (expected === undefined) throw new HttpError(404, 'not-found', MONITORING_OFF);
+    const a = parseAuthorization(req.headers.authorization);
+    const challenge = { 'www-authenticate': `Bearer realm="${REALM}"` };
+    if (a.scheme !== 'bearer') throw new HttpError(401, 'unauthorized', 'this route needs the monitoring token: Authorization: Bearer <token>', { headers: challenge });
+    if (!sameToken(a.token, expected)) {
+      this.#log.warn('monitoring token refused', { remoteAddress });
+      throw new HttpError(401, 'unauthorized', 'the monitoring token is not valid', { headers: { 'www-authenticate': `Bearer realm="${REALM}", error="invalid_token"` } });
+    }
+    return { kind: 'monitoring', subject: 'monitoring', via: 'token' };
   }
 
   #authenticateWorker(req: IncomingMessage, remoteAddress: string): AuthContext {

@@ -9,6 +9,8 @@ import { connect } from '../postgres/connection.ts';
 import { createConsumer } from '../transport/kafka/kafka-source.ts';
 import { wrapKafkaError } from '../transport/kafka/errors.ts';
 import { CheckCutHolder } from '../check/check-points.ts';
+import type { RecordKey } from '../transport/record-auth.ts';
+import { CHAIN_START, RecordChain } from '../transport/record-sequence.ts';
 import { BarrierGate } from './apply-loop/barrier-gate.ts';
 import { itemsOf } from './apply-loop/offsets.ts';
 import { PartitionApplier } from './apply-loop/partition-applier.ts';
@@ -27,6 +29,8 @@ export interface ApplyLoopOptions {
   database: string;
   state: TargetState;
   mode: ApplyMode;
+  /** The sync run's record key: every record must verify under it (record-auth.ts). */
+  recordKey?: RecordKey;
   log: Logger;
   /** Called after each applied batch (for status and metrics). */
   onApplied?: (p: { partition: number; position: Position; commitTimeUs: bigint; changes: number }) => void;
@@ -56,6 +60,15 @@ export async function runApplyLoop(o: ApplyLoopOptions, signal: AbortSignal): Pr
   const sessions = new Map<number, PartitionSession>();
   const appliers = new Map<number, PartitionApplier>();
   const checkCuts = new CheckCutHolder({ url: o.targetUrl, database: o.database, log });
+  const chains = new Map<number, RecordChain>();
+  const chainOf = (p: number): RecordChain => {
+    let c = chains.get(p);
+    if (!c) {
+      const resume = positions.get(p)?.resume;
+      chains.set(p, (c = new RecordChain({ database: o.database, topic: o.topic, partition: p }, resume ? resume.mark : CHAIN_START, resume?.offset ?? null)));
+    }
+    return c;
+  };
   const transactional = o.mode === 'transactional' && o.partitions === 1;
   const applierOf = async (p: number): Promise<PartitionApplier> => {
     let a = appliers.get(p);
@@ -86,14 +99,20 @@ export async function runApplyLoop(o: ApplyLoopOptions, signal: AbortSignal): Pr
           return;
         }
         try {
-          if (batch.messages.length > 0) await (await applierOf(batch.partition)).run(itemsOf(o.topic, batch.partition, batch.messages, (t) => filter.announced(t)), { resolveOffset, pause });
+          if (batch.messages.length === 0) return;
+          const chain = chainOf(batch.partition);
+          const resolve = (offset: string): void => {
+            chain.resolved(offset);
+            resolveOffset(offset);
+          };
+          await (await applierOf(batch.partition)).run(itemsOf(chain, batch.messages, { announced: (t) => filter.announced(t), ...(o.recordKey ? { recordKey: o.recordKey } : {}) }), { resolveOffset: resolve, pause });
         } catch (err) {
           pause();
           settle(err);
         }
       },
     });
-    for (const [p, pos] of positions) if (p >= 0 && pos.nextOffset !== null) consumer.seek({ topic: o.topic, partition: p, offset: pos.nextOffset });
+    for (const [p, pos] of positions) if (p >= 0 && pos.resume) consumer.seek({ topic: o.topic, partition: p, offset: pos.resume.offset });
     log.info('applying changes', { mode: o.mode, partitions: o.partitions });
     await outcome.promise;
   } finally {

@@ -4,9 +4,11 @@ import { ReplicationError } from '../core/errors.ts';
 import { classifyPgError } from '../postgres/errors.ts';
 import { quoteIdent } from '../model/change.ts';
 import { connect } from '../postgres/connection.ts';
-import { waitForTopic } from '../transport/kafka/admin.ts';
+import type { RecordKey } from '../transport/record-auth.ts';
+import { setApplicationsReadOnly } from '../postgres/read-only.ts';
+import { checkMirroredTopic, waitForTopic } from '../transport/kafka/admin.ts';
 import { remoteTopicName, topicName, type ReplicationPolicy } from '../transport/topics.ts';
-import { runApplyLoop, type ApplyMode } from './apply-loop.ts';
+import { runApplyLoop, type ApplyLoopOptions, type ApplyMode } from './apply-loop.ts';
 import { runSequenceApplier } from './sequence-applier.ts';
 import { loadSnapshot } from './snapshot-loader.ts';
 import { TargetState } from './target-state.ts';
@@ -30,7 +32,11 @@ export interface DestinationTaskOptions {
   epoch: number;
   /** Who holds the fence, for operators reading dcsync.target_fence (e.g. the worker id). */
   holder?: string;
+  /** The sync run's record key: nothing that does not verify under it is applied (record-auth.ts). */
+  recordKey?: RecordKey;
   log: Logger;
+  /** Called after each applied batch of the changes topic (the worker's metrics). */
+  onApplied?: ApplyLoopOptions['onApplied'];
 }
 
 /**
@@ -42,6 +48,7 @@ export async function runDestinationTask(o: DestinationTaskOptions, signal: Abor
   try {
     await ensureDatabase(o.targetUrl, o.database);
     await prepareTargetDatabase(o.targetUrl, o.database, o.syncId, log);
+    await keepApplicationsOut(o, log);
     await applyAll(o, log, signal);
   } catch (err) {
     if (err instanceof FencedError || signal.aborted) throw err;
@@ -53,6 +60,27 @@ export async function runDestinationTask(o: DestinationTaskOptions, signal: Abor
     throw classifyPgError(err, { database: o.database });
   }
 }
+
+/**
+ * While it syncs, the target database takes no application writes (read-only.ts); without the privilege, says so.
+ * The maintenance database stays writable: administration (CREATE DATABASE, the masters' tools) runs there.
+ */
+async function keepApplicationsOut(o: DestinationTaskOptions, log: Logger): Promise<void> {
+  if (o.database === MAINTENANCE_DATABASE) return;
+  const c = await connect({ url: o.targetUrl, database: o.database, applicationName: 'dcsync-destination' });
+  try {
+    await setApplicationsReadOnly(c, o.database, true);
+  } catch (err) {
+    if ((err as { code?: string }).code !== '42501') throw err;
+    log.warn('the target database stays writable for applications while it syncs: the target role may not ALTER DATABASE', {
+      fix: `make the target role the owner of database '${o.database}' (or let dcsync create it)`,
+    });
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+const MAINTENANCE_DATABASE = 'postgres';
 
 async function fenceHolder(o: DestinationTaskOptions): Promise<number | null> {
   const c = await connect({ url: o.targetUrl, database: o.database, applicationName: 'dcsync-fence-check' });
@@ -77,25 +105,31 @@ async function applyAll(o: DestinationTaskOptions, log: Logger, signal: AbortSig
     if (!(await state.sync(target)).snapshotComplete) {
       log.info('waiting for the snapshot topic', { topic: snapshotTopic });
       await waitForTopic(o.kafka, snapshotTopic, signal);
+      await checkMirroredTopic(o.kafka, snapshotTopic, 'snapshot');
       const loader = await connect({ url: o.targetUrl, database: o.database, applicationName: `dcsync-destination-${o.syncId}` });
       try {
-        await loadSnapshot({ kafka: o.kafka, topic: snapshotTopic, groupId: `${group}.snapshot`, target, loaders: [loader], state, log }, signal);
+        await loadSnapshot({ kafka: o.kafka, database: o.database, topic: snapshotTopic, groupId: `${group}.snapshot`, target, loaders: [loader], state, log, ...keyOf(o) }, signal);
       } finally {
         await loader.end().catch(() => {});
       }
     }
     partitions = await waitForTopic(o.kafka, changesTopic, signal);
+    await checkMirroredTopic(o.kafka, changesTopic, 'changes');
   } finally {
     await target.end().catch(() => {});
   }
   const sequencesTopic = remoteTopicName(o.policy, o.sourceAlias, topicName(o.syncId, o.database, 'sequences'));
   await runTogether(
     [
-      (s) => runApplyLoop({ kafka: o.kafka, topic: changesTopic, groupId: `${group}.changes`, partitions, targetUrl: o.targetUrl, database: o.database, state, mode: o.mode, log }, s),
-      (s) => runSequenceApplier({ kafka: o.kafka, topic: sequencesTopic, groupId: `${group}.sequences`, targetUrl: o.targetUrl, database: o.database, state, log }, s),
+      (s) => runApplyLoop({ kafka: o.kafka, topic: changesTopic, groupId: `${group}.changes`, partitions, targetUrl: o.targetUrl, database: o.database, state, mode: o.mode, log, ...keyOf(o), ...(o.onApplied ? { onApplied: o.onApplied } : {}) }, s),
+      (s) => runSequenceApplier({ kafka: o.kafka, topic: sequencesTopic, groupId: `${group}.sequences`, targetUrl: o.targetUrl, database: o.database, state, log, ...keyOf(o) }, s),
     ],
     signal,
   );
+}
+
+function keyOf(o: DestinationTaskOptions): { recordKey?: RecordKey } {
+  return o.recordKey ? { recordKey: o.recordKey } : {};
 }
 
 /** Runs loops side by side until the signal aborts; the first to fail stops the others, and its error is thrown. */

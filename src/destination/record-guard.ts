@@ -1,5 +1,6 @@
 import { ReplicationError } from '../core/errors.ts';
 import { tableKey, type TableId } from '../model/change.ts';
+import { macProblem, type RecordKey, type SignedParts } from '../transport/record-auth.ts';
 
 /** Where a record came from, to name it when it is refused. */
 export interface RecordOrigin {
@@ -30,4 +31,11 @@ export function checkReplicatedTable(table: TableId, origin: RecordOrigin): void
     throw new ForgedRecordError(origin, 'it names no valid table');
   }
   if (FORBIDDEN_SCHEMA.test(table.schema)) throw new ForgedRecordError(origin, `it names ${tableKey(table)}, which is not a replicated table (system or dcsync schema)`);
+}
+
+/** Refuses a record that does not carry this sync run's authentication code; without a key, nothing is checked. */
+export function checkRecordMac(key: RecordKey | undefined, record: Omit<SignedParts, 'partition'>, origin: RecordOrigin): void {
+  if (!key) return;
+  const problem = macProblem(key, { ...record, partition: origin.partition });
+  if (problem) throw new ForgedRecordError(origin, problem);
 }

@@ -4,6 +4,8 @@ import type { Logger } from '../core/logger.ts';
 import { connect } from '../postgres/connection.ts';
 import { consumeInOrder } from '../transport/kafka/kafka-source.ts';
 import { waitForTopic } from '../transport/kafka/admin.ts';
+import type { RecordKey } from '../transport/record-auth.ts';
+import { checkRecordMac } from './record-guard.ts';
 import type { TargetState } from './target-state.ts';
 import { decodeSequenceRecord, type SequenceSample } from '../transport/sequence-records.ts';
 
@@ -26,7 +28,7 @@ export async function applySequences(c: pg.ClientBase, s: SequenceSample): Promi
 
 /** Follows the sequences topic of one database and applies each sample; runs next to the apply loop. */
 export async function runSequenceApplier(
-  o: { kafka: Kafka; topic: string; groupId: string; targetUrl: string; database: string; state: TargetState; log: Logger },
+  o: { kafka: Kafka; topic: string; groupId: string; targetUrl: string; database: string; state: TargetState; recordKey?: RecordKey; log: Logger },
   signal: AbortSignal,
 ): Promise<void> {
   await waitForTopic(o.kafka, o.topic, signal);
@@ -38,6 +40,7 @@ export async function runSequenceApplier(
         // Every record holds all values: the newest one of the batch is enough.
         const last = records.at(-1);
         if (last?.value) {
+          checkRecordMac(o.recordKey, last, { topic: o.topic, partition: last.partition, offset: last.offset });
           const moved = await fenced(c, o.state, () => applySequences(c, decodeSequenceRecord(last.value!)));
           if (moved > 0) o.log.debug('sequences moved forward', { moved });
         }

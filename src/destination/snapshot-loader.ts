@@ -7,18 +7,23 @@ import type { Logger } from '../core/logger.ts';
 import { qualifiedName, quoteIdent, tableKey, type TableId } from '../model/change.ts';
 import { decodeSnapshotRecord, type SnapshotStreamRecord } from '../transport/record-format/index.ts';
 import { consumeInOrder, nextOffset } from '../transport/kafka/kafka-source.ts';
+import { CHAIN_START, RecordChain, sequenceOf, type ResumePoint } from '../transport/record-sequence.ts';
 import type { TargetState, TargetTableState } from './target-state.ts';
 import { ReplicationError } from '../core/errors.ts';
-import { checkReplicatedTable, type RecordOrigin } from './record-guard.ts';
+import type { RecordKey } from '../transport/record-auth.ts';
+import { checkRecordMac, checkReplicatedTable, type RecordOrigin } from './record-guard.ts';
 
 export interface SnapshotLoaderOptions {
   kafka: Kafka;
+  database: string;
   topic: string;
   groupId: string;
   target: pg.Client;
   /** More connections to the target database: table parts load in parallel on them too. */
   loaders?: pg.Client[];
   state: TargetState;
+  /** The sync run's record key: every record must verify under it (record-auth.ts). */
+  recordKey?: RecordKey;
   log: Logger;
 }
 
@@ -33,8 +38,10 @@ export async function loadSnapshot(o: SnapshotLoaderOptions, signal: AbortSignal
   if (sync.snapshotComplete) return;
   const tables = await o.state.tables(o.target);
   const pool = new SessionPool([o.target, ...(o.loaders ?? [])]);
+  const resume = sync.snapshotResume;
+  const chain = new RecordChain({ database: o.database, topic: o.topic, partition: 0 }, resume ? resume.mark : CHAIN_START, resume?.offset ?? null);
   await consumeInOrder(
-    { kafka: o.kafka, topic: o.topic, groupId: o.groupId, log: o.log, ...(sync.snapshotOffset ? { startOffsets: new Map([[0, sync.snapshotOffset]]) } : {}) },
+    { kafka: o.kafka, topic: o.topic, groupId: o.groupId, log: o.log, ...(resume ? { startOffsets: new Map([[0, resume.offset]]) } : {}) },
     async (records) => {
       // Consecutive parts of one table load in one transaction and one COPY (far fewer round trips than a part each),
       // several groups at once on the loader connections. A group's transaction does not move the stored read
@@ -47,7 +54,9 @@ export async function loadSnapshot(o: SnapshotLoaderOptions, signal: AbortSignal
         group = undefined;
         await pool.run((c) => loadParts(o, c, parts, tables, null));
       };
-      for (const { headers, value, offset, partition } of records) {
+      for (const { headers, key, value, offset, partition } of records) {
+        checkRecordMac(o.recordKey, { key, headers, value }, { topic: o.topic, partition, offset });
+        const step = chain.check(offset, sequenceOf(headers));
         const r = decodeSnapshotRecord(headers, value);
         guardSnapshotRecord(r, { topic: o.topic, partition, offset });
         if (r.kind === 'chunk') {
@@ -60,11 +69,12 @@ export async function loadSnapshot(o: SnapshotLoaderOptions, signal: AbortSignal
         }
         await loadGroup();
         await pool.drain();
-        const done = await applyRecord(o, r, tables, nextOffset(offset));
+        const done = await applyRecord(o, r, tables, { offset: nextOffset(offset), mark: step.after });
         if (done) return 'stop';
       }
       await loadGroup();
       await pool.drain();
+      chain.resolved(records[records.length - 1]!.offset);
       return 'continue';
     },
     signal,
@@ -104,13 +114,13 @@ class SessionPool {
   }
 }
 
-async function tx<T>(c: pg.Client, state: TargetState, next: string | null, fn: () => Promise<T>): Promise<T> {
+async function tx<T>(c: pg.Client, state: TargetState, next: ResumePoint | null, fn: () => Promise<T>): Promise<T> {
   await c.query('BEGIN');
   try {
     await state.checkFence(c);
     await c.query('SET LOCAL session_replication_role = replica');
     const out = await fn();
-    if (next !== null) await state.setSnapshotOffset(c, next);
+    if (next !== null) await state.setSnapshotResume(c, next);
     await c.query('COMMIT');
     return out;
   } catch (err) {
@@ -122,7 +132,7 @@ async function tx<T>(c: pg.Client, state: TargetState, next: string | null, fn: 
 type ChunkRecord = Extract<SnapshotStreamRecord, { kind: 'chunk' }>;
 
 /** Parts of one table and snapshot: each applied once (claimed in the same transaction), all in one COPY. */
-async function loadParts(o: SnapshotLoaderOptions, c: pg.Client, parts: ChunkRecord[], tables: Awaited<ReturnType<TargetState['tables']>>, next: string | null): Promise<void> {
+async function loadParts(o: SnapshotLoaderOptions, c: pg.Client, parts: ChunkRecord[], tables: Awaited<ReturnType<TargetState['tables']>>, next: ResumePoint | null): Promise<void> {
   const first = parts[0]!;
   const known = tables.get(tableKey(first.table));
   // Parts of an older copy of this table, superseded by a newer snapshot: only the read position moves on.
@@ -142,7 +152,7 @@ async function loadParts(o: SnapshotLoaderOptions, c: pg.Client, parts: ChunkRec
   });
 }
 
-async function applyRecord(o: SnapshotLoaderOptions, r: SnapshotStreamRecord, tables: Awaited<ReturnType<TargetState['tables']>>, next: string): Promise<boolean> {
+async function applyRecord(o: SnapshotLoaderOptions, r: SnapshotStreamRecord, tables: Awaited<ReturnType<TargetState['tables']>>, next: ResumePoint): Promise<boolean> {
   const c = o.target;
   switch (r.kind) {
     case 'schema': {

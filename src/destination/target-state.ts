@@ -3,6 +3,7 @@ import { formatLsn, parseLsn, type Lsn } from '../core/lsn.ts';
 import { tableKey, type Position, type TableId } from '../model/change.ts';
 import { checkFence, FencedError, TARGET_FENCE_DDL, takeOverFence } from './fence.ts';
 import type { Logger } from '../core/logger.ts';
+import type { ChainMark, ResumePoint } from '../transport/record-sequence.ts';
 
 /**
  * What the destination has applied, stored in each target database (schema dcsync) and always written in the
@@ -23,6 +24,8 @@ CREATE TABLE IF NOT EXISTS dcsync.snapshot_parts (
 CREATE TABLE IF NOT EXISTS dcsync.applied_position (
   sync_id text NOT NULL, partition int NOT NULL, lsn pg_lsn NOT NULL, idx int NOT NULL, kafka_offset bigint,
   commit_time timestamptz, applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (sync_id, partition));
+ALTER TABLE dcsync.applied_position ADD COLUMN IF NOT EXISTS record_seq bigint;
+ALTER TABLE dcsync.target_sync ADD COLUMN IF NOT EXISTS snapshot_seq bigint;
 ${TARGET_FENCE_DDL}`;
 
 /** The position row used for barriers, which every partition passes together. */
@@ -63,18 +66,23 @@ export class TargetState {
     await c.query(`INSERT INTO dcsync.target_sync (sync_id) VALUES ($1) ON CONFLICT DO NOTHING`, [this.syncId]);
   }
 
-  async sync(c: pg.ClientBase): Promise<{ schemaApplied: boolean; snapshotComplete: boolean; snapshotOffset: string | null }> {
-    const r = await c.query<{ schema_applied: boolean; snapshot_complete: boolean; snapshot_offset: string | null }>(
-      `SELECT schema_applied, snapshot_complete, snapshot_offset::text FROM dcsync.target_sync WHERE sync_id = $1`,
+  async sync(c: pg.ClientBase): Promise<{ schemaApplied: boolean; snapshotComplete: boolean; snapshotResume: ResumePoint | null }> {
+    const r = await c.query<{ schema_applied: boolean; snapshot_complete: boolean; snapshot_offset: string | null; snapshot_seq: string | null }>(
+      `SELECT schema_applied, snapshot_complete, snapshot_offset::text, snapshot_seq::text FROM dcsync.target_sync WHERE sync_id = $1`,
       [this.syncId],
     );
     const row = r.rows[0];
-    return { schemaApplied: row?.schema_applied ?? false, snapshotComplete: row?.snapshot_complete ?? false, snapshotOffset: row?.snapshot_offset ?? null };
+    const resume = row?.snapshot_offset ? { offset: row.snapshot_offset, mark: markOf(row.snapshot_seq) } : null;
+    return { schemaApplied: row?.schema_applied ?? false, snapshotComplete: row?.snapshot_complete ?? false, snapshotResume: resume };
   }
 
-  /** Where to resume reading the snapshot topic (a hint: replays are skipped anyway). */
-  async setSnapshotOffset(c: pg.ClientBase, nextOffset: string): Promise<void> {
-    await c.query(`UPDATE dcsync.target_sync SET snapshot_offset = $2, updated_at = now() WHERE sync_id = $1`, [this.syncId, nextOffset]);
+  /** Where to resume reading the snapshot topic, with the chain's mark there (replays are skipped anyway). */
+  async setSnapshotResume(c: pg.ClientBase, resume: ResumePoint): Promise<void> {
+    await c.query(`UPDATE dcsync.target_sync SET snapshot_offset = $2, snapshot_seq = $3, updated_at = now() WHERE sync_id = $1`, [
+      this.syncId,
+      resume.offset,
+      resume.mark?.toString() ?? null,
+    ]);
   }
 
   async setSchemaApplied(c: pg.ClientBase): Promise<void> {
@@ -149,29 +157,33 @@ export class TargetState {
     ]);
   }
 
-  async positions(c: pg.ClientBase): Promise<Map<number, Position & { nextOffset: string | null }>> {
-    const r = await c.query<{ partition: number; lsn: string; idx: number; kafka_offset: string | null }>(
-      `SELECT partition, lsn::text, idx, kafka_offset::text FROM dcsync.applied_position WHERE sync_id = $1`,
+  /** Per partition: the applied position and where to read again from (`resume`: null for the barrier row). */
+  async positions(c: pg.ClientBase): Promise<Map<number, Position & { resume: ResumePoint | null }>> {
+    const r = await c.query<{ partition: number; lsn: string; idx: number; kafka_offset: string | null; record_seq: string | null }>(
+      `SELECT partition, lsn::text, idx, kafka_offset::text, record_seq::text FROM dcsync.applied_position WHERE sync_id = $1`,
       [this.syncId],
     );
-    return new Map(r.rows.map((x) => [x.partition, { lsn: parseLsn(x.lsn), index: x.idx, nextOffset: x.kafka_offset }]));
+    return new Map(
+      r.rows.map((x) => [x.partition, { lsn: parseLsn(x.lsn), index: x.idx, resume: x.kafka_offset === null ? null : { offset: x.kafka_offset, mark: markOf(x.record_seq) } }]),
+    );
   }
 
-  /** The partition's applied position; `nextOffset` is where to resume reading (a hint, positions decide). */
   /**
-   * The partition's applied position; `nextOffset` is where to resume reading (a hint, positions decide). Saved only
-   * while this task holds the fence (locked for the rest of the transaction, in the same statement): otherwise
-   * FencedError, and the caller's transaction, data included, must roll back.
+   * The partition's applied position; `resume` is where to read again from (the offset is a hint, positions decide;
+   * the mark is the gap check's). Saved only while this task holds the fence (locked for the rest of the transaction,
+   * in the same statement): otherwise FencedError, and the caller's transaction, data included, must roll back.
    */
-  async savePosition(c: pg.ClientBase, partition: number, pos: Position, commitTimeUs: bigint, nextOffset: string | null): Promise<void> {
+  async savePosition(c: pg.ClientBase, partition: number, pos: Position, commitTimeUs: bigint, resume: ResumePoint | null): Promise<void> {
     const r = await c.query(
       `WITH fence AS (SELECT 1 FROM dcsync.target_fence WHERE sync_id = $1 AND epoch = $7 FOR SHARE)
-       INSERT INTO dcsync.applied_position (sync_id, partition, lsn, idx, kafka_offset, commit_time, applied_at)
-       SELECT $1, $2, $3, $4, $5, to_timestamp($6::float8 / 1e6), now() FROM fence
+       INSERT INTO dcsync.applied_position (sync_id, partition, lsn, idx, kafka_offset, record_seq, commit_time, applied_at)
+       SELECT $1, $2, $3, $4, $5, $8, to_timestamp($6::float8 / 1e6), now() FROM fence
        ON CONFLICT (sync_id, partition) DO UPDATE SET lsn = excluded.lsn, idx = excluded.idx,
-         kafka_offset = coalesce(excluded.kafka_offset, dcsync.applied_position.kafka_offset), commit_time = excluded.commit_time, applied_at = now()
+         kafka_offset = coalesce(excluded.kafka_offset, dcsync.applied_position.kafka_offset),
+         record_seq = CASE WHEN excluded.kafka_offset IS NULL THEN dcsync.applied_position.record_seq ELSE excluded.record_seq END,
+         commit_time = excluded.commit_time, applied_at = now()
        RETURNING 1`,
-      [this.syncId, partition, formatLsn(pos.lsn), pos.index, nextOffset, commitTimeUs.toString(), this.epoch],
+      [this.syncId, partition, formatLsn(pos.lsn), pos.index, resume?.offset ?? null, commitTimeUs.toString(), this.epoch, resume?.mark?.toString() ?? null],
     );
     if ((r.rowCount ?? 0) === 0) throw new FencedError(this.syncId, this.epoch, await this.heldBy(c));
   }
@@ -180,4 +192,9 @@ export class TargetState {
     const r = await c.query<{ epoch: string }>(`SELECT epoch::text FROM dcsync.target_fence WHERE sync_id = $1`, [this.syncId]);
     return r.rows[0] ? Number(r.rows[0].epoch) : null;
   }
+}
+
+/** A stored mark: NULL is a resume point stored before records were numbered (unknown). */
+function markOf(stored: string | null): ChainMark {
+  return stored === null ? null : BigInt(stored);
 }

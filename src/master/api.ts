@@ -96,7 +96,7 @@ function assignment(t: AssignmentRow): TaskAssignment {
   } catch {
     settings = undefined; // stored by an older master: the worker's flags apply
   }
-  return { taskId: t.id, syncId: t.syncId, kind: t.kind, database: t.database, epoch: t.epoch, state: t.state, run: t.run, ...(settings ? { settings } : {}) };
+  return { taskId: t.id, syncId: t.syncId, kind: t.kind, database: t.database, epoch: t.epoch, state: t.state, run: t.run, ...(settings ? { settings } : {}), ...(t.recordKey ? { recordKey: t.recordKey } : {}) };
 }
 
 function checkSubject(req: RouteRequest<unknown, unknown>, workerId: string): void {

@@ -28,6 +28,7 @@ import { LagSampler } from './status-page/sampler.ts';
 import { SyncLoop } from './sync-loop.ts';
 import { SourceChecks } from '../check/source-checks.ts';
 import { checkRoutes } from './check-api.ts';
+import { MasterMetrics, metricsRoutes } from '../metrics/index.ts';
 import { SyncStore } from './sync-store.ts';
 
 /**
@@ -66,6 +67,7 @@ export class MasterDaemon {
   readonly #sourceChecks: SourceChecks;
   readonly #lagHistory = new LagHistory();
   readonly #lagSampler: LagSampler;
+  readonly #metrics: MasterMetrics;
   readonly #loops = new AbortController();
   #running: Promise<void>[] = [];
   #server: ControlServer | undefined;
@@ -102,6 +104,7 @@ export class MasterDaemon {
     });
     const statusSource = { syncs: this.#syncs, datacenter: o.datacenter, self: { id: o.id } };
     this.#lagSampler = new LagSampler({ history: this.#lagHistory, readStatus: () => readStatus(statusSource), log: this.#log.child({ component: 'master.lag-sampler' }) });
+    this.#metrics = new MasterMetrics({ readStatus: () => readStatus(statusSource), isLeader: () => this.#election.leaderEpoch !== undefined, datacenter: o.datacenter, version: o.version });
   }
 
   get state(): MasterState {
@@ -134,7 +137,7 @@ export class MasterDaemon {
   async start(signal?: AbortSignal): Promise<void> {
     if (!this.lifecycle.is('initialized')) throw new IllegalStateError(`cannot start a master that is ${this.state}`);
     const o = this.#o;
-    this.#log.info('starting', { endpoint: o.serverEndpoint, port: o.serverPort, cluster: redactUrl(o.clusterUrl), datacenter: o.datacenter, version: o.version });
+    this.#log.info('starting', { endpoint: o.serverEndpoint, port: o.serverPort, cluster: redactUrl(o.clusterUrl), datacenter: o.datacenter, version: o.version, metrics: o.monitoringToken !== undefined ? 'on' : 'off' });
     try {
       const [keyfile, jwtSecret] = await Promise.all([readKeyfile(o.serverKeyfile), readJwtSecret(o.jwtSecretFile)]);
       await retry(() => this.#store.ensureSchema(), {
@@ -179,7 +182,9 @@ export class MasterDaemon {
             (r) => r.access !== 'peer' || o.serverClientCafile !== undefined,
           ),
           ...statusPageRoutes({ history: this.#lagHistory, assets: loadStatusPageAssets(), self: { id: o.id } }),
+          ...metricsRoutes(this.#metrics),
         ],
+        ...(o.monitoringToken !== undefined ? { monitoringToken: o.monitoringToken } : {}),
         version: o.version,
         stopGrace: Math.min(API_DRAIN_MS, o.stopGraceMs / 2),
         logger: o.logger,

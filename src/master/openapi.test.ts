@@ -1,6 +1,7 @@
 /**
  * docs/openapi.yaml must list exactly the routes a master serves: every (method, path) of masterRoutes(),
- * syncRoutes(), checkRoutes() and the routes ControlServer adds itself (GET /health, GET /version), with the same access class
+ * syncRoutes(), checkRoutes(), statusPageRoutes(), metricsRoutes() and the routes ControlServer adds itself (GET /health,
+ * GET /version), with the same access class
  * (`x-dcsync-access`). The routes are read from a ControlServer built with them (its constructor only checks
  * options: no files are read and nothing listens); the handlers are never called.
  *
@@ -15,6 +16,8 @@ import { HTTP_METHODS, type Route } from '../control/router.ts';
 import { masterRoutes, type MasterApiDeps } from './api.ts';
 import { syncRoutes, type SyncApiDeps } from './sync-api.ts';
 import { checkRoutes, type CheckApiDeps } from './check-api.ts';
+import { statusPageRoutes, type StatusPageDeps } from './status-page/routes.ts';
+import { metricsRoutes, type MetricsSource } from '../metrics/routes.ts';
 
 const DOC = new URL('../../docs/openapi.yaml', import.meta.url);
 
@@ -40,7 +43,7 @@ function servedRoutes(): readonly Route[] {
     clientAuthCa: 'unused-client-ca.crt',
     jwtSecret: 'unused.secret',
     verifyOperator: async () => false,
-    routes: [...master, ...sync, ...checkRoutes({} as unknown as CheckApiDeps)],
+    routes: [...master, ...sync, ...checkRoutes({} as unknown as CheckApiDeps), ...statusPageRoutes({} as unknown as StatusPageDeps), ...metricsRoutes({} as unknown as MetricsSource)],
   });
   return server.routes;
 }
@@ -91,7 +94,7 @@ describe('docs/openapi.yaml', () => {
 
   it('finds the routes of the code, built-ins included', () => {
     assert.ok(code.size >= 10, `only ${code.size} routes built`);
-    for (const k of ['GET /health', 'GET /version', 'GET /status', 'POST /workers/register']) assert.ok(code.has(k), `${k} is not among the built routes`);
+    for (const k of ['GET /health', 'GET /version', 'GET /status', 'POST /workers/register', 'GET /status-page', 'GET /metrics']) assert.ok(code.has(k), `${k} is not among the built routes`);
   });
 
   it('documents every route the master serves', () => {
@@ -102,6 +105,13 @@ describe('docs/openapi.yaml', () => {
   it('documents no route the master does not serve', () => {
     const extra = [...doc.keys()].filter((k) => !code.has(k)).sort();
     assert.deepEqual(extra, [], `routes in docs/openapi.yaml that the code does not have: ${extra.join(', ')}`);
+  });
+
+  it('gives the routes at the root of the port (not under /_api/v1) their own servers', () => {
+    const text = readFileSync(DOC, 'utf8');
+    const root = served.filter((r) => r.root).map((r) => openApiPath(r.path));
+    assert.ok(root.length > 0);
+    for (const p of root) assert.ok(text.includes(`\n  ${p}:\n    servers:\n      - url: https://{daemon}\n`), `${p} has a path-level servers entry`);
   });
 
   it("gives every operation the route's access class (x-dcsync-access)", () => {

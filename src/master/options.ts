@@ -4,6 +4,7 @@
  */
 import { daemonIdOf, endpointOption, portOption, requiredOption } from '../config/validate.ts';
 import { resolvePgUrl } from '../postgres/url.ts';
+import { resolveMonitoringToken } from '../config/monitoring-token.ts';
 import { MASTER_PORT } from '../control/options.ts';
 import { InvalidOptionError } from '../core/errors.ts';
 import { createLogger, type Logger, type LogLevel } from '../core/logger.ts';
@@ -42,6 +43,10 @@ export interface MasterOptions {
   /** --mq.kafka-addr: this datacenter's Kafka bootstrap servers (told to workers). */
   readonly kafkaAddr?: readonly string[];
   readonly logLevel?: LogLevel;
+  /** --monitoring.token: the bearer token of /metrics; without one (or a token file) the metrics routes are off. */
+  readonly monitoringToken?: string;
+  /** --monitoring.token-file: a file holding it (one line). */
+  readonly monitoringTokenFile?: string;
   /** Database of the state; default 'postgres'. */
   readonly stateDatabase?: string;
   readonly election?: Partial<ElectionTimings>;
@@ -76,6 +81,8 @@ export interface CompiledMasterOptions {
   readonly heartbeatIntervalMs: number;
   readonly scheduleIntervalMs: number;
   readonly stopGraceMs: number;
+  /** Never log it. */
+  readonly monitoringToken: string | undefined;
   readonly version: string;
   readonly logger: Logger;
 }
@@ -133,6 +140,7 @@ export function compileMasterOptions(raw: MasterOptions, env: NodeJS.ProcessEnv)
     heartbeatIntervalMs,
     scheduleIntervalMs: positive('scheduleInterval', raw.scheduleIntervalMs, 2_000),
     stopGraceMs: positive('stopGrace', raw.stopGraceMs, 10_000),
+    monitoringToken: resolveMonitoringToken(raw.monitoringToken, raw.monitoringTokenFile),
     version: dcsyncVersion(),
     logger: raw.logger ?? createLogger({ level: raw.logLevel ?? 'info' }),
   };

@@ -29,7 +29,7 @@ function task(over: Partial<TaskRow>): TaskRow {
   return { id: 't', syncId: 'main', kind: 'destination', database: 'shop', workerId: 'w1', epoch: 1, state: 'running', error: null, progress: {}, updatedAt: T0, ...over };
 }
 
-const src = (lsn: string | null, time: string | null, snapshotComplete = true): SourceProgress => ({ kind: 'source', snapshotComplete, lastDataLsn: lsn, lastDataTime: time, flushedLsn: lsn, updatedAt: T0.toISOString() });
+const src = (lsn: string | null, time: string | null, snapshotComplete = true): SourceProgress => ({ kind: 'source', snapshotComplete, lastDataLsn: lsn, lastDataTime: time, flushedLsn: lsn, walLsn: null, slot: null, slotConfirmedLsn: null, retainedWalBytes: null, updatedAt: T0.toISOString() });
 const dst = (lsn: string | null, time: string | null, snapshotComplete = true, tables: DestinationProgress['tables'] = []): DestinationProgress => ({
   kind: 'destination',
   snapshotComplete,
@@ -65,6 +65,16 @@ describe('databaseLag', () => {
   it('counts the WAL bytes and the commit-time distance not yet applied', () => {
     const lag = databaseLag(src('0/1000', '2026-11-26T10:00:05Z'), dst('0/400', '2026-11-26T10:00:02Z'));
     assert.deepEqual(lag, { lagBytes: 0xc00, lagSeconds: 3 });
+  });
+
+  it('adds the WAL the source has not read yet: current WAL position − what the slot confirmed or the task read', () => {
+    const at = (walLsn: string, slotConfirmedLsn: string | null, flushedLsn: string | null): SourceProgress => ({ ...src('0/1000', '2026-11-26T10:00:05Z'), walLsn, slotConfirmedLsn, flushedLsn });
+    // Applied: only the unread WAL is left, which has no commit time yet.
+    assert.deepEqual(databaseLag(at('0/1800', '0/1000', '0/1000'), dst('0/1000', '2026-11-26T10:00:05Z')), { lagBytes: 0x800, lagSeconds: 0 });
+    // In flight and unread: both parts, no overlap.
+    assert.deepEqual(databaseLag(at('0/1800', '0/1000', '0/1200'), dst('0/400', '2026-11-26T10:00:02Z')), { lagBytes: 0xc00 + 0x600, lagSeconds: 3 });
+    // The slot confirmed everything: caught up.
+    assert.deepEqual(databaseLag(at('0/1800', '0/1800', '0/1000'), dst('0/1000', '2026-11-26T10:00:05Z')), { lagBytes: 0, lagSeconds: 0 });
   });
 });
 

@@ -7,11 +7,15 @@
  * ended the sync; `initializing` until the source announced its databases and every destination task reported;
  * `initial-sync` while a database's initial copy runs; `running` once every database streams.
  *
- * Lag, per database (a table has its database's): the source task reports the commit LSN and time of the last
- * transaction with changes it read from the slot; the destination reports the most advanced position it applied
- * (heartbeats included). lagBytes = source LSN − applied LSN (0 once applied); lagSeconds = the source commit
- * time of that transaction − the commit time of what was applied (0 once applied). Both are null until both
- * sides have reported after the initial copy, and while the destination has applied nothing yet.
+ * Lag, per database (a table has its database's), the one computation behind `get status`, the status page and
+ * /metrics: the source task reports the commit LSN and time of the last transaction with changes it read from the
+ * slot, and its worker adds the source's current WAL position and what the slot confirmed; the destination reports
+ * its applied point, the position of its lagging partition (worker/applied-point.ts, heartbeats included).
+ * lagBytes = (last read LSN − applied point, when not applied yet) + (current WAL − what the source has read): WAL
+ * still at the source counts. lagSeconds = the source commit time of the last read transaction − the commit time
+ * at the applied point (0 once applied); WAL the source has not read has no commit time yet, so only lagBytes shows
+ * it. Both are null until both sides have reported after the initial copy, and while the destination has applied
+ * nothing yet.
  */
 import { parseLsn } from '../core/lsn.ts';
 import type { TaskState } from '../control/v1/cluster.ts';
@@ -57,6 +61,10 @@ export function parseSourceProgress(p: Readonly<Record<string, unknown>> | undef
     lastDataLsn: str(p['lastDataLsn']),
     lastDataTime: str(p['lastDataTime']),
     flushedLsn: str(p['flushedLsn']),
+    walLsn: str(p['walLsn']),
+    slot: str(p['slot']),
+    slotConfirmedLsn: str(p['slotConfirmedLsn']),
+    retainedWalBytes: typeof p['retainedWalBytes'] === 'number' ? nonNeg(p['retainedWalBytes']) : null,
     updatedAt: str(p['updatedAt']) ?? '',
   };
 }
@@ -78,6 +86,7 @@ export function parseDestinationProgress(p: Readonly<Record<string, unknown>> | 
   return {
     kind: 'destination',
     snapshotComplete: p['snapshotComplete'] === true,
+    ...(typeof p['readOnly'] === 'boolean' ? { readOnly: p['readOnly'] } : {}),
     appliedLsn: str(p['appliedLsn']),
     appliedCommitTime: str(p['appliedCommitTime']),
     lastAppliedAt: str(p['lastAppliedAt']),
@@ -96,18 +105,29 @@ function lsnOrUndefined(text: string | null): bigint | undefined {
   }
 }
 
+function maxOf(values: readonly (bigint | undefined)[]): bigint | undefined {
+  let m: bigint | undefined;
+  for (const v of values) if (v !== undefined && (m === undefined || v > m)) m = v;
+  return m;
+}
+
 /** Lag of one database from the two sides' reports (see the file comment). */
 export function databaseLag(src: SourceProgress | undefined, dst: DestinationProgress | undefined): { lagBytes: number | null; lagSeconds: number | null } {
   if (!src || !dst || !dst.snapshotComplete) return { lagBytes: null, lagSeconds: null };
-  const sourceLsn = lsnOrUndefined(src.lastDataLsn);
-  if (sourceLsn === undefined) return { lagBytes: 0, lagSeconds: 0 }; // nothing was written since the copy
+  const lastData = lsnOrUndefined(src.lastDataLsn);
   const applied = lsnOrUndefined(dst.appliedLsn);
-  if (applied === undefined) return { lagBytes: null, lagSeconds: null }; // nothing applied yet: how far behind is unknown
-  if (applied >= sourceLsn) return { lagBytes: 0, lagSeconds: 0 };
-  const lagBytes = Number(sourceLsn - applied);
-  const s = src.lastDataTime === null ? NaN : Date.parse(src.lastDataTime);
-  const d = dst.appliedCommitTime === null ? NaN : Date.parse(dst.appliedCommitTime);
-  const lagSeconds = Number.isFinite(s) && Number.isFinite(d) ? Math.max(0, (s - d) / 1000) : null;
+  if (lastData !== undefined && applied === undefined) return { lagBytes: null, lagSeconds: null }; // nothing applied yet: how far behind is unknown
+  let lagBytes = 0;
+  let lagSeconds: number | null = 0;
+  if (lastData !== undefined && applied !== undefined && applied < lastData) {
+    lagBytes = Number(lastData - applied);
+    const s = src.lastDataTime === null ? NaN : Date.parse(src.lastDataTime);
+    const d = dst.appliedCommitTime === null ? NaN : Date.parse(dst.appliedCommitTime);
+    lagSeconds = Number.isFinite(s) && Number.isFinite(d) ? Math.max(0, (s - d) / 1000) : null;
+  }
+  const wal = lsnOrUndefined(src.walLsn);
+  const read = maxOf([lsnOrUndefined(src.slotConfirmedLsn), lsnOrUndefined(src.flushedLsn), lastData, applied]);
+  if (wal !== undefined && read !== undefined && wal > read) lagBytes += Number(wal - read);
   return { lagBytes, lagSeconds };
 }
 
@@ -158,7 +178,10 @@ export function buildStatus(input: StatusInput): StatusResponse {
     destination: destinationOf(sync),
     databases: tasks
       .filter((t) => t.state !== 'cancelled')
-      .map((t) => ({ database: t.database, state: t.state, workerId: t.workerId, error: t.error, snapshotComplete: parseSourceProgress(t.progress)?.snapshotComplete ?? false })),
+      .map((t) => {
+        const p = parseSourceProgress(t.progress);
+        return { database: t.database, state: t.state, workerId: t.workerId, error: t.error, snapshotComplete: p?.snapshotComplete ?? false, slot: p?.slot ?? null, retainedWalBytes: p?.retainedWalBytes ?? null };
+      }),
     cleanupPending,
   }));
   const base = { datacenter: input.datacenter, outgoing, answeredBy: input.answeredBy };
@@ -183,7 +206,7 @@ export function buildStatus(input: StatusInput): StatusResponse {
     const lag = databaseLag(sp, dp);
     const dbStatus: TableStatus = !isActive(sync.status) ? 'inactive' : failed ? 'failed' : !dp ? 'waiting' : dp.snapshotComplete ? 'running' : 'copying';
     const lastMessageTime = dp?.lastAppliedAt ?? null;
-    dbViews.push({ database: db, status: dbStatus, sourceTask: taskBrief(s), destinationTask: taskBrief(d), ...lag, lastMessageTime });
+    dbViews.push({ database: db, status: dbStatus, sourceTask: taskBrief(s), destinationTask: taskBrief(d), ...lag, lastMessageTime, readOnly: dp?.readOnly ?? null });
     for (const t of dp?.tables ?? []) {
       const status: TableStatus = !isActive(sync.status) ? 'inactive' : failed ? 'failed' : t.status;
       const error = t.error ?? (failed ? (d?.state === 'failed' ? d.error : s?.error) ?? null : null);

@@ -171,6 +171,8 @@ export interface AssignmentRow extends TaskRow {
   readonly run: string | null;
   /** The sync's settings as stored (validated by the worker). */
   readonly settings: unknown;
+  /** The sync run's record key (record-auth.ts), as stored; null for syncs configured before records were signed. */
+  readonly recordKey: string | null;
 }
 
 export type TaskReportOutcome = { readonly kind: 'ok'; readonly task: TaskRow } | { readonly kind: 'not-found' } | { readonly kind: 'stale'; readonly task: TaskRow };
@@ -411,12 +413,12 @@ export class MasterStore {
   /** The tasks a worker holds now (assigned, running, failed), with their epochs and their sync's run and settings. */
   async assignmentsOf(workerId: string): Promise<AssignmentRow[]> {
     const r = await this.pool.query(
-      `SELECT ${TASK_COLUMNS.split(', ').map((c) => `t.${c}`).join(', ')}, s.run, s.config -> 'settings' AS settings
+      `SELECT ${TASK_COLUMNS.split(', ').map((c) => `t.${c}`).join(', ')}, s.run, s.config -> 'settings' AS settings, s.config ->> 'recordKey' AS record_key
          FROM dcsync.master_tasks t JOIN dcsync.master_syncs s ON s.id = t.sync_id
         WHERE t.worker_id = $1 AND t.state = ANY ($2::text[]) ORDER BY t.id`,
       [workerId, HELD_STATES],
     );
-    return r.rows.map((x: Raw) => ({ ...taskRow(x), run: (x['run'] as string | null) ?? null, settings: x['settings'] ?? null }));
+    return r.rows.map((x: Raw) => ({ ...taskRow(x), run: (x['run'] as string | null) ?? null, settings: x['settings'] ?? null, recordKey: (x['record_key'] as string | null) ?? null }));
   }
 
   /**

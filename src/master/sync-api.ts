@@ -9,6 +9,7 @@
  * the destination's leader alike) tries the next master; reads are answered by any master from PostgreSQL.
  */
 import { randomBytes } from 'node:crypto';
+import { newRecordKeyText } from '../transport/record-auth.ts';
 import { HttpError, badRequest } from '../control/errors.ts';
 import { route, type AuthContext, type Route, type RouteRequest, type RouteResponse } from '../control/router.ts';
 import { errorMessage } from '../core/errors.ts';
@@ -194,6 +195,7 @@ export function syncRoutes(d: SyncApiDeps): Route[] {
         if (cur?.role === 'outgoing' && cur.status !== 'inactive') throw new HttpError(409, 'conflict', `sync '${r.id}' is an outgoing sync of this datacenter (it is the source of it)`);
         if (cur?.role === 'incoming' && cur.status === 'cancelling') throw new HttpError(409, 'conflict', `sync '${r.id}' is being stopped; wait for 'stop sync' to finish, or run 'dcsync abort sync'`);
         let run = newRun();
+        let recordKey: string | undefined = newRecordKeyText();
         let same = false;
         if (cur?.role === 'incoming' && isActive(cur.status)) {
           const source = (cur.config['source'] ?? {}) as Record<string, unknown>;
@@ -201,12 +203,14 @@ export function syncRoutes(d: SyncApiDeps): Route[] {
             throw new HttpError(409, 'conflict', `sync '${r.id}' is already configured (source ${String(source['endpoints'])}, other settings); run 'dcsync stop sync' first to change it`);
           }
           run = cur.run ?? run;
+          const stored = cur.config['recordKey'];
+          recordKey = typeof stored === 'string' ? stored : undefined; // a run keeps its key; older runs have none
           same = true;
         }
         const client = new PeerClient({ endpoints: r.source.endpoints, cacert: r.source.cacert, keyfile: r.clientKeyfile });
         let view: OutgoingSyncView;
         try {
-          view = await client.start(r.id, { run, destination: { datacenter: d.datacenter, endpoints: d.masterEndpoints }, settings: r.settings }, req.signal);
+          view = await client.start(r.id, { run, destination: { datacenter: d.datacenter, endpoints: d.masterEndpoints }, settings: r.settings, ...(recordKey ? { recordKey } : {}) }, req.signal);
         } catch (err) {
           throw explainPeerFailure(err);
         } finally {
@@ -219,7 +223,7 @@ export function syncRoutes(d: SyncApiDeps): Route[] {
         const rec = await d.syncs.putIncoming(epoch, {
           id: r.id,
           run,
-          config: { source: { endpoints: r.source.endpoints, cacert: r.source.cacert }, settings: r.settings, databases: [...view.databases].sort() },
+          config: { source: { endpoints: r.source.endpoints, cacert: r.source.cacert }, settings: r.settings, databases: [...view.databases].sort(), ...(recordKey ? { recordKey } : {}) },
           secret: r.clientKeyfile,
           peer: view as unknown as Record<string, unknown>,
         });
@@ -266,6 +270,7 @@ export function syncRoutes(d: SyncApiDeps): Route[] {
         const cur = await incomingSync(d, id);
         await d.syncs.setStatus(epoch, id, 'inactive');
         d.log.warn('sync aborted at the destination', { syncId: id });
+        await d.syncLoop.releaseDatabases(cur);
         d.scheduler.poke();
         const after = (await d.syncs.get(id)) ?? cur;
         const body: StopSyncResponse = {
@@ -319,7 +324,7 @@ export function syncRoutes(d: SyncApiDeps): Route[] {
       handler: leaderOnly(d, async (req, epoch) => {
         const id = parseSyncId(req.params.id);
         const b = req.body;
-        const { sync, replaced } = await d.syncs.putOutgoing(epoch, { id, run: b.run, config: { destination: b.destination, settings: b.settings } }, peerIdentity(req.auth));
+        const { sync, replaced } = await d.syncs.putOutgoing(epoch, { id, run: b.run, config: { destination: b.destination, settings: b.settings, ...(b.recordKey ? { recordKey: b.recordKey } : {}) } }, peerIdentity(req.auth));
         if (replaced !== null) d.log.warn('outgoing sync replaced by a new run; the old run is cleaned up', { syncId: id, run: b.run, replaced });
         else d.log.info('outgoing sync started or confirmed', { syncId: id, run: b.run, destination: b.destination, by: req.auth.subject });
         d.scheduler.poke();

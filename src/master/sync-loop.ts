@@ -7,7 +7,10 @@
  *   sync becomes `inactive`.
  * - at the source: drop the slots and publications of ended runs (source-cleanup.ts).
  */
+import type pg from 'pg';
 import { errorMessage } from '../core/errors.ts';
+import { connect } from '../postgres/connection.ts';
+import { setApplicationsReadOnly } from '../postgres/read-only.ts';
 import type { Logger } from '../core/logger.ts';
 import { Waker } from '../core/waker.ts';
 import type { LeaderElection } from './election.ts';
@@ -119,6 +122,7 @@ export class SyncLoop {
     const client = this.#client(s);
     if (!client) {
       await this.#o.syncs.setStatus(epoch, s.id, 'inactive');
+      await this.releaseDatabases(s);
       return;
     }
     try {
@@ -126,12 +130,41 @@ export class SyncLoop {
       if (!view || view.run !== s.run || (view.status === 'inactive' && view.cleanupPending === 0)) {
         await this.#o.syncs.setStatus(epoch, s.id, 'inactive');
         this.#log.info('sync stopped: the source dropped its slots and publications', { syncId: s.id });
+        await this.releaseDatabases(s);
       }
     } catch (err) {
       await this.#o.syncs.recordPeer(epoch, s.id, { error: errorMessage(err) });
       this.#log.warn('stopping at the source failed; retrying (abort sync stops this side alone)', { syncId: s.id, error: errorMessage(err) });
     } finally {
       client.close();
+    }
+  }
+
+  /**
+   * The incoming sync ended (stopped or aborted): applications may write to its databases at this datacenter again.
+   * A database that cannot be released is logged with the statement that releases it; nothing else depends on it.
+   */
+  async releaseDatabases(s: SyncRecord): Promise<void> {
+    const databases = Array.isArray(s.config['databases']) ? (s.config['databases'] as unknown[]).filter((x): x is string => typeof x === 'string') : [];
+    if (databases.length === 0) return;
+    let c: pg.Client | undefined;
+    try {
+      c = await connect({ url: this.#o.clusterUrl, database: this.#o.stateDatabase, applicationName: 'dcsync-master' });
+      const released: string[] = [];
+      for (const db of databases) {
+        try {
+          await setApplicationsReadOnly(c, db, false);
+          released.push(db);
+        } catch (err) {
+          if ((err as { code?: string }).code === '3D000') continue; // never created at this datacenter
+          this.#log.warn('a database stays read-only for applications', { syncId: s.id, database: db, error: errorMessage(err), fix: `ALTER DATABASE "${db}" RESET default_transaction_read_only` });
+        }
+      }
+      this.#log.info('the sync ended: its databases take application writes again', { syncId: s.id, databases: released });
+    } catch (err) {
+      this.#log.warn("the sync's databases stay read-only for applications", { syncId: s.id, databases, error: errorMessage(err), fix: 'ALTER DATABASE … RESET default_transaction_read_only' });
+    } finally {
+      await c?.end().catch(() => {});
     }
   }
 }

@@ -16,7 +16,10 @@ export const PINNED_SETTINGS: Readonly<Record<string, string>> = {
   client_encoding: 'UTF8',
 };
 
-const OPTIONS = Object.entries(PINNED_SETTINGS)
+/** dcsync's own sessions write where applications are kept read-only (a destination database while it syncs: read-only.ts). */
+const OWN_SESSION: Readonly<Record<string, string>> = { default_transaction_read_only: 'off' };
+
+const OPTIONS = Object.entries({ ...PINNED_SETTINGS, ...OWN_SESSION })
   .map(([k, v]) => `-c ${k}=${v}`)
   .join(' ');
 

@@ -12,6 +12,7 @@ import { PgOutputTag } from '../postgres/protocol/index.ts';
 import { ReplicationStream, type StartOptions } from './replication-stream.ts';
 import { dumpSchema } from './schema-dump.ts';
 import { ensureTopics } from '../transport/kafka/admin.ts';
+import type { RecordKey } from '../transport/record-auth.ts';
 import { KafkaSink } from '../transport/kafka/kafka-sink.ts';
 import { encodeSnapshotRecord } from '../transport/record-format/index.ts';
 import { topicName } from '../transport/topics.ts';
@@ -37,6 +38,8 @@ export interface SourceTaskOptions {
   statusIntervalMs: number;
   /** How often to check tables without a replica identity for updates and deletes. */
   identityCheckMs: number;
+  /** Signs every record with the sync run's key (record-auth.ts). */
+  recordKey?: RecordKey;
   log: Logger;
   /** Called often (at most every batch) with where the task stands; keep it cheap. */
   onProgress?: (p: SourceTaskProgress) => void;
@@ -71,8 +74,13 @@ export async function runSourceTask(o: SourceTaskOptions, signal: AbortSignal): 
   const snapshotTopic = topicName(o.syncId, o.database, 'snapshot');
   const changesTopic = topicName(o.syncId, o.database, 'changes');
   const sequencesTopic = topicName(o.syncId, o.database, 'sequences');
-  // Kafka's set-up needs nothing from PostgreSQL's: it runs meanwhile (a drain starts sooner after a restart).
-  const kafkaReady = setUpKafka(o, log, snapshotTopic, changesTopic, sequencesTopic);
+  // Kafka's set-up runs meanwhile (a drain starts sooner after a restart); only creating a missing topic waits to
+  // learn from PostgreSQL whether this is the sync's first run.
+  let answerFirstRun: (first: boolean) => void = () => {};
+  const firstRun = new Promise<boolean>((resolve) => (answerFirstRun = resolve));
+  const kafkaReady = setUpKafka(o, log, snapshotTopic, changesTopic, sequencesTopic, async (missing) => {
+    if (!(await firstRun)) throw lostTopicsError(o.database, missing);
+  });
   kafkaReady.catch(() => {}); // awaited below, or in `finally` when PostgreSQL's set-up fails first
   const closers: (() => Promise<unknown>)[] = [];
   let stream: ReplicationStream | undefined;
@@ -87,6 +95,7 @@ export async function runSourceTask(o: SourceTaskOptions, signal: AbortSignal): 
     const progressStore = new SourceProgressStore(progressConn, o.syncId, o.database);
     await progressStore.init();
     let progress = await progressStore.load();
+    answerFirstRun(!progress);
     const slot = slotName(o.syncId, oid);
     if (progress && !(await slotExists(meta, slot)))
       throw new ReplicationError(
@@ -103,6 +112,7 @@ export async function runSourceTask(o: SourceTaskOptions, signal: AbortSignal): 
     const publications = await ensurePublications(meta, publicationBase(o.syncId), tables);
 
     const { snapshotSink, changeSink } = await kafkaReady;
+    if (progress?.schemaSent && snapshotSink.nextNumber(snapshotTopic, 0) === 0n) throw lostTopicsError(o.database, [snapshotTopic]);
 
     // The slot's exported snapshot (first run) or a temporary slot's (resuming an unfinished copy).
     const repl = await connect({ ...conn, replication: true });
@@ -223,6 +233,7 @@ export async function runSourceTask(o: SourceTaskOptions, signal: AbortSignal): 
     }
     await copying;
   } finally {
+    answerFirstRun(false);
     await stream?.close();
     const sinks = await kafkaReady.catch(() => undefined);
     await sinks?.snapshotSink.close();
@@ -238,19 +249,34 @@ async function setUpKafka(
   snapshotTopic: string,
   changesTopic: string,
   sequencesTopic: string,
+  mayCreate: (missing: readonly string[]) => Promise<void>,
 ): Promise<{ snapshotSink: KafkaSink; changeSink: KafkaSink }> {
-  await ensureTopics(o.kafka, [
-    { topic: snapshotTopic, partitions: 1, configs: { 'retention.ms': '-1' } },
-    { topic: changesTopic, partitions: o.partitions, configs: {} },
-    { topic: sequencesTopic, partitions: 1, configs: { 'cleanup.policy': 'compact' } },
-  ]);
+  await ensureTopics(
+    o.kafka,
+    [
+      { topic: snapshotTopic, kind: 'snapshot', partitions: 1 },
+      { topic: changesTopic, kind: 'changes', partitions: o.partitions },
+      { topic: sequencesTopic, kind: 'sequences', partitions: 1 },
+    ],
+    mayCreate,
+  );
+  const signing = o.recordKey ? { recordKey: o.recordKey } : {};
   const [snapshot, changes] = await Promise.allSettled([
-    KafkaSink.connect(o.kafka, log.child({ topic: snapshotTopic }), { maxPendingBytes: 32 * 1024 * 1024 }),
-    KafkaSink.connect(o.kafka, log.child({ topic: changesTopic })),
+    KafkaSink.connect(o.kafka, log.child({ topic: snapshotTopic }), { maxPendingBytes: 32 * 1024 * 1024, numbered: [snapshotTopic], ...signing }),
+    KafkaSink.connect(o.kafka, log.child({ topic: changesTopic }), { numbered: [changesTopic], ...signing }),
   ]);
   if (snapshot.status === 'fulfilled' && changes.status === 'fulfilled') return { snapshotSink: snapshot.value, changeSink: changes.value };
   for (const r of [snapshot, changes]) if (r.status === 'fulfilled') await r.value.close();
   throw snapshot.status === 'rejected' ? snapshot.reason : (changes as PromiseRejectedResult).reason;
+}
+
+/** Topics this sync produced to are gone or empty at A's Kafka: whatever they held that B had not read is lost. */
+function lostTopicsError(database: string, topics: readonly string[]): ReplicationError {
+  return new ReplicationError(
+    `topic${topics.length > 1 ? 's' : ''} ${topics.map((t) => `'${t}'`).join(', ')} of database '${database}' ${topics.length > 1 ? 'are' : 'is'} gone from A's Kafka or empty, although this sync produced to ${topics.length > 1 ? 'them' : 'it'}: ` +
+      `they were deleted or recreated, and records the destination had not read went with them. Stop the sync and configure it again for a new initial copy; never delete dcsync's topics of a running sync`,
+    { retriable: false },
+  );
 }
 
 function withDb(url: string, db: string): string {

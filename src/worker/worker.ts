@@ -5,11 +5,13 @@
  * start and to stop. Status reports carry the task's epoch; a 409 (or 404) fences the task at once. See
  * docs/worker.md and the worker contract in docs/master.md.
  */
+import { parseRecordKey, type RecordKey } from '../transport/record-auth.ts';
 import { daemonIdOf, endpointOption, portOption, requiredOption } from '../config/validate.ts';
 import { readFile } from 'node:fs/promises';
 import type { Kafka } from 'kafkajs';
 import { loadKafkaTls } from '../transport/kafka/tls-files.ts';
 import { resolvePgUrl } from '../postgres/url.ts';
+import { resolveMonitoringToken } from '../config/monitoring-token.ts';
 import { ControlClient, ControlHttpError, ControlServer, formatPath, type ControlServerAddress } from '../control/index.ts';
 import { WORKER_PORT } from '../control/options.ts';
 import { errorMessage, IllegalStateError, InvalidOptionError, ShutdownTimeoutError } from '../core/errors.ts';
@@ -26,14 +28,15 @@ import {
 } from '../control/v1/cluster.ts';
 import { dcsyncVersion } from '../core/version.ts';
 import { readJwtSecret, readKeyfile, signJwt, type JwtSecret } from '../tls/index.ts';
-import type { ReplicationPolicy } from '../transport/topics.ts';
 import { kafkaClient } from '../transport/kafka/client.ts';
 import { runDestinationTask } from '../destination/destination-task.ts';
 import type { ApplyMode } from '../destination/apply-loop.ts';
 import { reconcile } from './reconcile.ts';
 import { runSourceTask } from '../source/source-task.ts';
 import { runTask, type TaskStatus } from '../core/task-runner.ts';
-import { DestinationProgressProbe, sourceProgress } from './task-progress.ts';
+import { DestinationProgressProbe, SourceSlotProbe, TopicEnds, sourceProgress } from './task-progress.ts';
+import { metricsRoutes, WorkerMetrics, type WorkerTaskState } from '../metrics/index.ts';
+import { remoteTopicName, topicName, type ReplicationPolicy } from '../transport/topics.ts';
 import type { SourceTaskProgress } from '../source/source-task.ts';
 import { streamName, type SyncSettings } from '../control/v1/sync.ts';
 
@@ -71,6 +74,10 @@ export interface WorkerOptions {
   /** stop() without graceMs waits this long for the tasks to end; default 30 s (a task blocked in a Kafka connect notices the abort only when that attempt gives up, ≈15 s). */
   readonly stopGraceMs?: number;
   readonly logLevel?: LogLevel;
+  /** --monitoring.token: the bearer token of /metrics; without one (or a token file) the metrics routes are off. */
+  readonly monitoringToken?: string;
+  /** --monitoring.token-file: a file holding it (one line). */
+  readonly monitoringTokenFile?: string;
   readonly logger?: Logger;
 }
 
@@ -95,6 +102,8 @@ export interface CompiledWorkerOptions {
   readonly applyMode: ApplyMode;
   readonly heartbeatIntervalMs: number;
   readonly stopGraceMs: number;
+  /** Never log it. */
+  readonly monitoringToken: string | undefined;
   readonly version: string;
   readonly logger: Logger;
 }
@@ -144,6 +153,7 @@ export function compileWorkerOptions(raw: WorkerOptions, env: NodeJS.ProcessEnv)
     applyMode,
     heartbeatIntervalMs: positiveInt('heartbeatInterval', raw.heartbeatIntervalMs, 3_000),
     stopGraceMs: positiveInt('stopGrace', raw.stopGraceMs, 30_000),
+    monitoringToken: resolveMonitoringToken(raw.monitoringToken, raw.monitoringTokenFile),
     version: dcsyncVersion(),
     logger: raw.logger ?? createLogger({ level: raw.logLevel ?? 'info' }),
   };
@@ -182,6 +192,17 @@ interface TaskRun {
   progressSent: string | undefined;
   /** A destination task's progress reader (one kept connection to its target database). */
   readonly probe: DestinationProgressProbe | undefined;
+  /** A source task's slot reader (one kept connection to its source database). */
+  readonly slotProbe: SourceSlotProbe | undefined;
+  /** What the task runner said last (the metrics' task states). */
+  runner: TaskStatus['state'];
+  /** The most advanced position applied (destination) or confirmed (source) since this run started: the WAL-byte counters count from it. */
+  walHigh: bigint | undefined;
+}
+
+/** A task runner state as the metrics count it; a stopped task is not counted. */
+function metricState(s: TaskStatus['state']): WorkerTaskState | undefined {
+  return s === 'starting' || s === 'running' ? 'running' : s === 'stopped' ? undefined : s;
 }
 
 /** How often running tasks report their progress (when it changed). */
@@ -201,11 +222,21 @@ export class WorkerDaemon {
   #heartbeat: Promise<void> | undefined;
   #progress: Promise<void> | undefined;
   #stop: Promise<void> | undefined;
+  readonly #metrics: WorkerMetrics;
 
   constructor(o: CompiledWorkerOptions) {
     this.#o = o;
     this.#log = o.logger.child({ component: 'worker', workerId: o.id });
     this.lifecycle = new Lifecycle<WorkerState>('initialized', TRANSITIONS, this.#log);
+    this.#metrics = new WorkerMetrics({ version: o.version, tasks: () => this.#taskStates() });
+  }
+
+  /** The kind and state of each task this worker runs, as the metrics count them. */
+  #taskStates(): { kind: TaskAssignment['kind']; state: WorkerTaskState }[] {
+    return [...this.#tasks.values()].flatMap((t) => {
+      const state = metricState(t.runner);
+      return state ? [{ kind: t.assignment.kind, state }] : [];
+    });
   }
 
   get id(): string {
@@ -234,7 +265,7 @@ export class WorkerDaemon {
   async start(): Promise<void> {
     if (!this.lifecycle.is('initialized')) throw new IllegalStateError(`cannot start a worker that is ${this.state}`);
     const o = this.#o;
-    this.#log.info('starting', { endpoint: o.serverEndpoint, port: o.serverPort, masters: o.masterEndpoints, datacenter: o.datacenter, version: o.version });
+    this.#log.info('starting', { endpoint: o.serverEndpoint, port: o.serverPort, masters: o.masterEndpoints, datacenter: o.datacenter, version: o.version, metrics: o.monitoringToken !== undefined ? 'on' : 'off' });
     try {
       const [keyfile, secret] = await Promise.all([readKeyfile(o.serverKeyfile), readJwtSecret(o.jwtSecretFile)]);
       this.#secret = secret;
@@ -242,7 +273,17 @@ export class WorkerDaemon {
       const ssl = await loadKafkaTls({ caFile: o.kafkaCacert, clientKeyfile: o.kafkaClientKeyfile });
       this.#kafka = kafkaClient(o.kafkaAddr, `dcsync-worker-${o.id}`, this.#log, ssl ? { ssl } : {});
       this.#client = new ControlClient({ endpoints: o.masterEndpoints, ca, auth: { kind: 'bearer', token: () => this.#token() }, timeout: '5s' });
-      this.#server = new ControlServer({ component: 'worker', datacenter: o.datacenter, port: o.serverPort, keyfile: o.serverKeyfile, version: o.version, stopGrace: 2_000, logger: o.logger });
+      this.#server = new ControlServer({
+        component: 'worker',
+        datacenter: o.datacenter,
+        port: o.serverPort,
+        keyfile: o.serverKeyfile,
+        version: o.version,
+        stopGrace: 2_000,
+        logger: o.logger,
+        routes: metricsRoutes(this.#metrics),
+        ...(o.monitoringToken !== undefined ? { monitoringToken: o.monitoringToken } : {}),
+      });
       await this.#server.start();
     } catch (err) {
       this.#client?.close();
@@ -366,7 +407,19 @@ export class WorkerDaemon {
       current: { state: 'running', error: null },
       source: undefined,
       progressSent: undefined,
-      probe: a.kind === 'destination' ? new DestinationProgressProbe({ url: o.clusterUrl, database: a.database, stream }) : undefined,
+      probe:
+        a.kind === 'destination'
+          ? new DestinationProgressProbe({ url: o.clusterUrl, database: a.database, stream, ends: new TopicEnds({ kafka: this.#kafka!, topic: remoteTopicName(settings.replicationPolicy, settings.sourceAlias, topicName(stream, a.database, 'changes')) }) })
+          : undefined,
+      slotProbe: a.kind === 'source' ? new SourceSlotProbe({ url: o.clusterUrl, database: a.database, stream }) : undefined,
+      runner: 'starting',
+      walHigh: undefined,
+    };
+    const advance = (to: bigint): number => {
+      const from = run.walHigh;
+      if (from !== undefined && to <= from) return 0;
+      run.walHigh = to;
+      return from === undefined ? 0 : Number(to - from);
     };
     this.#tasks.set(a.taskId, run);
     const kafka = this.#kafka!;
@@ -386,9 +439,11 @@ export class WorkerDaemon {
             heartbeatMs: 5_000,
             statusIntervalMs: 10_000,
             identityCheckMs: 2_000,
+            ...recordKeyOf(a),
             log,
             onProgress: (p) => {
               run.source = p;
+              this.#metrics.confirmed(a.database, advance(p.flushedLsn));
             },
           },
           signal,
@@ -405,7 +460,9 @@ export class WorkerDaemon {
             mode: settings.applyMode,
             epoch: a.epoch,
             holder: `worker ${o.id}`,
+            ...recordKeyOf(a),
             log,
+            onApplied: (p) => this.#metrics.applied(a.database, p.changes, advance(p.position.lsn)),
           },
           signal,
         );
@@ -415,6 +472,9 @@ export class WorkerDaemon {
       log,
       signal: controller.signal,
       onStatus: (s) => {
+        run.runner = s.state;
+        if (s.state === 'retrying') this.#metrics.restarted(a.kind, a.database);
+        if (s.state === 'failed') this.#metrics.failed(a.kind, a.database);
         if (controller.signal.aborted) return;
         if (s.state === 'starting' || s.state === 'running') this.#report(run, 'running', null);
         else if (s.state === 'retrying') this.#report(run, 'running', s.lastError ?? null);
@@ -433,7 +493,13 @@ export class WorkerDaemon {
         const a = run.assignment;
         let progress: Record<string, unknown> | undefined;
         try {
-          if (a.kind === 'source') progress = run.source ? { ...sourceProgress(run.source) } : undefined;
+          if (a.kind === 'source') {
+            const slot = await run.slotProbe?.read().catch((err: unknown) => {
+              this.#log.debug('slot not read', { taskId: a.taskId, error: errorMessage(err) });
+              return undefined;
+            });
+            progress = run.source ? { ...sourceProgress(run.source), ...slot } : undefined;
+          }
           else progress = await run.probe?.read().then((p) => (p ? { ...p } : undefined));
         } catch (err) {
           this.#log.debug('progress not read', { taskId: a.taskId, error: errorMessage(err) });
@@ -455,6 +521,7 @@ export class WorkerDaemon {
     this.#log.info('task stopping', { taskId, epoch: run.assignment.epoch, reason });
     run.controller.abort();
     void run.probe?.close();
+    void run.slotProbe?.close();
     const done = run.done;
     this.#stopping.add(done);
     void done.finally(() => this.#stopping.delete(done));
@@ -495,4 +562,9 @@ export async function runWorker(opts: CompiledWorkerOptions, signal: AbortSignal
   await worker.start();
   if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   await worker.stop();
+}
+
+/** The task's record key, when its sync run has one (a malformed one fails the task, never turns signing off). */
+function recordKeyOf(a: TaskAssignment): { recordKey?: RecordKey } {
+  return a.recordKey === undefined ? {} : { recordKey: parseRecordKey(a.recordKey, 'the assignment\'s record key') };
 }

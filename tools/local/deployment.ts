@@ -22,7 +22,7 @@ import { ControlClient } from '../../src/control/index.ts';
 import { MASTER_PATHS, type LeaderResponse, type WorkersResponse } from '../../src/control/v1/cluster.ts';
 import { spawnDcsync } from './dcsync-process.ts';
 import { logTail, waitMirrorFlow } from './kafka.ts';
-import { createLocalPki, readLocalPassword } from './pki.ts';
+import { createLocalPki, readLocalMonitoringToken, readLocalPassword } from './pki.ts';
 import { freePort } from './ports.ts';
 import { stopPgClusterIn } from './postgres.ts';
 import { isAlive, signalPid, stopPid, waitGone } from './process.ts';
@@ -346,6 +346,7 @@ function masterArgs(state: LocalState, d: LocalDatacenter, endpoint: string, key
     '--datacenter', d.name,
     '--mq.type', 'kafka',
     '--mq.kafka-addr', d.kafka,
+    ...monitoringArgs(state),
   ];
 }
 
@@ -362,7 +363,13 @@ function workerArgs(state: LocalState, d: LocalDatacenter, endpoint: string, key
     '--mq.kafka-addr', d.kafka,
     '--mq.kafka-cacert', state.files.tlsCaCert,
     '--mq.kafka-client-keyfile', state.files.clientKeyfile,
+    ...monitoringArgs(state),
   ];
+}
+
+/** The token's file, never the token: a command line is visible to every user of the host. */
+function monitoringArgs(state: LocalState): string[] {
+  return state.files.monitoringTokenFile === undefined ? [] : ['--monitoring.token-file', state.files.monitoringTokenFile];
 }
 
 interface DaemonSpec {
@@ -588,7 +595,7 @@ export async function openLocal(dirArg: string): Promise<LocalDeployment> {
   const dir = path.resolve(dirArg);
   const first = readLocalState(dir);
   const password = await readLocalPassword(first.files);
-  const env = localEnv(first, password);
+  const env = localEnv(first, password, await readLocalMonitoringToken(first.files));
   return {
     dir,
     state: () => readLocalState(dir),

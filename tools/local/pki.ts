@@ -33,6 +33,7 @@ export async function createLocalPki(dir: string): Promise<LocalPki> {
     clientCaKey: path.join(secrets, 'client-auth-ca.key'),
     clientKeyfile: path.join(secrets, 'client.keyfile'),
     passwordFile: path.join(secrets, 'superuser.password'),
+    monitoringTokenFile: path.join(secrets, 'monitoring.token'),
   };
   const [tlsCa, clientCa] = await Promise.all([createCa({ purpose: 'tls', commonName: 'dcsync local TLS CA' }), createCa({ purpose: 'client-auth', commonName: 'dcsync local client-auth CA' })]);
   await writeCa(tlsCa, { certPath: files.tlsCaCert, keyPath: files.tlsCaKey });
@@ -48,6 +49,8 @@ export async function createLocalPki(dir: string): Promise<LocalPki> {
   // Letters and digits only: it goes into URLs (percent-encoding aside) and shell lines without surprises.
   const password = randomBytes(18).toString('base64url').replace(/[-_]/g, 'x');
   await fs.writeFile(files.passwordFile, password + '\n', { mode: 0o600, flag: 'wx' });
+  // The daemons read it from this file (--monitoring.token-file): a token on a command line is visible in `ps`.
+  await fs.writeFile(files.monitoringTokenFile!, randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
 
   const tlsSigner: CaSigner = await parseCa(tlsCa.certPem, tlsCa.keyPem);
   return {
@@ -60,6 +63,11 @@ export async function createLocalPki(dir: string): Promise<LocalPki> {
       return file;
     },
   };
+}
+
+/** The monitoring token of a deployment (files.monitoringTokenFile); undefined for a deployment made without one. */
+export async function readLocalMonitoringToken(files: Pick<LocalFiles, 'monitoringTokenFile'>): Promise<string | undefined> {
+  return files.monitoringTokenFile === undefined ? undefined : (await fs.readFile(files.monitoringTokenFile, 'utf8')).trim();
 }
 
 /** The superuser password of a deployment (files.passwordFile). */

@@ -121,6 +121,14 @@ describe('local env', () => {
     assert.equal(env.DCSYNC_CLIENT_KEYFILE, `${DIR}/secrets/client.keyfile`);
     assert.equal(env.DCSYNC_AUTH_USER, 'postgres');
     assert.equal(env.DCSYNC_AUTH_PASSWORD, 'p@ss/w:rd');
+    assert.equal(env.DCSYNC_MONITORING_TOKEN, undefined);
+    assert.equal(localEnv(sample(), 'x', 'f00d'.repeat(16)).DCSYNC_MONITORING_TOKEN, 'f00d'.repeat(16));
+  });
+
+  it('keeps the monitoring token file of the state, and reads a state without one', () => {
+    const withToken = { ...sample(), files: { ...sample().files, monitoringTokenFile: `${DIR}/secrets/monitoring.token` } };
+    assert.equal(parseLocalState(JSON.stringify(withToken), 'local.json').files.monitoringTokenFile, `${DIR}/secrets/monitoring.token`);
+    assert.equal(parseLocalState(JSON.stringify(sample()), 'local.json').files.monitoringTokenFile, undefined);
   });
 
   it('needs both datacenters', () => {

@@ -67,6 +67,8 @@ export interface LocalFiles {
   readonly clientKeyfile: string;
   /** The superuser password of both clusters (0600). */
   readonly passwordFile: string;
+  /** The monitoring token of every master and worker (0600; absent in deployments made before it existed). */
+  readonly monitoringTokenFile?: string;
 }
 
 export interface LocalState {
@@ -195,6 +197,7 @@ export function parseLocalState(text: string, file = LOCAL_STATE_FILE): LocalSta
     clientCaKey: absPath(file, 'files.clientCaKey', f['clientCaKey']),
     clientKeyfile: absPath(file, 'files.clientKeyfile', f['clientKeyfile']),
     passwordFile: absPath(file, 'files.passwordFile', f['passwordFile']),
+    ...(f['monitoringTokenFile'] !== undefined ? { monitoringTokenFile: absPath(file, 'files.monitoringTokenFile', f['monitoringTokenFile']) } : {}),
   };
   const dcs = obj(file, 'datacenters', s['datacenters']);
   const datacenters: Partial<Record<DatacenterName, LocalDatacenter>> = {};
@@ -286,6 +289,8 @@ export interface LocalEnv {
   /** Also what `--auth.user`/`--auth.password` of every CLI command read from the environment. */
   readonly DCSYNC_AUTH_USER: string;
   readonly DCSYNC_AUTH_PASSWORD: string;
+  /** The bearer token of every daemon's /metrics (what `run master|worker` read from the environment too). */
+  readonly DCSYNC_MONITORING_TOKEN?: string;
 }
 
 /** The superuser URL of a datacenter with the password put in (the operator's local toy: `local env` prints it). */
@@ -295,7 +300,7 @@ export function withPassword(pgUrl: string, password: string): string {
   return u.toString();
 }
 
-export function localEnv(state: LocalState, password: string): LocalEnv {
+export function localEnv(state: LocalState, password: string, monitoringToken?: string): LocalEnv {
   const a = datacenterOf(state, 'dc-a');
   const b = datacenterOf(state, 'dc-b');
   return {
@@ -309,6 +314,7 @@ export function localEnv(state: LocalState, password: string): LocalEnv {
     DCSYNC_CLIENT_KEYFILE: state.files.clientKeyfile,
     DCSYNC_AUTH_USER: state.superuser,
     DCSYNC_AUTH_PASSWORD: password,
+    ...(monitoringToken !== undefined ? { DCSYNC_MONITORING_TOKEN: monitoringToken } : {}),
   };
 }
 

@@ -147,6 +147,8 @@ export interface TaskAssignment {
   readonly run?: string | null;
   /** How to run the task (configure sync); absent: the worker's own flags. */
   readonly settings?: SyncSettings;
+  /** The sync run's record key (base64url, secret): the source signs its records with it, the destination verifies. */
+  readonly recordKey?: string;
 }
 
 export interface HeartbeatResponse {

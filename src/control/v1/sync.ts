@@ -79,6 +79,8 @@ export interface PeerStartRequest {
   readonly run: string;
   readonly destination: { readonly datacenter: string; readonly endpoints: readonly string[] };
   readonly settings: SyncSettings;
+  /** The run's record key (32 bytes, base64url), made by the destination; absent from older destinations. */
+  readonly recordKey?: string;
 }
 
 /** What a source task reports (worker → its master → the destination through the peer route). */
@@ -91,6 +93,14 @@ export interface SourceProgress {
   readonly lastDataTime: string | null;
   /** What the slot has confirmed (durable in Kafka). */
   readonly flushedLsn: string | null;
+  /** The source's pg_current_wal_lsn() when reported: WAL beyond what the slot confirmed is still to be read (null: unknown). */
+  readonly walLsn: string | null;
+  /** The task's replication slot (null: unknown). */
+  readonly slot: string | null;
+  /** The slot's confirmed_flush_lsn as the source's PostgreSQL holds it. */
+  readonly slotConfirmedLsn: string | null;
+  /** WAL the slot keeps the source from recycling: pg_current_wal_lsn() − restart_lsn, in bytes. */
+  readonly retainedWalBytes: number | null;
   readonly updatedAt: string;
 }
 
@@ -107,7 +117,12 @@ export interface DestinationTableProgress {
 export interface DestinationProgress {
   readonly kind: 'destination';
   readonly snapshotComplete: boolean;
-  /** The most advanced applied position (commit LSN) over the partitions. */
+  /** Applications' sessions of the target database start read-only (absent: reported by an older worker). */
+  readonly readOnly?: boolean;
+  /**
+   * The applied point (commit LSN): the least advanced position of the partitions that still have records to apply,
+   * or the most advanced once none has (worker/applied-point.ts).
+   */
   readonly appliedLsn: string | null;
   /** Source commit time of that position (ISO). */
   readonly appliedCommitTime: string | null;
@@ -168,6 +183,20 @@ export interface DatabaseStatusView {
   readonly lagSeconds: number | null;
   readonly lagBytes: number | null;
   readonly lastMessageTime: string | null;
+  /** Whether applications are kept from writing to it at this datacenter (null: not known yet). */
+  readonly readOnly: boolean | null;
+}
+
+export interface OutgoingDatabaseView {
+  readonly database: string;
+  readonly state: TaskState;
+  readonly workerId: string | null;
+  readonly error: string | null;
+  readonly snapshotComplete: boolean;
+  /** The source task's replication slot (null until its worker reported it). */
+  readonly slot: string | null;
+  /** WAL that slot keeps from being recycled, in bytes (null: unknown). */
+  readonly retainedWalBytes: number | null;
 }
 
 export interface OutgoingStatusView {
@@ -175,7 +204,7 @@ export interface OutgoingStatusView {
   readonly run: string | null;
   readonly status: SyncStatus;
   readonly destination: { readonly datacenter: string; readonly endpoints: readonly string[] };
-  readonly databases: readonly { readonly database: string; readonly state: TaskState; readonly workerId: string | null; readonly error: string | null; readonly snapshotComplete: boolean }[];
+  readonly databases: readonly OutgoingDatabaseView[];
   readonly cleanupPending: number;
 }
 
@@ -322,14 +351,21 @@ export function parseConfigureSyncRequest(value: unknown): ConfigureSyncRequest 
 
 export function parsePeerStartRequest(value: unknown): PeerStartRequest {
   const o = object(value, 'the body');
-  onlyKeys(o, ['run', 'destination', 'settings'], 'the body');
+  onlyKeys(o, ['run', 'destination', 'settings', 'recordKey'], 'the body');
+  const recordKey = o['recordKey'];
+  if (recordKey !== undefined && (typeof recordKey !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(recordKey))) throw badRequest("'recordKey' must be 32 bytes in base64url");
   const run = o['run'];
   if (typeof run !== 'string' || !RUN_PATTERN.test(run)) throw badRequest("'run' must be 6 of a-z, 0-9");
   const d = object(o['destination'], "'destination'");
   onlyKeys(d, ['datacenter', 'endpoints'], "'destination'");
   const datacenter = d['datacenter'];
   if (typeof datacenter !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(datacenter)) throw badRequest("'destination.datacenter' must be a datacenter name");
-  return { run, destination: { datacenter, endpoints: parseEndpointList(d['endpoints'], 'destination.endpoints') }, settings: parseSyncSettings(o['settings']) };
+  return {
+    run,
+    destination: { datacenter, endpoints: parseEndpointList(d['endpoints'], 'destination.endpoints') },
+    settings: parseSyncSettings(o['settings']),
+    ...(typeof recordKey === 'string' ? { recordKey } : {}),
+  };
 }
 
 export function parseStopSyncRequest(value: unknown): StopSyncRequest {

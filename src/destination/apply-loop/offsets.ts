@@ -8,7 +8,9 @@ import { tableKey, type EncodedChange, type RowChange, type TableId } from '../.
 import { readChangeBatch } from '../../transport/record-format/index.ts';
 import { nextOffset } from '../../transport/kafka/kafka-source.ts';
 import type { ChangeStreamRecord, RawHeaders } from '../../transport/record-format/index.ts';
-import { checkReplicatedTable, ForgedRecordError, type RecordOrigin } from '../record-guard.ts';
+import { type ChainStep, type RecordChain, type ResumePoint, sequenceOf } from '../../transport/record-sequence.ts';
+import type { RecordKey } from '../../transport/record-auth.ts';
+import { checkRecordMac, checkReplicatedTable, ForgedRecordError, type RecordOrigin } from '../record-guard.ts';
 
 /** One entry of a change batch, with the Kafka record it came in; rows of format-3 batches stay encoded. */
 export interface Item {
@@ -16,6 +18,8 @@ export interface Item {
   rec: ChangeStreamRecord<RowChange | EncodedChange>;
   /** The last entry of its Kafka record. */
   whole: boolean;
+  /** The partition's chain mark before and after its Kafka record (record-sequence.ts). */
+  chain: ChainStep;
 }
 
 export interface OffsetControl {
@@ -28,9 +32,9 @@ export function resolveTo(ctl: OffsetControl, item: Item): void {
   else if (BigInt(item.offset) > 0n) ctl.resolveOffset((BigInt(item.offset) - 1n).toString());
 }
 
-/** The offset to read again from after a restart that follows `item`. */
-export function resumeAt(item: Item): string {
-  return item.whole ? nextOffset(item.offset) : item.offset;
+/** Where to read again from after a restart that follows `item`. */
+export function resumeAt(item: Item): ResumePoint {
+  return item.whole ? { offset: nextOffset(item.offset), mark: item.chain.after } : { offset: item.offset, mark: item.chain.before };
 }
 
 /** Whether the source announced a table (its initial copy): changes of any other table are refused. */
@@ -57,20 +61,26 @@ function tablesOf(rec: ChangeStreamRecord<RowChange | EncodedChange>): readonly 
 }
 
 /**
- * The entries of a fetched batch, decoded one Kafka record at a time as the loop reaches them (bounded memory). Every
+ * The entries of a fetched batch, decoded one Kafka record at a time as the loop reaches them (bounded memory). Each
+ * record is first authenticated (when the sync's records are signed), then takes its place in the partition's chain (a gap stops here, before anything after it is applied). Every
  * table an entry names passes the record guard before the entry is handed on; the decoder shares one table object
  * among a relation's rows, so each object is checked once.
  */
 export function* itemsOf(
-  topic: string,
-  partition: number,
-  messages: Iterable<{ offset: string; headers?: unknown; value: Buffer | null }>,
-  announced: AnnouncedTables = () => true,
+  chain: RecordChain,
+  messages: Iterable<{ offset: string; key?: Buffer | null; headers?: unknown; value: Buffer | null }>,
+  checks: { announced?: AnnouncedTables; recordKey?: RecordKey } = {},
 ): Generator<Item> {
+  const { topic, partition } = chain.origin;
+  const announced = checks.announced ?? (() => true);
   const checked = new WeakSet<TableId>();
+  chain.beginBatch();
   for (const m of messages) {
     const origin = { topic, partition, offset: m.offset };
-    const entries = decodeRecord(m.headers as RawHeaders | undefined, m.value, origin);
+    const headers = m.headers as RawHeaders | undefined;
+    checkRecordMac(checks.recordKey, { key: m.key ?? null, headers, value: m.value }, origin);
+    const step = chain.check(m.offset, sequenceOf(headers));
+    const entries = decodeRecord(headers, m.value, origin);
     for (const e of entries)
       for (const t of tablesOf(e)) {
         if (checked.has(t)) continue;
@@ -79,6 +89,6 @@ export function* itemsOf(
         if (!(e.kind === 'barrier' && e.barrier.type === 'table-failed') && !announced(t)) throw new ForgedRecordError(origin, `it names ${tableKey(t)}, which the source did not announce for this sync`);
         checked.add(t);
       }
-    for (let i = 0; i < entries.length; i++) yield { offset: m.offset, rec: entries[i]!, whole: i === entries.length - 1 };
+    for (let i = 0; i < entries.length; i++) yield { offset: m.offset, rec: entries[i]!, whole: i === entries.length - 1, chain: step };
   }
 }

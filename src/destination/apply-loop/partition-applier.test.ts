@@ -1,3 +1,4 @@
+import type { ResumePoint } from '../../transport/record-sequence.ts';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Lsn } from '../../core/lsn.ts';
@@ -25,7 +26,7 @@ const barrier = (pos: Position, b: Barrier = { type: 'truncate', tables: [{ sche
 
 /** Kafka records, each a list of entries, from offset `first` on. */
 function items(first: number, ...records: ChangeStreamRecord[][]): Item[] {
-  return records.flatMap((entries, r) => entries.map((rec, i) => ({ offset: String(first + r), rec, whole: i === entries.length - 1 })));
+  return records.flatMap((entries, r) => entries.map((rec, i) => ({ offset: String(first + r), rec, whole: i === entries.length - 1, chain: { before: null, after: null } })));
 }
 
 /** A target that records what it is asked to do. */
@@ -55,9 +56,9 @@ class FakeTarget implements PartitionTarget {
   hold(pos: Position): void {
     this.inflight = pos;
   }
-  async commit(pos: Position, _ts: bigint, changes: number, next: string): Promise<void> {
+  async commit(pos: Position, _ts: bigint, changes: number, next: ResumePoint): Promise<void> {
     await this.begin();
-    this.log.push(`commit ${pos.lsn}:${pos.index} changes=${changes} next=${next}`);
+    this.log.push(`commit ${pos.lsn}:${pos.index} changes=${changes} next=${next.offset}`);
     this.open = false;
     this.applied = pos;
     this.inflight = undefined;

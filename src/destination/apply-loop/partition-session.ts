@@ -4,6 +4,7 @@ import { type EncodedChange, qualifiedName, type RowChange } from '../../model/c
 import type { Position } from '../../model/position.ts';
 import { connect } from '../../postgres/connection.ts';
 import type { Barrier } from '../../transport/record-format/index.ts';
+import type { ResumePoint } from '../../transport/record-sequence.ts';
 import { BARRIER_PARTITION, type TargetState } from '../target-state.ts';
 import type { TableFilter } from './table-filter.ts';
 
@@ -22,8 +23,8 @@ export interface PartitionTarget {
   barrier(b: Barrier, pos: Position, commitTimeUs: bigint): Promise<void>;
   /** The open transaction holds everything up to `pos`, not committed yet. */
   hold(pos: Position): void;
-  /** Commits the open transaction (beginning one if none is open) with the partition's position and resume offset. */
-  commit(pos: Position, commitTimeUs: bigint, changes: number, nextOffset: string): Promise<void>;
+  /** Commits the open transaction (beginning one if none is open) with the partition's position and resume point. */
+  commit(pos: Position, commitTimeUs: bigint, changes: number, resume: ResumePoint): Promise<void>;
 }
 
 export interface PartitionSessionOptions {
@@ -78,9 +79,9 @@ export class PartitionSession implements PartitionTarget {
     this.inflight = pos;
   }
 
-  async commit(pos: Position, commitTimeUs: bigint, changes: number, nextOffset: string): Promise<void> {
+  async commit(pos: Position, commitTimeUs: bigint, changes: number, resume: ResumePoint): Promise<void> {
     await this.begin();
-    await this.o.state.savePosition(this.o.client, this.o.partition, pos, commitTimeUs, nextOffset);
+    await this.o.state.savePosition(this.o.client, this.o.partition, pos, commitTimeUs, resume);
     await this.o.client.query('COMMIT');
     this.open = false;
     this.applied = pos;

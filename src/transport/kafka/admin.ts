@@ -1,45 +1,104 @@
-import type { Kafka } from 'kafkajs';
+import kafkajs, { type Admin, type Kafka } from 'kafkajs';
+
+// kafkajs is CommonJS: Node's ESM loader sees only some of its named exports.
+const { ConfigResourceTypes } = kafkajs;
 import { DcsyncError } from '../../core/errors.ts';
 import { delay } from '../../core/time.ts';
+import type { TopicKind } from '../topics.ts';
 import { wrapKafkaError } from './errors.ts';
+import { replicationFor, topicConfigs, topicProblems } from './topic-settings.ts';
 
 export interface TopicSpec {
   topic: string;
+  kind: TopicKind;
   partitions: number;
-  configs: Record<string, string>;
 }
 
-/** Creates the topics that do not exist, with one admin connection; an existing topic with another partition count is an error. */
-export async function ensureTopics(kafka: Kafka, specs: readonly TopicSpec[]): Promise<void> {
+/**
+ * Creates the topics that do not exist, with explicit settings (topic-settings.ts), and checks those that do: a
+ * partition count other than the sync's, or settings that would lose records, are refused. `mayCreate` is asked
+ * before creating any: a topic that a sync produced to before and that is gone now took records with it.
+ */
+export async function ensureTopics(kafka: Kafka, specs: readonly TopicSpec[], mayCreate: (missing: readonly string[]) => Promise<void>): Promise<void> {
   const admin = kafka.admin();
   let doing = 'listing topics';
   try {
     await admin.connect();
+    const brokers = (await admin.describeCluster()).brokers.length;
     const existing = new Set(await admin.listTopics());
     const missing = specs.filter((s) => !existing.has(s.topic));
     const present = specs.filter((s) => existing.has(s.topic));
     if (missing.length > 0) {
+      await mayCreate(missing.map((s) => s.topic));
       doing = `creating topic${missing.length > 1 ? 's' : ''} ${missing.map((s) => `'${s.topic}'`).join(', ')}`;
+      const replication = replicationFor(brokers);
       await admin.createTopics({
         waitForLeaders: true,
         topics: missing.map((s) => ({
           topic: s.topic,
           numPartitions: s.partitions,
-          replicationFactor: -1,
-          configEntries: Object.entries({ 'max.message.bytes': String(16 * 1024 * 1024), ...s.configs }).map(([name, value]) => ({ name, value })),
+          replicationFactor: replication.factor,
+          configEntries: Object.entries(topicConfigs(s.kind, replication)).map(([name, value]) => ({ name, value })),
         })),
       });
     }
     if (present.length === 0) return;
     doing = 'reading topic metadata';
-    const meta = await admin.fetchTopicMetadata({ topics: present.map((s) => s.topic) });
+    const facts = await describeTopics(admin, present, brokers);
     for (const s of present) {
-      const n = meta.topics.find((t) => t.name === s.topic)?.partitions.length ?? 0;
-      if (n !== s.partitions)
-        throw new DcsyncError(`topic '${s.topic}' exists with ${n} partitions but this sync uses ${s.partitions}; delete the topic or use the same --mq.partitions`);
+      const f = facts.get(s.topic)!;
+      if (f.partitions !== s.partitions)
+        throw new DcsyncError(`topic '${s.topic}' exists with ${f.partitions} partitions but this sync uses ${s.partitions}; delete the topic or use the same --mq.partitions`);
+      const problems = topicProblems({ topic: s.topic, kind: s.kind, configs: f.configs, replicas: f.replicas, brokers });
+      if (problems.length > 0) throw new TopicSettingsError(s.topic, problems);
     }
   } catch (err) {
     throw wrapKafkaError(err, doing);
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}
+
+/** A topic's settings would lose records: refused until the operator changes them (the task retries meanwhile). */
+export class TopicSettingsError extends DcsyncError {
+  constructor(
+    readonly topic: string,
+    readonly problems: readonly string[],
+  ) {
+    super(`topic '${topic}' is not safe for dcsync: ${problems.join('; ')}`, { retriable: true });
+  }
+}
+
+interface DescribedTopic {
+  partitions: number;
+  replicas: number;
+  configs: Map<string, string>;
+}
+
+async function describeTopics(admin: Admin, specs: readonly { topic: string }[], brokers: number): Promise<Map<string, DescribedTopic>> {
+  const meta = await admin.fetchTopicMetadata({ topics: specs.map((s) => s.topic) });
+  const described = await admin.describeConfigs({ includeSynonyms: false, resources: specs.map((s) => ({ type: ConfigResourceTypes.TOPIC, name: s.topic })) });
+  const out = new Map<string, DescribedTopic>();
+  for (const s of specs) {
+    const parts = meta.topics.find((t) => t.name === s.topic)?.partitions ?? [];
+    const entries = described.resources.find((r) => r.resourceName === s.topic)?.configEntries ?? [];
+    const replicas = parts.length === 0 ? brokers : Math.min(...parts.map((p) => p.replicas.length));
+    out.set(s.topic, { partitions: parts.length, replicas, configs: new Map(entries.map((e) => [e.configName, e.configValue])) });
+  }
+  return out;
+}
+
+/** Refuses a destination's topic (MirrorMaker 2 made it) whose settings would drop records before they are read. */
+export async function checkMirroredTopic(kafka: Kafka, topic: string, kind: TopicKind): Promise<void> {
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    const brokers = (await admin.describeCluster()).brokers.length;
+    const f = (await describeTopics(admin, [{ topic }], brokers)).get(topic)!;
+    const problems = topicProblems({ topic, kind, configs: f.configs, replicas: f.replicas, brokers, mirrored: true });
+    if (problems.length > 0) throw new TopicSettingsError(topic, problems);
+  } catch (err) {
+    throw wrapKafkaError(err, `reading the settings of '${topic}'`);
   } finally {
     await admin.disconnect().catch(() => {});
   }

@@ -4,6 +4,8 @@ import type { Logger } from '../../core/logger.ts';
 import { AbortedError } from '../../core/time.ts';
 import type { ChangeSink } from '../sink.ts';
 import type { KafkaRecord } from '../record-format/index.ts';
+import { MAC_HEADER, macHeader, type RecordKey } from '../record-auth.ts';
+import { SEQUENCE_HEADER } from '../record-sequence.ts';
 import { wrapKafkaError } from './errors.ts';
 
 export interface KafkaSinkOptions {
@@ -12,6 +14,13 @@ export interface KafkaSinkOptions {
   /** At most this many bytes in one produce request. */
   maxRequestBytes?: number;
   compression?: 'none' | 'gzip';
+  /**
+   * Topics whose records are numbered (record-sequence.ts): each record carries the offset it takes in its partition.
+   * This sink must be their only producer.
+   */
+  numbered?: readonly string[];
+  /** Signs every record with this sync run's key (record-auth.ts). */
+  recordKey?: RecordKey;
 }
 
 interface Pending {
@@ -44,12 +53,16 @@ export class KafkaSink implements ChangeSink {
   readonly #maxPendingBytes: number;
   readonly #stats = { requests: 0, records: 0, bytes: 0, sendMs: 0, since: Date.now() };
   readonly #maxRequestBytes: number;
+  /** Per numbered topic, the offset the next record of each partition takes. */
+  readonly #next: ReadonlyMap<string, bigint[]>;
 
   private constructor(
     private readonly producer: Producer,
     private readonly log: Logger,
     private readonly opts: KafkaSinkOptions,
+    next: ReadonlyMap<string, bigint[]>,
   ) {
+    this.#next = next;
     this.#maxPendingBytes = opts.maxPendingBytes ?? 64 * 1024 * 1024;
     this.#maxRequestBytes = opts.maxRequestBytes ?? 4 * 1024 * 1024;
   }
@@ -62,7 +75,17 @@ export class KafkaSink implements ChangeSink {
     } catch (err) {
       throw wrapKafkaError(err, 'connecting the producer');
     }
-    return new KafkaSink(producer, log, opts);
+    try {
+      return new KafkaSink(producer, log, opts, await endOffsets(kafka, opts.numbered ?? []));
+    } catch (err) {
+      await producer.disconnect().catch(() => {});
+      throw err;
+    }
+  }
+
+  /** The offset the next record of a numbered topic's partition takes (undefined: not numbered). */
+  nextNumber(topic: string, partition: number): bigint | undefined {
+    return this.#next.get(topic)?.[partition];
   }
 
   get acked(): number {
@@ -85,6 +108,15 @@ export class KafkaSink implements ChangeSink {
     if (this.#closed) throw new IllegalStateError('sink is closed');
     if (this.#failure) throw this.#failure;
     const bytes = record.value.length + (record.key?.length ?? 0) + 64;
+    const numbers = this.#next.get(topic);
+    if (numbers) {
+      const n = numbers[partition];
+      if (n === undefined) throw new IllegalStateError(`topic '${topic}' has no partition ${partition}`);
+      record = { ...record, headers: { ...record.headers, [SEQUENCE_HEADER]: n.toString() } };
+      numbers[partition] = n + 1n;
+    }
+    const k = this.opts.recordKey;
+    if (k) record = { ...record, headers: { ...record.headers, [MAC_HEADER]: macHeader(k, { partition, key: record.key, headers: record.headers, value: record.value }) } };
     const seq = ++this.#seq;
     this.#queue.push({ seq, topic, partition, record, bytes });
     this.#pendingBytes += bytes;
@@ -176,6 +208,30 @@ export class KafkaSink implements ChangeSink {
     this.#closed = true;
     await Promise.race([this.#pumping, new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
     await this.producer.disconnect().catch((err: unknown) => this.log.warn('producer disconnect failed', { error: err as Error }));
+  }
+}
+
+/**
+ * Each partition's end offset, read once the producer is connected and before it sends anything: with one idempotent,
+ * non-transactional producer per topic, the records it sends then take exactly the offsets that follow.
+ */
+async function endOffsets(kafka: Kafka, topics: readonly string[]): Promise<Map<string, bigint[]>> {
+  const out = new Map<string, bigint[]>();
+  if (topics.length === 0) return out;
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    for (const topic of topics) {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      const ends: bigint[] = [];
+      for (const o of offsets) ends[o.partition] = BigInt(o.high);
+      out.set(topic, ends);
+    }
+    return out;
+  } catch (err) {
+    throw wrapKafkaError(err, `reading the end offsets of ${topics.map((t) => `'${t}'`).join(', ')}`);
+  } finally {
+    await admin.disconnect().catch(() => {});
   }
 }
 

@@ -9,6 +9,7 @@ import { wrapKafkaError } from './errors.ts';
 export interface ConsumedRecord {
   partition: number;
   offset: string;
+  key: Buffer | null;
   headers: RawHeaders | undefined;
   value: Buffer | null;
 }
@@ -69,7 +70,7 @@ export async function consumeInOrder(
           pause();
           return;
         }
-        const records: ConsumedRecord[] = batch.messages.map((m) => ({ partition: batch.partition, offset: m.offset, headers: m.headers as RawHeaders | undefined, value: m.value }));
+        const records: ConsumedRecord[] = batch.messages.map((m) => ({ partition: batch.partition, offset: m.offset, key: m.key, headers: m.headers as RawHeaders | undefined, value: m.value }));
         if (records.length === 0) return;
         try {
           const verdict = await handle(records);

@@ -139,7 +139,7 @@ test('transactions of an older epoch roll back: one open across the takeover, on
   const paused = await connectAs('dcsync-apply-0');
   await paused.query('BEGIN');
   await paused.query('INSERT INTO data VALUES (1)');
-  await old.savePosition(paused, 0, { lsn: lsn(100n), index: 0 }, 1n, '1');
+  await old.savePosition(paused, 0, { lsn: lsn(100n), index: 0 }, 1n, { offset: '1', mark: 0n });
 
   const newMain = await connectAs('dcsync-destination-s1');
   const t0 = Date.now();
@@ -151,7 +151,7 @@ test('transactions of an older epoch roll back: one open across the takeover, on
   const late = await connectAs('dcsync-apply-0');
   await late.query('BEGIN');
   await late.query('INSERT INTO data VALUES (2)');
-  await assert.rejects(old.savePosition(late, 0, { lsn: lsn(200n), index: 0 }, 1n, '2'), (err: unknown) => err instanceof FencedError && err.currentEpoch === 6 && !err.retriable);
+  await assert.rejects(old.savePosition(late, 0, { lsn: lsn(200n), index: 0 }, 1n, { offset: '2', mark: 1n }), (err: unknown) => err instanceof FencedError && err.currentEpoch === 6 && !err.retriable);
   await late.query('ROLLBACK');
   await assert.rejects(old.checkFence(late), FencedError);
   await assert.rejects(old.takeOver(late, { holder: 'old again', log: quiet, signal }), FencedError);
@@ -160,7 +160,7 @@ test('transactions of an older epoch roll back: one open across the takeover, on
   const apply = await connectAs('dcsync-apply-0');
   await apply.query('BEGIN');
   await apply.query('INSERT INTO data VALUES (3)');
-  await next.savePosition(apply, 0, { lsn: lsn(300n), index: 0 }, 1n, '3');
+  await next.savePosition(apply, 0, { lsn: lsn(300n), index: 0 }, 1n, { offset: '3', mark: 2n });
   await apply.query('COMMIT');
   assert.deepEqual((await sql<{ id: number }>(db, 'SELECT id FROM data ORDER BY id')).map((r) => r.id), [3]);
   assert.deepEqual(await sql(db, `SELECT partition, lsn::text FROM dcsync.applied_position`), [{ partition: 0, lsn: '0/12C' }]);

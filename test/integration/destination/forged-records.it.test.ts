@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { spawnDcsync } from '../../../tools/local/dcsync-process.ts';
@@ -9,6 +9,7 @@ import type { DaemonHandle } from '../../../tools/local/process.ts';
 import { parseLsn } from '../../../src/core/lsn.ts';
 import { encodeChangeBatch, type ChangeStreamRecord } from '../../../src/transport/record-format/index.ts';
 import { kafkaClient } from '../../../src/transport/kafka/client.ts';
+import { newRecordKeyText } from '../../../src/transport/record-auth.ts';
 import { topicName } from '../../../src/transport/topics.ts';
 import { databasesEqualSoon, waitFor } from '../../helpers/compare.ts';
 import { startOneBrokerPair, type OneBrokerPair } from '../../helpers/one-broker.ts';
@@ -39,12 +40,13 @@ after(async () => {
   await env?.stop();
 });
 
-async function start(name: string, role: 'source' | 'destination', syncId: string): Promise<{ daemon: DaemonHandle; logFile: string }> {
+async function start(name: string, role: 'source' | 'destination', syncId: string, keyFile?: string): Promise<{ daemon: DaemonHandle; logFile: string }> {
   const logFile = path.join(dir, `${name}.log`);
   const args =
     role === 'source'
       ? ['run', 'task', 'source', '--cluster.endpoint', pgA.url('postgres'), '--mq.kafka-addr', kafka.bootstrap, '--sync.id', syncId, '--databases', DB, '--mq.partitions', '2', '--heartbeat', '1s']
       : ['run', 'task', 'destination', '--cluster.endpoint', pgB.url('postgres'), '--mq.kafka-addr', kafka.bootstrap, '--sync.id', syncId, '--mq.replication-policy', 'identity'];
+  if (keyFile) args.push('--sync.record-key-file', keyFile);
   const daemon = await spawnDcsync({ name, args, logFile });
   daemons.push(daemon);
   return { daemon, logFile };
@@ -110,7 +112,7 @@ async function refusedSoon(logFile: string, reason: RegExp): Promise<string> {
 for (const kase of [
   {
     name: 'a change of a table that exists at B but was never announced',
-    prepare: () => psql(pgB, DB, { command: `CREATE TABLE public.intruder (id int PRIMARY KEY, v int)` }),
+    prepare: () => psql(pgB, DB, { command: `BEGIN READ WRITE; CREATE TABLE public.intruder (id int PRIMARY KEY, v int); COMMIT` }),
     record: (lsn: bigint) => encodeChangeBatch(DB, [insert(lsn, 'public', 'intruder')]),
     reason: /public\.intruder, which the source did not announce/,
     untouched: `SELECT count(*)::int AS n FROM public.intruder`,
@@ -146,3 +148,21 @@ for (const kase of [
     await psql(pgB, 'postgres', { command: `DROP DATABASE ${DB} WITH (FORCE)` });
   });
 }
+
+test('signed records: a forged change of a replicated table, with every header of a real record, is refused', async () => {
+  const syncId = `forge${daemons.length}`;
+  const keyFile = path.join(dir, `${syncId}.key`);
+  writeFileSync(keyFile, newRecordKeyText() + '\n', { mode: 0o600 });
+  const source = await start(`source-${syncId}`, 'source', syncId, keyFile);
+  const destination = await start(`destination-${syncId}`, 'destination', syncId, keyFile);
+  await databasesEqualSoon(pgA, pgB, DB, 90_000);
+  await psql(pgA, DB, { command: `UPDATE t SET v = v + 1` });
+  await databasesEqualSoon(pgA, pgB, DB, 30_000);
+  await source.daemon.stop(10_000);
+  // Without the key this record is a valid change of an announced table, far ahead of every real position.
+  await appendForged(syncId, (lsn) => encodeChangeBatch(DB, [insert(lsn, 'public', 't')]));
+  await refusedSoon(destination.logFile, /its authentication code does not match/);
+  assert.equal((await queryRows<{ n: number }>(pgB.url(DB), `SELECT count(*)::int AS n FROM t WHERE id = 666`))[0]!.n, 0, 'nothing of the forged record was applied');
+  await destination.daemon.stop(10_000);
+  await psql(pgB, 'postgres', { command: `DROP DATABASE ${DB} WITH (FORCE)` });
+});

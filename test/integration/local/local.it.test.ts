@@ -109,14 +109,17 @@ describe('dcsync local up|ps|env|down', { timeout: 600_000 }, () => {
   it('keeps secrets out of argv and in 0600 files; daemons lead their own process groups', () => {
     const password = fs.readFileSync(path.join(dir, 'secrets', 'superuser.password'), 'utf8').trim();
     assert.ok(password.length >= 16);
-    for (const f of ['local.json', 'secrets/superuser.password', 'secrets/tls-ca.key', 'secrets/client-auth-ca.key', 'secrets/client.keyfile', 'secrets/jwt-dc-a.secret', 'secrets/master-a1.keyfile']) {
+    for (const f of ['local.json', 'secrets/superuser.password', 'secrets/tls-ca.key', 'secrets/client-auth-ca.key', 'secrets/client.keyfile', 'secrets/jwt-dc-a.secret', 'secrets/master-a1.keyfile', 'secrets/monitoring.token']) {
       assert.equal(fs.statSync(path.join(dir, f)).mode & 0o777, 0o600, f);
     }
     assert.equal(fs.statSync(path.join(dir, 'secrets')).mode & 0o777, 0o700);
     assert.ok(!fs.readFileSync(path.join(dir, 'local.json'), 'utf8').includes(password), 'local.json holds no password');
+    const token = fs.readFileSync(path.join(dir, 'secrets', 'monitoring.token'), 'utf8').trim();
+    assert.match(token, /^[0-9a-f]{64}$/);
     for (const p of ps.processes) {
       const cmdline = fs.readFileSync(`/proc/${p.pid}/cmdline`, 'utf8');
       assert.ok(!cmdline.includes(password), `${p.name}'s command line holds no password`);
+      assert.ok(!cmdline.includes(token), `${p.name}'s command line holds no monitoring token`);
       if (p.role === 'master' || p.role === 'worker') {
         const stat = fs.readFileSync(`/proc/${p.pid}/stat`, 'utf8');
         const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
@@ -162,6 +165,13 @@ describe('dcsync local up|ps|env|down', { timeout: 600_000 }, () => {
     const r = await dcsync(['local', 'up', '--dir', dir, '--no-configure']);
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /holds a running deployment \(15 processes\)/);
+  });
+
+  it('the local env lines export the monitoring token the daemons were started with', async () => {
+    const bin = `"${process.execPath}" "${DCSYNC_BIN}"`;
+    const r = await run('sh', ['-c', `set -e; eval "$(${bin} local env --dir '${dir}')"; printf '%s' "$DCSYNC_MONITORING_TOKEN"`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, fs.readFileSync(path.join(dir, 'secrets', 'monitoring.token'), 'utf8').trim());
   });
 
   for (const [dc, letter] of [['dc-a', 'A'], ['dc-b', 'B']] as const) {

@@ -62,6 +62,13 @@ test('a replayed Kafka range and re-read topics at B change nothing; a MirrorMak
     await psql(env.pgA, 'rp', { command: `UPDATE acct SET v = v + 1 WHERE id % 20 = ${i}; INSERT INTO events VALUES (now(), 'round ${i}'); DELETE FROM acct WHERE id = ${1000 + i};` });
   await equalSoon('rp');
   const before = await databaseFingerprint(env.pgB.url('rp'));
+  // MirrorMaker 2 carries the records' numbers to B: the gap check has a mark for every partition and the copy.
+  const marks = await withClient(env.pgB.url('rp'), async (c) => ({
+    partitions: (await c.query<{ seq: string | null }>(`SELECT record_seq::text AS seq FROM dcsync.applied_position WHERE partition >= 0`)).rows,
+    snapshot: (await c.query<{ seq: string | null }>(`SELECT snapshot_seq::text AS seq FROM dcsync.target_sync`)).rows[0]?.seq,
+  }));
+  assert.ok(marks.partitions.length > 0 && marks.partitions.every((r) => r.seq !== null && Number(r.seq) >= 0), `marks at B: ${JSON.stringify(marks)}`);
+  assert.ok(marks.snapshot !== null && Number(marks.snapshot) > 0, `snapshot mark at B: ${JSON.stringify(marks)}`);
 
   // 1. duplicate a range of every partition at the end of B's topic, and make the destination re-read everything
   const topic = remoteTopicName('default', 'A', topicName('rp', 'rp', 'changes'));
@@ -92,7 +99,8 @@ test('a replayed Kafka range and re-read topics at B change nothing; a MirrorMak
   });
   await producer.disconnect();
   t.diagnostic(`re-appended ${range.length} of ${copied.length} records to ${topic}`);
-  await withClient(env.pgB.url('rp'), (c) => c.query(`UPDATE dcsync.applied_position SET kafka_offset = 0`));
+  // A superuser's repair at B: the database refuses writes of sessions that do not turn read-only off.
+  await withClient(env.pgB.url('rp'), (c) => c.query(`BEGIN READ WRITE; UPDATE dcsync.applied_position SET kafka_offset = 0; COMMIT`));
   // restart the destination so it re-reads the whole topic from offset 0
   const dest = await env.dcsync('destination-rp-2', ['run', 'task', 'destination', '--cluster.endpoint', env.pgB.url('postgres'), '--mq.kafka-addr', env.kafkaB.bootstrap, '--sync.id', 'rp']);
   const newEnds = await admin.fetchTopicOffsets(topic);
@@ -199,7 +207,7 @@ test('sequences follow the source (serial, identity, standalone, descending) and
   assert.match(await values(env.pgB.url('seqs')), /"free","last_value":"1042"/);
   // After a failover, B hands out the next ids without a collision.
   await withClient(env.pgB.url('seqs'), async (c) => {
-    await c.query(`SET session_replication_role = replica`);
+    await c.query(`SET session_replication_role = replica; SET default_transaction_read_only = off`);
     assert.equal((await c.query(`SELECT nextval('s_id_seq')::int AS n`)).rows[0].n, 512);
   });
 });

@@ -24,6 +24,11 @@ import { formatKeyfile, issueClientKeyfile, issueServerKeyfile, parseCa } from '
 import { dcsyncCli, type CliRun } from '../../helpers/cli.ts';
 import { assertDatabasesEqual, waitFor } from '../../helpers/compare.ts';
 import { queryRows, run } from '../../helpers/psql.ts';
+import { listTopics } from '../../../src/transport/kafka/admin.ts';
+import { kafkaClient } from '../../../src/transport/kafka/client.ts';
+import { loadKafkaTls } from '../../../src/transport/kafka/tls-files.ts';
+import { macProblem, parseRecordKey } from '../../../src/transport/record-auth.ts';
+import type { RawHeaders } from '../../../src/transport/record-format/index.ts';
 
 
 describe('sync lifecycle on a local two-datacenter deployment', { timeout: 900_000 }, () => {
@@ -245,6 +250,35 @@ describe('sync lifecycle on a local two-datacenter deployment', { timeout: 900_0
     await equalEverywhere('equal after the source worker was killed while streaming');
   });
 
+  it("records reach B numbered and signed with the run's key, which both masters hold and no status shows", async () => {
+    const keyAt = async (dc: 'dc-a' | 'dc-b'): Promise<string | null> =>
+      (await query<{ k: string | null }>(dc, 'postgres', `SELECT config ->> 'recordKey' AS k FROM dcsync.master_syncs WHERE status <> 'inactive'`))[0]?.k ?? null;
+    const [keyA, keyB] = [await keyAt('dc-a'), await keyAt('dc-b')];
+    assert.ok(keyB && keyA === keyB, 'the destination made a key and the source holds the same');
+    for (const dc of ['dc-a', 'dc-b'] as const) assert.ok(!JSON.stringify(await status(dc)).includes(keyB), `get status of ${dc} does not show the key`);
+    const files = dep.state().files;
+    const ssl = await loadKafkaTls({ caFile: files.tlsCaCert, clientKeyfile: files.clientKeyfile });
+    const kafka = kafkaClient(dep.datacenter('dc-b').kafka, 'lifecycle-it-read', undefined, ssl ? { ssl } : {});
+    const topic = (await listTopics(kafka, (t) => /^A\.dcsync\..*\.shop\.snapshot$/.test(t)))[0];
+    assert.ok(topic, "shop's snapshot topic at B");
+    const consumer = kafka.consumer({ groupId: `lifecycle-it-${Date.now()}` });
+    const seen: { problem: string | undefined; seq: string | undefined }[] = [];
+    await consumer.connect();
+    try {
+      await consumer.subscribe({ topic, fromBeginning: true });
+      await consumer.run({
+        eachMessage: async ({ partition, message }) => {
+          if (seen.length < 3) seen.push({ problem: macProblem(parseRecordKey(keyB), { partition, key: message.key, headers: message.headers as RawHeaders, value: message.value }), seq: message.headers?.['dcsync-seq']?.toString() });
+        },
+      });
+      await waitFor(async () => seen.length >= 3, { timeoutMs: 30_000, what: 'records of the snapshot topic at B' });
+    } finally {
+      await consumer.disconnect();
+    }
+    assert.deepEqual(seen.map((x) => x.problem), [undefined, undefined, undefined], 'every record verifies under the key');
+    assert.deepEqual(seen.map((x) => x.seq), ['0', '1', '2'], 'numbered from 0, in order');
+  });
+
   it('kill -9 of both leaders: new leaders within 10 s, get status keeps answering, replication goes on', async () => {
     const leaders = [await dep.leader('dc-a'), await dep.leader('dc-b')];
     const load = pgbench(['-T', '15', '-c', '2', '-j', '2', '-n', 'shop']);
@@ -314,9 +348,20 @@ describe('sync lifecycle on a local two-datacenter deployment', { timeout: 900_0
 
   it('stop sync drops the slots and publications at the source; configure again copies anew', async () => {
     assert.equal((await sourceSlots()).length, 3);
+    const appWrite = (): Promise<unknown> => query('dc-b', 'inventory', `UPDATE item SET id = id WHERE id = 1`);
+    await assert.rejects(appWrite(), /cannot execute UPDATE in a read-only transaction/, "an application's write at B is refused while it syncs");
+    assert.deepEqual(
+      (await status()).databases.map((d) => [d.database, d.readOnly]),
+      [
+        ['inventory', true],
+        ['postgres', false], // the maintenance database stays writable for administration
+        ['shop', true],
+      ],
+    );
     const stop = await cli(['stop', 'sync', ...at('dc-b'), '--timeout', '90s'], auth(), 150_000);
     assert.equal(stop.code, 0, stop.stderr + stop.stdout);
     assert.match(stop.stdout, /inactive: stopped/);
+    await appWrite(); // B takes writes once the sync is stopped
     assert.deepEqual(await sourceSlots(), []);
     assert.deepEqual(await sourcePublications(), []);
     assert.equal((await status()).status, 'inactive');
@@ -329,5 +374,43 @@ describe('sync lifecycle on a local two-datacenter deployment', { timeout: 900_0
     await equalEverywhere('equal after configuring again');
     await waitFor(async () => (await status()).status === 'running', { timeoutMs: 60_000, intervalMs: 1_000, what: 'running again' });
     assert.equal((await sourceSlots()).length, 3);
+  });
+  it('a failed destination task is named by get status; reset failed task starts it again once the cause is gone', async () => {
+    // B holds a database of that name with a table dcsync did not create: the destination refuses to touch it.
+    await run(pgBin('psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'postgres', '-c', 'CREATE DATABASE extra'], dep.pgEnv('dc-b'));
+    await query('dc-b', 'extra', `CREATE TABLE operators_own (id int)`);
+    await run(pgBin('psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'postgres', '-c', 'CREATE DATABASE extra'], dep.pgEnv('dc-a'));
+    await query('dc-a', 'extra', `CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 500) g`);
+    const failedTask = async (): Promise<string | undefined> => (await tasks('dc-b')).find((t) => t.database === 'extra' && t.kind === 'destination' && t.state === 'failed')?.id;
+    await waitFor(async () => (await failedTask()) !== undefined, { timeoutMs: 90_000, intervalMs: 1_000, what: "extra's destination task failed" });
+    const st = await cli(['get', 'status', ...at('dc-b')], auth(), 30_000);
+    assert.notEqual(st.code, 0, 'get status exits non-zero while a database has failed');
+    assert.match(st.stdout, /FAILED: .*extra.*operators_own/);
+    await run(pgBin('psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'postgres', '-c', 'DROP DATABASE extra WITH (FORCE)'], dep.pgEnv('dc-b'));
+    const reset = await cli(['reset', 'failed', 'task', ...at('dc-b'), '--task.id', (await failedTask())!], auth());
+    assert.equal(reset.code, 0, reset.stderr);
+    assert.match(reset.stdout, /reset: /);
+    await waitFor(
+      async () => {
+        await assertDatabasesEqual(dep.pgUrl('dc-a', 'extra'), dep.pgUrl('dc-b', 'extra'));
+        return true;
+      },
+      { timeoutMs: 120_000, intervalMs: 1_000, what: 'extra copied after the reset' },
+    );
+  });
+
+  it('abort sync stops B alone and leaves it writable; abort outgoing sync then ends it at A and drops its slots', async () => {
+    const slots = (await sourceSlots()).length;
+    assert.ok(slots >= 3);
+    const abort = await cli(['abort', 'sync', ...at('dc-b')], auth());
+    assert.equal(abort.code, 0, abort.stderr + abort.stdout);
+    assert.equal((await status()).status, 'inactive');
+    await query('dc-b', 'inventory', `UPDATE item SET id = id WHERE id = 1`); // B takes writes again
+    assert.equal((await sourceSlots()).length, slots, "A's slots stay until the source is told");
+    assert.ok(['running', 'initial-sync'].includes((await status('dc-a')).outgoing[0]?.status ?? ''), "A's outgoing sync goes on");
+    const end = await cli(['abort', 'outgoing', 'sync', ...at('dc-a'), '--timeout', '60s'], auth(), 120_000);
+    assert.equal(end.code, 0, end.stderr + end.stdout);
+    await waitFor(async () => (await sourceSlots()).length === 0, { timeoutMs: 60_000, intervalMs: 1_000, what: "A's slots dropped" });
+    assert.equal((await status('dc-a')).outgoing[0]?.status, 'inactive');
   });
 });

@@ -14,6 +14,7 @@ function database(name: string, status: DatabaseStatusView['status']): DatabaseS
     lagSeconds: running ? 0.5 : null,
     lagBytes: running ? 120 : null,
     lastMessageTime: null,
+    readOnly: true,
   };
 }
 
@@ -75,7 +76,8 @@ test('statusLines shows the progress bars only while a database copies, then the
   assert.equal(lines[0], "Sync 'main' (run abc123) into dc-b from https://a:8629: initial-sync");
   assert.deepEqual(lines.slice(1, 5), ['', 'Initial copy:', '  inventory  done (20,000 rows)', lines[4]]);
   assert.match(lines[4]!, /^ {2}shop {7}\[█+░+\] {2}40% {2}400,000 \/ 1,000,000 rows {2}20,000 rows\/s {2}30s left$/);
-  assert.ok(lines.includes('DATABASE   STATUS   LAG            LAST MESSAGE  SOURCE      DESTINATION'), lines.join('\n'));
+  assert.ok(lines.includes('DATABASE   STATUS   LAG            LAST MESSAGE  SOURCE      DESTINATION  APP WRITES'), lines.join('\n'));
+  assert.ok(lines.includes('shop       copying  -              -             running@w1  running@w2   refused'), lines.join('\n'));
   assert.ok(lines.some((l) => /^shop\s+public\.orders\s+copying\s+300000\/900000/.test(l)));
 
   const running: StatusResponse = { ...status(900_000), status: 'running', databases: [database('inventory', 'running'), database('shop', 'running')] };

@@ -137,8 +137,9 @@ export function statusLines(r: StatusResponse, o: StatusLinesOptions): string[] 
           'last message': d.lastMessageTime ?? '-',
           source: d.sourceTask ? `${d.sourceTask.state}@${d.sourceTask.workerId ?? '-'}` : '-',
           destination: d.destinationTask ? `${d.destinationTask.state}@${d.destinationTask.workerId ?? '-'}` : '-',
+          'app writes': d.readOnly === null ? '-' : d.readOnly ? 'refused' : 'ALLOWED',
         })),
-        ['database', 'status', 'lag', 'last message', 'source', 'destination'],
+        ['database', 'status', 'lag', 'last message', 'source', 'destination', 'app writes'],
       ),
     );
   }

@@ -8,7 +8,7 @@ const table = (over: Partial<TableStatusView> = {}): TableStatusView => ({
 });
 const database = (over: Partial<DatabaseStatusView> = {}): DatabaseStatusView => ({
   database: 'app', status: 'running', sourceTask: { state: 'running', workerId: 'w1', error: null }, destinationTask: { state: 'running', workerId: 'w2', error: null },
-  lagSeconds: 0, lagBytes: 0, lastMessageTime: null, ...over,
+  lagSeconds: 0, lagBytes: 0, lastMessageTime: null, readOnly: true, ...over,
 });
 const status = (over: Partial<StatusResponse> = {}): StatusResponse => ({
   datacenter: 'dc-b', status: 'running', sync: { id: 'main', run: 'abcdef', role: 'incoming', status: 'running', createdAt: '', updatedAt: '' },
@@ -30,6 +30,6 @@ test('a failed sync, database, task or outgoing sync exits 3', () => {
   assert.equal(statusExitCode(status({ status: 'failed', error: 'boom' })), 3);
   assert.equal(statusExitCode(status({ databases: [database({ status: 'failed' })] })), 3);
   assert.equal(statusExitCode(status({ databases: [database({ destinationTask: { state: 'failed', workerId: null, error: 'x' } })] })), 3);
-  const outgoing = { id: 'o', run: null, status: 'running' as const, destination: { datacenter: 'dc-c', endpoints: [] }, cleanupPending: 0, databases: [{ database: 'app', state: 'failed' as const, workerId: null, error: 'slot lost', snapshotComplete: true }] };
+  const outgoing = { id: 'o', run: null, status: 'running' as const, destination: { datacenter: 'dc-c', endpoints: [] }, cleanupPending: 0, databases: [{ database: 'app', state: 'failed' as const, workerId: null, error: 'slot lost', snapshotComplete: true, slot: null, retainedWalBytes: null }] };
   assert.deepEqual(failures(status({ outgoing: [outgoing] })), ["outgoing sync 'o', database 'app': source task failed: slot lost"]);
 });

@@ -3,6 +3,7 @@ import { MASTER_PORT } from '../../../control/options.ts';
 import type { LogLevel } from '../../../core/logger.ts';
 import { compileMasterOptions, DEFAULT_DATACENTER, MQ_TYPES, runMaster, type MasterOptions } from '../../../master/index.ts';
 import type { Command } from '../../command.ts';
+import { MONITORING_FIELDS, monitoringOptionsFromFlags } from './monitoring-fields.ts';
 
 /** The flags of `dcsync run master`, as ArangoSync's (plus --datacenter, --cluster.password-file, --cluster.cacert). */
 export const MASTER_FIELDS: readonly Field[] = [
@@ -19,6 +20,7 @@ export const MASTER_FIELDS: readonly Field[] = [
   { key: 'mq.type', type: 'string', default: 'kafka', choices: MQ_TYPES, description: 'Message queue between the datacenters' },
   { key: 'mq.kafka-addr', type: 'string[]', description: "This datacenter's Kafka bootstrap servers (host:port, repeatable); required with --mq.type=kafka" },
   { key: 'log.level', type: 'string', default: 'info', choices: ['debug', 'info', 'warn', 'error'], description: 'Log level' },
+  ...MONITORING_FIELDS,
 ];
 
 const opt = (v: Values, key: string): string | undefined => (typeof v[key] === 'string' ? (v[key] as string) : undefined);
@@ -40,6 +42,7 @@ export function masterOptionsFromFlags(v: Values): MasterOptions {
     mqType: opt(v, 'mq.type'),
     kafkaAddr: list(v, 'mq.kafka-addr'),
     logLevel: opt(v, 'log.level') as LogLevel | undefined,
+    ...monitoringOptionsFromFlags(v),
   };
 }
 

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Kafka } from 'kafkajs';
 import { InvalidOptionError } from '../../../core/errors.ts';
 import { createLogger, type Logger, type LogLevel } from '../../../core/logger.ts';
@@ -5,6 +6,15 @@ import type { Field, Values } from '../../../config/fields.ts';
 import { loadKafkaTls } from '../../../transport/kafka/tls-files.ts';
 import { resolvePgUrl } from '../../../postgres/url.ts';
 import { kafkaClient } from '../../../transport/kafka/client.ts';
+import { parseRecordKey, type RecordKey } from '../../../transport/record-auth.ts';
+
+function readSecretFile(key: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new InvalidOptionError(key, `cannot be read: ${(err as Error).message}`);
+  }
+}
 
 /** Flags shared by the standalone task runners (and later by `run worker`). */
 export const COMMON_TASK_FIELDS: readonly Field[] = [
@@ -18,6 +28,14 @@ export const COMMON_TASK_FIELDS: readonly Field[] = [
   { key: 'log.level', type: 'string', default: 'info', choices: ['debug', 'info', 'warn', 'error'], description: 'Log level' },
 ];
 
+/** The standalone task runners' record key (workers get theirs from the masters, with each task). */
+export const RECORD_KEY_FIELD: Field = {
+  key: 'sync.record-key-file',
+  type: 'string',
+  description:
+    "File holding the sync's record key (43 characters of base64url): the source signs every record with it, the destination applies only what verifies. Masters hand it to their workers; standalone tasks need the same file on both sides",
+};
+
 export function validSyncId(id: string): boolean {
   return /^[a-z0-9_]{1,24}$/.test(id);
 }
@@ -28,6 +46,8 @@ export interface CompiledTaskCommon {
   /** The cluster URL with password and TLS settings filled in. */
   url: string;
   kafka: Kafka;
+  /** Spread into the task's options: `{ recordKey }` when --sync.record-key-file is given. */
+  signing: { recordKey?: RecordKey };
 }
 
 /** What both task runners take from COMMON_TASK_FIELDS: validated, secrets resolved, clients built. */
@@ -40,5 +60,7 @@ export async function compileTaskCommon(v: Values, env: NodeJS.ProcessEnv, role:
   });
   const ssl = await loadKafkaTls({ caFile: v['mq.kafka-cacert'] as string | undefined, clientKeyfile: v['mq.kafka-client-keyfile'] as string | undefined });
   const kafka = kafkaClient(v['mq.kafka-addr'] as string[], `dcsync-${role}-${syncId}`, log, ssl ? { ssl } : {});
-  return { syncId, log, url, kafka };
+  const keyFile = v['sync.record-key-file'] as string | undefined;
+  const signing = keyFile ? { recordKey: parseRecordKey(readSecretFile('sync.record-key-file', keyFile), 'sync.record-key-file') } : {};
+  return { syncId, log, url, kafka, signing };
 }

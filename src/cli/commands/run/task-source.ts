@@ -1,12 +1,13 @@
 import { runSourceSupervisor } from '../../../source/source-supervisor.ts';
 import type { Command } from '../../command.ts';
-import { COMMON_TASK_FIELDS, compileTaskCommon } from './task-fields.ts';
+import { COMMON_TASK_FIELDS, compileTaskCommon, RECORD_KEY_FIELD } from './task-fields.ts';
 
 export const runTaskSource: Command = {
   path: ['run', 'task', 'source'],
   summary: 'Run the source tasks of a sync standalone (every database → this datacenter\'s Kafka)',
   fields: [
     ...COMMON_TASK_FIELDS,
+    RECORD_KEY_FIELD,
     { key: 'databases', type: 'string[]', default: [], description: 'Only these databases (default: all but templates, new ones included)' },
     { key: 'apply.mode', type: 'string', default: 'parallel', choices: ['parallel', 'transactional'], description: 'parallel: partitions by row key; transactional: one ordered partition' },
     { key: 'mq.partitions', type: 'number', default: 8, description: 'Partitions of each changes topic in parallel mode' },
@@ -15,7 +16,7 @@ export const runTaskSource: Command = {
     { key: 'heartbeat', type: 'duration', default: 5000, description: 'Heartbeat interval on idle databases' },
   ],
   async action(v, ctx) {
-    const { syncId, log, url, kafka } = await compileTaskCommon(v, ctx.env, 'source');
+    const { syncId, log, url, kafka, signing } = await compileTaskCommon(v, ctx.env, 'source');
     const mode = v['apply.mode'] === 'transactional' ? 'transactional' : 'parallel';
     await runSourceSupervisor(
       {
@@ -32,6 +33,7 @@ export const runTaskSource: Command = {
         databases: v['databases'] as string[],
         discoverMs: 10_000,
         log,
+        ...signing,
       },
       ctx.signal,
     );

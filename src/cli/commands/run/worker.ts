@@ -4,6 +4,7 @@ import type { LogLevel } from '../../../core/logger.ts';
 import type { ReplicationPolicy } from '../../../transport/topics.ts';
 import { compileWorkerOptions, DEFAULT_WORKER_DATACENTER, runWorker, type WorkerOptions } from '../../../worker/worker.ts';
 import type { Command } from '../../command.ts';
+import { MONITORING_FIELDS, monitoringOptionsFromFlags } from './monitoring-fields.ts';
 import { COMMON_TASK_FIELDS } from './task-fields.ts';
 
 /** The flags of `dcsync run worker` (ArangoSync's, plus the PostgreSQL/Kafka flags of the task runners). */
@@ -21,6 +22,7 @@ export const WORKER_FIELDS: readonly Field[] = [
   { key: 'mq.source-alias', type: 'string', default: 'A', description: "MirrorMaker 2's alias of the source datacenter's Kafka (destination tasks)" },
   { key: 'mq.replication-policy', type: 'string', default: 'default', choices: ['default', 'identity'], description: "MirrorMaker 2's replication policy (destination tasks)" },
   { key: 'apply.mode', type: 'string', default: 'parallel', choices: ['parallel', 'transactional'], description: 'parallel or transactional (one ordered partition)' },
+  ...MONITORING_FIELDS,
 ];
 
 const opt = (v: Values, key: string): string | undefined => (typeof v[key] === 'string' ? (v[key] as string) : undefined);
@@ -47,6 +49,7 @@ export function workerOptionsFromFlags(v: Values): WorkerOptions {
     replicationPolicy: opt(v, 'mq.replication-policy') as ReplicationPolicy | undefined,
     applyMode: v['apply.mode'] === 'transactional' ? 'transactional' : 'parallel',
     logLevel: opt(v, 'log.level') as LogLevel | undefined,
+    ...monitoringOptionsFromFlags(v),
   };
 }
 
