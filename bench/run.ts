@@ -5,6 +5,7 @@
  *   1. initial sync of a pgbench database vs pg_dump | psql (and pg_dump -Fc | pg_restore) into a fresh database
  *   2. draining the same WAL backlog vs a native logical replication subscription
  *   3. end-to-end lag at a steady pgbench rate, markers inserted at the source and stamped on arrival
+ *   4. `check sync`'s hashing rate per side on pgbench_accounts (no peer: the goal is 1M rows/s per side)
  *
  * Everything it starts (clusters, brokers, MirrorMaker, dcsync tasks, pgbench, pg_dump) is stopped by pid on
  * exit, on failure and on Ctrl-C / SIGTERM.
@@ -17,6 +18,7 @@ import { startTwoDc, type TwoDc } from '../test/helpers/two-dc.ts';
 import { runBacklog, type BacklogResult } from './backlog.ts';
 import { runInitial, type InitialResult } from './initial.ts';
 import { runLag, type LagResult } from './lag.ts';
+import { runCheck, type CheckResult } from './check.ts';
 import { BENCH_TABLES, Bench, PHASES, SOURCE_DB, SYNC_ID, type BenchOptions, type Phase } from './lib/context.ts';
 import { Conn, exec, pollUntil } from './lib/db.ts';
 import { DcsyncTasks } from './lib/dcsync.ts';
@@ -28,7 +30,7 @@ import { bytes, median, ms, rate, ratio, secs, table } from './lib/report.ts';
 const USAGE = `npm run bench -- [options]
 
   --scale N               pgbench scale of the source database (default 50: 5M pgbench_accounts rows)
-  --only PHASES           initial, backlog, lag, or a comma-separated list (default: all three)
+  --only PHASES           initial, backlog, lag, check, or a comma-separated list (default: all four)
   --backlog-seconds N     pgbench -T of the backlog (default 60)
   --backlog-rounds N      backlogs to write and drain, in alternating order (default 1); the summary gives each
                           round's ratio and their median
@@ -90,6 +92,7 @@ interface Results {
   initial?: InitialResult;
   backlog?: BacklogResult[];
   lag?: LagResult;
+  check?: CheckResult;
   loadStart: string;
   loadEnd?: string;
   error?: string;
@@ -168,6 +171,8 @@ async function main(): Promise<number> {
       for (let round = 1; round <= opts.backlogRounds; round++) results.backlog.push(await runBacklog(ctx, round));
     }
     if (opts.only.has('lag')) results.lag = await runLag(ctx);
+    // Last: the lag phase leaves the source quiet and the target caught up.
+    if (opts.only.has('check')) results.check = await runCheck(ctx);
     return 0;
   } catch (err) {
     results.error = signal.aborted ? 'interrupted' : err instanceof Error ? (err.stack ?? err.message) : String(err);
@@ -232,6 +237,11 @@ function printSummary(opts: BenchOptions, r: Results, problems: string[]): void 
       '-',
     ]);
   }
+  const c = r.check;
+  if (c) {
+    const slower = Math.max(c.sourceMs, c.destinationMs);
+    rows.push([`4 check sync hash rate (${c.rows} rows)`, `A ${rate(c.rows, c.sourceMs)}, B ${rate(c.rows, c.destinationMs)} rows/s`, '-', '-', '≥ 1M rows/s per side', c.rows / (slower / 1000) >= 1e6 ? 'yes' : 'NO']);
+  }
   if (rows.length > 0) out.push(table(['goal', 'dcsync', 'peer (same run, same machine)', 'ratio', 'target', 'met'], rows));
   out.push('');
   if (r.setup) out.push(`setup: pgbench -i -s ${opts.scale} took ${secs(r.setup.initMs)}`);
@@ -266,6 +276,7 @@ function printSummary(opts: BenchOptions, r: Results, problems: string[]): void 
         );
     }
   }
+  if (c) out.push(`4 check, load average ${c.load}: pgbench_accounts' first round (every chunk summary) timed alone at A, then at B, in REPEATABLE READ sessions; then the whole comparison with both at once: ${secs(c.compareMs)}, ${c.equal ? 'equal' : 'DIFFERENT'}`);
   if (problems.length > 0) out.push('dcsync warnings/errors logged:', ...problems.map((p) => '    ' + p));
   if (r.error) out.push(`FAILED: ${r.error.split('\n')[0]}`);
   process.stdout.write(out.join('\n') + '\n');

@@ -7,8 +7,8 @@ import type { NativePeer } from './native.ts';
 import { loadAverage, type Children } from './proc.ts';
 import { secs } from './report.ts';
 
-export type Phase = 'initial' | 'backlog' | 'lag';
-export const PHASES: readonly Phase[] = ['initial', 'backlog', 'lag'];
+export type Phase = 'initial' | 'backlog' | 'lag' | 'check';
+export const PHASES: readonly Phase[] = ['initial', 'backlog', 'lag', 'check'];
 
 export interface BenchOptions {
   scale: number;

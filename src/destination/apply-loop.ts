@@ -8,6 +8,7 @@ import type { Position } from '../model/position.ts';
 import { connect } from '../postgres/connection.ts';
 import { createConsumer } from '../transport/kafka/kafka-source.ts';
 import { wrapKafkaError } from '../transport/kafka/errors.ts';
+import { CheckCutHolder } from '../check/check-points.ts';
 import type { RecordKey } from '../transport/record-auth.ts';
 import { CHAIN_START, RecordChain } from '../transport/record-sequence.ts';
 import { BarrierGate } from './apply-loop/barrier-gate.ts';
@@ -58,6 +59,7 @@ export async function runApplyLoop(o: ApplyLoopOptions, signal: AbortSignal): Pr
   const catalog = new TargetCatalog();
   const sessions = new Map<number, PartitionSession>();
   const appliers = new Map<number, PartitionApplier>();
+  const checkCuts = new CheckCutHolder({ url: o.targetUrl, database: o.database, log });
   const chains = new Map<number, RecordChain>();
   const chainOf = (p: number): RecordChain => {
     let c = chains.get(p);
@@ -74,7 +76,7 @@ export async function runApplyLoop(o: ApplyLoopOptions, signal: AbortSignal): Pr
       const target = await PartitionSession.connect({ url: o.targetUrl, database: o.database, partition: p, state: o.state, catalog, filter, applied: positions.get(p), onApplied: o.onApplied });
       sessions.set(p, target);
       const resume = (partitions: number[]): void => consumer.resume([{ topic: o.topic, partitions }]);
-      appliers.set(p, (a = new PartitionApplier({ partition: p, partitions: o.partitions, transactional, target, gate, wanted: (c, pos) => filter.wanted(c, pos), resume, idle: () => delay(100) })));
+      appliers.set(p, (a = new PartitionApplier({ partition: p, partitions: o.partitions, transactional, target, gate, wanted: (c, pos) => filter.wanted(c, pos), resume, idle: () => delay(100), atCheckCut: (id, pos) => checkCuts.cut(id, pos) })));
     }
     return a;
   };
@@ -117,6 +119,7 @@ export async function runApplyLoop(o: ApplyLoopOptions, signal: AbortSignal): Pr
     signal.removeEventListener('abort', onAbort);
     await consumer.disconnect().catch(() => {});
     for (const s of sessions.values()) await s.close();
+    await checkCuts.close();
     await meta.end().catch(() => {});
   }
 }

@@ -26,6 +26,8 @@ import { LagHistory } from './status-page/lag-history.ts';
 import { statusPageRoutes } from './status-page/routes.ts';
 import { LagSampler } from './status-page/sampler.ts';
 import { SyncLoop } from './sync-loop.ts';
+import { SourceChecks } from '../check/source-checks.ts';
+import { checkRoutes } from './check-api.ts';
 import { MasterMetrics, metricsRoutes } from '../metrics/index.ts';
 import { SyncStore } from './sync-store.ts';
 
@@ -62,6 +64,7 @@ export class MasterDaemon {
   readonly #scheduler: SchedulerLoop;
   readonly #syncs: SyncStore;
   readonly #syncLoop: SyncLoop;
+  readonly #sourceChecks: SourceChecks;
   readonly #lagHistory = new LagHistory();
   readonly #lagSampler: LagSampler;
   readonly #metrics: MasterMetrics;
@@ -89,6 +92,7 @@ export class MasterDaemon {
     });
     this.#scheduler = new SchedulerLoop({ store: this.#store, election: this.#election, intervalMs: o.scheduleIntervalMs, workerTimeoutMs: o.workerTimeoutMs, log: this.#log });
     this.#syncs = new SyncStore(this.#statePool, this.#store);
+    this.#sourceChecks = new SourceChecks({ url: o.clusterUrl, log: this.#log.child({ component: 'master.check' }) });
     this.#syncLoop = new SyncLoop({
       syncs: this.#syncs,
       election: this.#election,
@@ -174,6 +178,9 @@ export class MasterDaemon {
             masterEndpoints: o.masterEndpoints,
             log: this.#log,
           }).filter((r) => r.access !== 'peer' || o.serverClientCafile !== undefined),
+          ...checkRoutes({ syncs: this.#syncs, election: this.#election, self: { id: o.id }, datacenter: o.datacenter, clusterUrl: o.clusterUrl, sourceChecks: this.#sourceChecks, log: this.#log.child({ component: 'master.check' }) }).filter(
+            (r) => r.access !== 'peer' || o.serverClientCafile !== undefined,
+          ),
           ...statusPageRoutes({ history: this.#lagHistory, assets: loadStatusPageAssets(), self: { id: o.id } }),
           ...metricsRoutes(this.#metrics),
         ],
@@ -244,7 +251,7 @@ export class MasterDaemon {
 
   async #closeResources(): Promise<void> {
     this.#forwarder?.close();
-    await Promise.all([this.#statePool.close(), this.#electionPool.close()]);
+    await Promise.all([this.#statePool.close(), this.#electionPool.close(), this.#sourceChecks.close()]);
   }
 
   #certificateWarnings(): string[] {

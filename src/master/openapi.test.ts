@@ -1,6 +1,6 @@
 /**
  * docs/openapi.yaml must list exactly the routes a master serves: every (method, path) of masterRoutes(),
- * syncRoutes(), statusPageRoutes(), metricsRoutes() and the routes ControlServer adds itself (GET /health,
+ * syncRoutes(), checkRoutes(), statusPageRoutes(), metricsRoutes() and the routes ControlServer adds itself (GET /health,
  * GET /version), with the same access class
  * (`x-dcsync-access`). The routes are read from a ControlServer built with them (its constructor only checks
  * options: no files are read and nothing listens); the handlers are never called.
@@ -15,6 +15,7 @@ import { ControlServer } from '../control/server.ts';
 import { HTTP_METHODS, type Route } from '../control/router.ts';
 import { masterRoutes, type MasterApiDeps } from './api.ts';
 import { syncRoutes, type SyncApiDeps } from './sync-api.ts';
+import { checkRoutes, type CheckApiDeps } from './check-api.ts';
 import { statusPageRoutes, type StatusPageDeps } from './status-page/routes.ts';
 import { metricsRoutes, type MetricsSource } from '../metrics/routes.ts';
 
@@ -42,7 +43,7 @@ function servedRoutes(): readonly Route[] {
     clientAuthCa: 'unused-client-ca.crt',
     jwtSecret: 'unused.secret',
     verifyOperator: async () => false,
-    routes: [...master, ...sync, ...statusPageRoutes({} as unknown as StatusPageDeps), ...metricsRoutes({} as unknown as MetricsSource)],
+    routes: [...master, ...sync, ...checkRoutes({} as unknown as CheckApiDeps), ...statusPageRoutes({} as unknown as StatusPageDeps), ...metricsRoutes({} as unknown as MetricsSource)],
   });
   return server.routes;
 }

@@ -8,6 +8,7 @@ import { ControlHttpError, EndpointsUnreachableError, HttpError } from '../contr
 import { formatPath } from '../control/router.ts';
 import { parseKeyfile } from '../tls/index.ts';
 import { SYNC_PATHS, type OutgoingSyncView, type PeerStartRequest } from '../control/v1/sync.ts';
+import { CHECK_PATHS, type PeerCutRequest, type PeerCutResponse, type PeerHashRequest, type PeerHashResponse } from '../control/v1/check.ts';
 
 export interface PeerTarget {
   readonly endpoints: readonly string[];
@@ -57,6 +58,21 @@ export class PeerClient {
       if (err instanceof ControlHttpError && err.status === 404) return undefined;
       throw err;
     }
+  }
+
+  /** check sync: the source takes the check's cut in one database. */
+  checkCut(id: string, body: PeerCutRequest, signal?: AbortSignal): Promise<PeerCutResponse> {
+    return this.#client.post<PeerCutResponse>(formatPath(CHECK_PATHS.peerChecks, { id }), body, signal ? { signal } : {});
+  }
+
+  /** check sync: chunk summaries or rows at the source's cut. */
+  checkHash(id: string, check: string, body: PeerHashRequest, signal?: AbortSignal): Promise<PeerHashResponse> {
+    return this.#client.post<PeerHashResponse>(formatPath(CHECK_PATHS.peerCheck, { id, check }), body, signal ? { signal } : {});
+  }
+
+  /** check sync: the source releases the check's snapshots. */
+  async checkRelease(id: string, check: string): Promise<void> {
+    await this.#client.delete(formatPath(CHECK_PATHS.peerCheck, { id, check }));
   }
 
   close(): void {

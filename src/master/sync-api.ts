@@ -74,7 +74,7 @@ function sameEndpoints(a: unknown, b: readonly string[]): boolean {
 }
 
 /** Runs the handler on the leader with its epoch; a follower answers 503 with the leader. */
-function leaderOnly<P, B>(d: SyncApiDeps, handler: (req: RouteRequest<P, B>, epoch: number) => Promise<RouteResponse>): (req: RouteRequest<P, B>) => Promise<RouteResponse> {
+export function leaderOnly<P, B>(d: Pick<SyncApiDeps, 'election' | 'self'>, handler: (req: RouteRequest<P, B>, epoch: number) => Promise<RouteResponse>): (req: RouteRequest<P, B>) => Promise<RouteResponse> {
   return async (req) => {
     const epoch = d.election.leaderEpoch;
     if (epoch !== undefined) return handler(req, epoch);

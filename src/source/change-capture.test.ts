@@ -11,7 +11,7 @@ import { partitionOf } from '../transport/partition-key.ts';
 import type { ChangeStreamRecord, KafkaRecord } from '../transport/record-format/index.ts';
 import type { ChangeSink } from '../transport/sink.ts';
 import { ChangeBuilder } from './change-builder.ts';
-import { ChangeCapture, TABLE_FAILED_PREFIX } from './change-capture.ts';
+import { ChangeCapture, CHECK_PREFIX, TABLE_FAILED_PREFIX } from './change-capture.ts';
 import { MARKER_INDEX } from '../model/position.ts';
 import { Checkpoint, type SlotPosition } from './checkpoint.ts';
 
@@ -341,4 +341,29 @@ test('a table with a unique index beside its key keeps all its changes, key move
   const entries = sink.sent.flatMap((r) => r.entries).filter((e) => e.kind !== 'commit');
   assert.deepEqual(entries.map((e) => e.pos.index), [...Array(22).keys()], 'source order');
   assert.ok(entries.every((e) => e.kind === 'change'), 'a key move is an ordinary change of the table, not a barrier');
+});
+
+test('a check marker of this sync becomes a barrier in every partition at its message end; another sync\'s is ignored', () => {
+  const sink = new RecordingSink();
+  const checkpoint = new Checkpoint(lsn(1n));
+  sink.onAcked((n) => checkpoint.acked(n));
+  const capture = new ChangeCapture({ syncId: 's1', database: 'db', topic: 't', partitions: 3, sink, checkpoint, builder: new ChangeBuilder([accounts]) });
+  feed(capture, relation, lsn(0n));
+  const marker = (syncId: string, at: bigint): PgOutputMessage => ({
+    tag: 'message',
+    transactional: false,
+    lsn: lsn(at),
+    prefix: CHECK_PREFIX,
+    content: Buffer.from(JSON.stringify({ syncId, checkId: 'c-1' })),
+  });
+  feed(capture, marker('s2', 300n), lsn(0n));
+  feed(capture, marker('s1', 400n), lsn(0n));
+  capture.flush();
+  const barriers = sink.sent.flatMap((r) => r.entries.map((e) => ({ p: r.partition, e })));
+  assert.deepEqual(
+    barriers.map(({ p, e }) => [p, e.kind === 'barrier' ? e.barrier : e.kind, e.pos.lsn, e.pos.index]),
+    [0, 1, 2].map((p) => [p, { type: 'check', checkId: 'c-1' }, 400n, MARKER_INDEX]),
+  );
+  sink.ack();
+  assert.equal(checkpoint.flushed, 400n);
 });

@@ -1,6 +1,7 @@
 import { ProtocolError, ReplicationError } from '../core/errors.ts';
 import { lsnOfWords, type Lsn } from '../core/lsn.ts';
 import type { RowChange, TableId } from '../model/change.ts';
+import { MARKER_INDEX } from '../model/position.ts';
 import { ColumnKind, hasValue, PgOutputDecoder, PgOutputTag, RowScan, TupleMarker, valueLength, type PgOutputMessage, type XLogData } from '../postgres/protocol/index.ts';
 import { ChangeBatchWriter, EntryOrigin, type Barrier } from '../transport/record-format/index.ts';
 import { KeyHash } from '../transport/partition-key.ts';
@@ -31,6 +32,18 @@ export interface TableFailedMessage {
   syncId: string;
   table: TableId;
   reason: string;
+}
+
+/**
+ * Prefix of the non-transactional logical message by which `check sync` cuts the stream (check/source-cut.ts): it
+ * enters the WAL after every commit to the checked tables that A's side of the check sees, and before any later one.
+ */
+export const CHECK_PREFIX = 'dcsync.check';
+
+/** The content of a CHECK_PREFIX message. */
+export interface CheckMarkerMessage {
+  syncId: string;
+  checkId: string;
 }
 
 export interface CaptureOptions {
@@ -176,6 +189,7 @@ export class ChangeCapture {
           for (let p = 0; p < this.o.partitions; p++) this.#add(p, (w) => w.heartbeat(origin));
           this.#endAt(origin.lsnHi, origin.lsnLo);
         }
+        if (m.prefix === CHECK_PREFIX && !m.transactional) this.#checkMarker(m.content, m.lsn);
         return;
       }
       case 'origin':
@@ -251,6 +265,16 @@ export class ChangeCapture {
   #failInTransaction(tx: OpenTx, f: TableFailure): void {
     this.#closeKeyChanges(tx);
     this.#barrier(tx, tx.index++, { type: 'table-failed', table: f.table, reason: f.reason });
+  }
+
+  /** A check cut of this sync: a barrier in every partition at the marker's position (end LSN, MARKER_INDEX). */
+  #checkMarker(content: Buffer, end: Lsn): void {
+    const c = JSON.parse(content.toString()) as Partial<CheckMarkerMessage>;
+    if (c.syncId !== this.o.syncId || typeof c.checkId !== 'string') return;
+    const checkId = c.checkId;
+    const origin = EntryOrigin.of(end, 0, BigInt(Date.now()) * 1000n);
+    for (let p = 0; p < this.o.partitions; p++) this.#add(p, (w) => w.barrier(origin, MARKER_INDEX, { type: 'check', checkId }, false));
+    this.#endAt(origin.lsnHi, origin.lsnLo);
   }
 
   /** Sends every waiting entry, one record per partition, and confirms the transactions they complete. */

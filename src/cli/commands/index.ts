@@ -15,6 +15,7 @@ import { getVersionCommand } from './get/version.ts';
 import { getStatusCommand } from './get/status.ts';
 import { configureSyncCommand } from './configure/sync.ts';
 import { stopSyncCommand } from './stop/sync.ts';
+import { checkSyncCommand } from './check/sync.ts';
 import { abortSyncCommand } from './abort/sync.ts';
 import { abortOutgoingSyncCommand } from './abort/outgoing-sync.ts';
 import { resetFailedTaskCommand } from './reset/failed-task.ts';
@@ -41,6 +42,7 @@ export const commands: readonly Command[] = [
   getStatusCommand,
   configureSyncCommand,
   stopSyncCommand,
+  checkSyncCommand,
   abortSyncCommand,
   abortOutgoingSyncCommand,
   resetFailedTaskCommand,

@@ -56,6 +56,7 @@ function tablesOf(rec: ChangeStreamRecord<RowChange | EncodedChange>): readonly 
   const b = rec.barrier;
   if (b.type === 'truncate') return b.tables;
   if (b.type === 'table-failed') return [b.table];
+  if (b.type === 'check') return [];
   return b.changes.map((c) => c.table);
 }
 

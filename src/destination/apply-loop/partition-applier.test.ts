@@ -76,7 +76,10 @@ class FakeControl {
   }
 }
 
-function applier(target: PartitionTarget, o: { partition?: number; partitions?: number; transactional?: boolean; gate?: BarrierGate; resumed?: number[][]; idle?: () => Promise<void> } = {}): PartitionApplier {
+function applier(
+  target: PartitionTarget,
+  o: { partition?: number; partitions?: number; transactional?: boolean; gate?: BarrierGate; resumed?: number[][]; idle?: () => Promise<void>; atCheckCut?: (id: string, pos: Position) => Promise<void> } = {},
+): PartitionApplier {
   const partitions = o.partitions ?? 1;
   return new PartitionApplier({
     partition: o.partition ?? 0,
@@ -87,6 +90,7 @@ function applier(target: PartitionTarget, o: { partition?: number; partitions?: 
     wanted: () => true,
     resume: (p) => o.resumed?.push(p),
     idle: o.idle ?? (async () => {}),
+    ...(o.atCheckCut ? { atCheckCut: o.atCheckCut } : {}),
   });
 }
 
@@ -190,4 +194,36 @@ test('entries repeated later in the same window (a restarted source, MirrorMaker
     await applier(t, { partitions: transactional ? 1 : 2, transactional }).run(items(0, once, [change(at(10, 1), true)], once, [change(at(12, 0), true)]), new FakeControl());
     assert.deepEqual(t.rows, [1000, 1001, 1100, 1200], `each change once (transactional: ${transactional})`);
   }
+});
+
+test('a check barrier: the cut is taken after the last partition committed it, before the parked ones resume', async () => {
+  const gate = new BarrierGate(2, undefined);
+  const resumed: number[][] = [];
+  const t0 = new FakeTarget();
+  const t1 = new FakeTarget();
+  const check: Barrier = { type: 'check', checkId: 'c1' };
+  const cuts: string[] = [];
+  const atCheckCut = async (id: string, pos: Position): Promise<void> => {
+    cuts.push(`${id} ${pos.lsn}:${pos.index} t0=${t0.applied?.lsn} t1=${t1.applied?.lsn} resumed=${resumed.length}`);
+  };
+  await applier(t0, { partition: 0, partitions: 2, gate, resumed, atCheckCut }).run(items(0, [change(at(10, 0), true)], [barrier(markerPosition(11n as Lsn), check)]), new FakeControl());
+  assert.deepEqual(cuts, [], 'no cut while a partition has not reached the marker');
+  await applier(t1, { partition: 1, partitions: 2, gate, resumed, atCheckCut }).run(items(0, [change(at(9, 0), true)], [barrier(markerPosition(11n as Lsn), check)]), new FakeControl());
+  assert.deepEqual(cuts, ['c1 11:-1 t0=10 t1=11 resumed=0']);
+  assert.deepEqual(resumed, [[0]]);
+  // a replay of the marker takes no second cut
+  await applier(t1, { partition: 1, partitions: 2, gate, resumed, atCheckCut }).run(items(1, [barrier(markerPosition(11n as Lsn), check)]), new FakeControl());
+  assert.equal(cuts.length, 1);
+});
+
+test('one partition: a check barrier commits what precedes it before the cut', async () => {
+  const t = new FakeTarget();
+  const cuts: string[] = [];
+  const atCheckCut = async (id: string): Promise<void> => {
+    cuts.push(`${id} open=${t.open} ${t.log.at(-1)}`);
+  };
+  await applier(t, { transactional: true, atCheckCut }).run(items(0, [change(at(10, 0)), commit(at(10, 1))], [barrier(markerPosition(12n as Lsn), { type: 'check', checkId: 'c2' }), change(at(13, 0))]), new FakeControl());
+  assert.deepEqual(cuts, ['c2 open=false commit 12:-1 changes=1 next=1']);
+  assert.ok(t.log.includes('barrier check 12:-1'));
+  assert.deepEqual(t.rows, [1000, 1300]);
 });

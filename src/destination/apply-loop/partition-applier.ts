@@ -19,6 +19,11 @@ export interface PartitionApplierOptions {
   wanted(c: RowChange | EncodedChange, pos: ChangeStreamRecord['pos']): boolean;
   /** Resumes partitions parked at a barrier that this partition applied. */
   resume(partitions: number[]): void;
+  /**
+   * A check barrier is committed and no partition applied anything past it yet: the target holds exactly what the
+   * source had at the check's cut. Called before any parked partition resumes.
+   */
+  atCheckCut?(checkId: string, pos: Position): Promise<void>;
   /** Waits a little when a window brought nothing new of an open transaction. */
   idle(): Promise<void>;
   /** Changes gathered before they are applied (transactional mode), and before a commit (parallel mode). */
@@ -109,6 +114,11 @@ class Window {
       gate.markApplied(rec.pos);
       t.hold(rec.pos);
       this.#lastEnd = rec.endOfTx ? item : undefined;
+      if (rec.barrier.type === 'check') {
+        // A check marker stands between source transactions: commit here, so the target holds exactly the cut.
+        await this.#flush(item);
+        await this.o.atCheckCut?.(rec.barrier.checkId, rec.pos);
+      }
       return 'next';
     }
     if (this.#last && this.#hasNews(this.#last)) await this.#flush(this.#last);
@@ -119,6 +129,7 @@ class Window {
     this.#taken = rec.pos;
     await t.barrier(rec.barrier, rec.pos, rec.commitTimeUs);
     await t.commit(rec.pos, rec.commitTimeUs, 0, resumeAt(item));
+    if (rec.barrier.type === 'check') await this.o.atCheckCut?.(rec.barrier.checkId, rec.pos);
     const parked = gate.markApplied(rec.pos);
     resolveTo(this.ctl, item);
     if (parked.length > 0) this.o.resume(parked);

@@ -111,6 +111,9 @@ export class PartitionSession implements PartitionTarget {
         await this.o.state.failTable(client, b.table, b.reason);
         this.o.filter.markFailed(b.table, b.reason);
         return;
+      case 'check':
+        // Changes nothing: the apply loop takes the check's snapshot once this barrier is committed.
+        return;
     }
   }
 }

@@ -3,6 +3,9 @@ import { ProtocolError } from '../../core/errors.ts';
 import type { RowChange, Value } from '../../model/change.ts';
 import type { Barrier } from './stream-records.ts';
 
+/** What a check id looks like (control/v1/check.ts makes them); anything else in a check barrier is refused. */
+const CHECK_ID = /^[a-z0-9-]{1,64}$/;
+
 interface ChangeJson {
   t: [string, string];
   o: 'i' | 'u' | 'd';
@@ -58,5 +61,9 @@ export function barrierToJson(b: Barrier): unknown {
 export function barrierFromJson(j: { type: string; changes?: ChangeJson[] } & Record<string, unknown>): Barrier {
   if (j.type === 'changes') return { type: 'changes', changes: (j.changes ?? []).map(changeFromJson) };
   if (j.type === 'truncate' || j.type === 'table-failed') return j as unknown as Barrier;
+  if (j.type === 'check') {
+    if (typeof j['checkId'] !== 'string' || !CHECK_ID.test(j['checkId'])) throw new ProtocolError(`check barrier with a malformed check id`);
+    return { type: 'check', checkId: j['checkId'] };
+  }
   throw new ProtocolError(`unknown barrier type '${j.type}'`);
 }

@@ -7,7 +7,9 @@ import type { Position } from '../../model/position.ts';
 export type Barrier =
   | { type: 'changes'; changes: RowChange[] }
   | { type: 'truncate'; tables: TableId[]; cascade: boolean; restartIdentity: boolean }
-  | { type: 'table-failed'; table: TableId; reason: string };
+  | { type: 'table-failed'; table: TableId; reason: string }
+  /** A `check sync` cut: the destination takes a snapshot for the check once every partition reached it. */
+  | { type: 'check'; checkId: string };
 
 interface Origin {
   pos: Position;
