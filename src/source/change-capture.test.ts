@@ -345,7 +345,7 @@ test('a table with a unique index beside its key keeps all its changes, key move
 
 test('a check marker of this sync becomes a barrier in every partition at its message end; another sync\'s is ignored', () => {
   const sink = new RecordingSink();
-  const checkpoint = new Checkpoint(lsn(1n));
+  const checkpoint = new Checkpoint(NO_SLOT, lsn(1n));
   sink.onAcked((n) => checkpoint.acked(n));
   const capture = new ChangeCapture({ syncId: 's1', database: 'db', topic: 't', partitions: 3, sink, checkpoint, builder: new ChangeBuilder([accounts]) });
   feed(capture, relation, lsn(0n));
