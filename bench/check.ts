@@ -31,6 +31,10 @@ async function hasherAt(url: string): Promise<SnapshotHasher> {
 }
 
 export async function runCheck(ctx: Bench): Promise<CheckResult> {
+  // Earlier phases may have stopped dcsync's source (the native peer's turn): B first takes in what A has now.
+  await ctx.dcsync.startSource();
+  await ctx.dcsync.startDestination();
+  await ctx.dcsync.waitCaughtUp(await ctx.currentLsn(), ctx.signal, 300_000, 200);
   const load = ctx.load();
   ctx.say(`check: load average ${load}`);
   const rows = Number((await ctx.src.one<{ n: string }>('SELECT count(*) AS n FROM pgbench_accounts')).n);
