@@ -12,12 +12,11 @@ export async function setApplicationsReadOnly(c: pg.ClientBase, database: string
   await c.query(sql);
 }
 
-/** Whether new sessions of the database (any role) start read-only, as ALTER DATABASE set it. */
-export async function applicationsReadOnly(c: pg.ClientBase, database: string): Promise<boolean> {
+/** Whether new sessions of the connected database (any role) start read-only, as ALTER DATABASE set it. */
+export async function applicationsReadOnly(c: pg.ClientBase): Promise<boolean> {
   const r = await c.query<{ on: boolean }>(
     `SELECT EXISTS (SELECT 1 FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
-                     WHERE d.datname = $1 AND s.setrole = 0 AND 'default_transaction_read_only=on' = ANY (s.setconfig)) AS on`,
-    [database],
+                     WHERE d.datname = current_database() AND s.setrole = 0 AND 'default_transaction_read_only=on' = ANY (s.setconfig)) AS on`,
   );
   return r.rows[0]?.on ?? false;
 }

@@ -54,7 +54,7 @@ export async function queryDestinationProgress(c: pg.ClientBase, stream: string,
   const point = appliedPoint(rows, rows.length > 0 && ends ? await ends() : undefined);
   const lastAppliedAt = pos.rows.reduce<Date | null>((a, r) => (a === null || r.applied_at > a ? r.applied_at : a), null);
   const total = Number(tables.rows[0]?.n ?? 0);
-  const readOnly = await applicationsReadOnly(c, (await c.query<{ db: string }>('SELECT current_database() AS db')).rows[0]!.db);
+  const readOnly = await applicationsReadOnly(c);
   return {
     kind: 'destination',
     snapshotComplete: sync.rows[0]!.snapshot_complete,
